@@ -1,0 +1,91 @@
+"""Where every object of the pipeline lives under the archive root: one place, so tasks agree.
+
+Keys are deterministic (logical date, run id, batch id, job id; never the wall clock), so a retried
+task overwrites the object it wrote before instead of adding a second one.
+
+    <root>/ledger/batches/<batch_id>.json     exactly-once ledger, one entry per batch (across runs)
+    <root>/ledger/inputs/<sha256>.json        input files already taken in (by content hash)
+    <root>/ledger/jobs/<job_id>.json          archive record of a job (content key, sha256, size)
+    <root>/runs/<ds>/<run>/intake.json        what intake read, rejected and batched
+    <root>/runs/<ds>/<run>/rejects.csv
+    <root>/runs/<ds>/<run>/batches/<batch_id>.json
+    <root>/runs/<ds>/<run>/content/<job_id>.zip
+    <root>/runs/<ds>/<run>/quarantine/<job_id>.zip
+    <root>/runs/<ds>/<run>/jobs/part-<chunk>.jsonl, jobs.jsonl, report.json
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def safe_segment(value: str) -> str:
+    """A run id such as `manual__2026-11-22T10:00:00+00:00` as one portable key segment."""
+    return _UNSAFE.sub("_", value).strip("_") or "_"
+
+
+@dataclass(frozen=True)
+class ArchiveLayout:
+    root: str  # key prefix of the archive root inside the bucket ("" for the bucket root)
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.root.strip("/"), *parts) if p)
+
+    def ledger_batch(self, batch_id: str) -> str:
+        return self._key("ledger", "batches", f"{batch_id}.json")
+
+    @property
+    def ledger_batches_prefix(self) -> str:
+        return self._key("ledger", "batches")
+
+    def ledger_input(self, sha256: str) -> str:
+        return self._key("ledger", "inputs", f"{sha256}.json")
+
+    def ledger_job(self, job_id: str) -> str:
+        return self._key("ledger", "jobs", f"{job_id}.json")
+
+    def run(self, ds: str, run_id: str) -> RunLayout:
+        return RunLayout(self._key("runs", ds, safe_segment(run_id)))
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: str
+
+    def _key(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    @property
+    def intake(self) -> str:
+        return self._key("intake.json")
+
+    @property
+    def rejects(self) -> str:
+        return self._key("rejects.csv")
+
+    @property
+    def jobs(self) -> str:
+        return self._key("jobs.jsonl")
+
+    @property
+    def report(self) -> str:
+        return self._key("report.json")
+
+    @property
+    def jobs_parts_prefix(self) -> str:
+        return self._key("jobs")
+
+    def jobs_part(self, chunk: int) -> str:
+        return self._key("jobs", f"part-{chunk:05d}.jsonl")
+
+    def batch(self, batch_id: str) -> str:
+        return self._key("batches", f"{batch_id}.json")
+
+    def content(self, job_id: str) -> str:
+        return self._key("content", f"{job_id}.zip")
+
+    def quarantine(self, job_id: str) -> str:
+        return self._key("quarantine", f"{job_id}.zip")

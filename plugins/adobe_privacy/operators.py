@@ -1,0 +1,414 @@
+"""Operators that orchestrate: submit staged batches exactly once, and archive what the jobs produced.
+
+Both work on a *chunk* of batches (a list of S3 keys) so that a DAG can map over at most a few hundred
+chunks even for a million subjects (Airflow's max_map_length is 1024). All I/O goes through
+`PrivacyServiceHook` (Adobe) and `PrivacyArchiveStore` (S3); the decisions come from
+`privacy_pipeline` (pure logic).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
+from adobe_privacy.hooks import PrivacyServiceHook
+from adobe_privacy.storage import PrivacyArchiveStore
+
+# How far back the list endpoint is searched when recovering jobs of an earlier attempt. Adobe's list
+# look-back is 45 days and its span at most 30; an attempt's intent is never older than a few days.
+RECOVERY_WINDOW_DAYS = 29
+
+
+class _ArchiveStoreMixin:
+    """Builds the hooks lazily (never in __init__: operators are constructed at every DAG parse)."""
+
+    archive_uri: str
+    aws_conn_id: str | None
+    adobe_privacy_conn_id: str
+    sse: str
+    kms_key_id: str | None
+
+    @cached_property
+    def store(self) -> PrivacyArchiveStore:
+        return PrivacyArchiveStore(
+            self.archive_uri, aws_conn_id=self.aws_conn_id, sse=self.sse, kms_key_id=self.kms_key_id or None
+        )
+
+    @cached_property
+    def hook(self) -> PrivacyServiceHook:
+        return PrivacyServiceHook(adobe_privacy_conn_id=self.adobe_privacy_conn_id)
+
+    @cached_property
+    def layout(self):
+        from privacy_pipeline.layout import ArchiveLayout
+
+        return ArchiveLayout(self.store.prefix)
+
+
+class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
+    """
+    Submit each staged batch of a chunk to `POST /jobs` exactly once.
+
+    Per batch: a `submitted` ledger entry means done (no call at all). An `intent` entry means an
+    earlier attempt may have posted: its jobs are recovered from the list endpoint by userKey and
+    action before anything is sent, and only what is still missing is posted. Otherwise the intent is
+    written first, then the POST, then the job ids. A POST whose outcome is unknown (timeout, dropped
+    connection, 5xx) is never resent blindly: the list endpoint decides. Back-pressure from Adobe
+    (1030-400, the daily cap) marks this and the chunk's remaining batches `deferred`, for the next
+    run to carry, without failing this one.
+
+    Returns a small summary: job ids by regulation (for the sensor), counts, and the submission window.
+    """
+
+    template_fields: Sequence[str] = ("batch_keys", "archive_uri")
+    ui_color = "#f2d0c4"
+
+    def __init__(
+        self,
+        *,
+        batch_keys: list[str],
+        archive_uri: str,
+        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        aws_conn_id: str | None = "aws_default",
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_keys = batch_keys
+        self.archive_uri = archive_uri
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+        self.dry_run = dry_run
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from privacy_pipeline.batching import load_batch
+
+        summary = SubmissionSummary()
+        back_pressure: PrivacyBackPressureError | None = None
+        for batch_key in self.batch_keys:
+            batch = load_batch(self.store.get_bytes(batch_key))
+            if self.dry_run:
+                summary.add_dry_run(batch)
+                continue
+            if back_pressure is not None:
+                self._defer(batch, batch_key, reason=str(back_pressure))
+                summary.deferred_batches += 1
+                continue
+            try:
+                entry = self._submit_once(batch, batch_key, summary)
+            except PrivacyBackPressureError as err:
+                self.log.warning("Adobe asked to slow down (%s); deferring the rest of this chunk", err)
+                back_pressure = err
+                self._defer(batch, batch_key, reason=str(err))
+                summary.deferred_batches += 1
+                continue
+            summary.add_entry(entry)
+        self.log.info(
+            "Chunk done: %d batches submitted (%d POSTs), %d deferred, %d jobs",
+            summary.submitted_batches,
+            summary.api_posts,
+            summary.deferred_batches,
+            summary.jobs,
+        )
+        return summary.as_xcom()
+
+    # -- exactly once -----------------------------------------------------------------------------
+    def _submit_once(self, batch, batch_key: str, summary: SubmissionSummary):
+        from privacy_pipeline.ledger import LedgerEntry
+
+        ledger_key = self.layout.ledger_batch(batch.batch_id)
+        existing = self.store.get_json(ledger_key)
+        entry = LedgerEntry.from_json(existing) if existing else None
+        if entry is not None and entry.state == "submitted":
+            self.log.info("Batch %s already submitted (%d jobs); not posting", batch.batch_id, len(entry.jobs))
+            return entry
+        if entry is not None and entry.state == "intent":
+            entry = self._recover(entry, batch)
+            if entry.state == "submitted":
+                self.store.put_json(ledger_key, entry.to_json())
+                return entry
+        entry = self._new_or_resumed_intent(entry, batch, batch_key)
+        self.store.put_json(ledger_key, entry.to_json())
+        missing = self._missing_user_actions(entry)
+        try:
+            created = self.hook.create_jobs(self._payload(batch, missing))
+        except PrivacyOutcomeUnknownError:
+            summary.api_posts += 1
+            self.log.warning("Outcome of POST for batch %s unknown; reconciling via the list endpoint", batch.batch_id)
+            entry = self._recover(entry, batch)
+            self.store.put_json(ledger_key, entry.to_json())
+            if entry.state != "submitted":
+                # Not visible (yet): leave the intent; the task retry recovers again before any POST.
+                raise
+            return entry
+        summary.api_posts += 1
+        entry = entry.with_jobs(created, now=_utcnow())
+        self.store.put_json(ledger_key, entry.to_json())
+        return entry
+
+    def _recover(self, entry, batch):
+        from privacy_pipeline.ledger import recover_jobs
+
+        since = entry.intent_at - timedelta(days=1)
+        listed = self.hook.iter_jobs(
+            entry.regulation,
+            from_date=since.date(),
+            to_date=min(since + timedelta(days=RECOVERY_WINDOW_DAYS), _utcnow()).date(),
+        )
+        found, missing = recover_jobs(entry, listed)
+        self.log.info(
+            "Batch %s: recovered %d jobs from the list endpoint, %d still missing",
+            batch.batch_id,
+            len(found),
+            len(missing),
+        )
+        return entry.with_recovered(found, missing, now=_utcnow())
+
+    def _new_or_resumed_intent(self, entry, batch, batch_key: str):
+        from privacy_pipeline.ledger import LedgerEntry
+
+        if entry is None or entry.state == "deferred":
+            return LedgerEntry.intent_for(batch, batch_key=batch_key, now=_utcnow(), previous=entry)
+        return entry.with_attempt(now=_utcnow())
+
+    @staticmethod
+    def _missing_user_actions(entry) -> set[tuple[str, str]]:
+        done = {(job.user_key, job.action) for job in entry.jobs}
+        return {tuple(ua) for ua in entry.user_actions} - done
+
+    def _payload(self, batch, only: set[tuple[str, str]]) -> dict:
+        from privacy_pipeline.batching import batch_payload
+
+        payload = batch_payload(batch, self.hook.org_id)
+        users = []
+        for user in payload["users"]:
+            actions = [a for a in user["action"] if (user["key"], a) in only]
+            if actions:
+                users.append({**user, "action": actions})
+        return {**payload, "users": users}
+
+    def _defer(self, batch, batch_key: str, *, reason: str) -> None:
+        from privacy_pipeline.ledger import LedgerEntry
+
+        ledger_key = self.layout.ledger_batch(batch.batch_id)
+        existing = self.store.get_json(ledger_key)
+        entry = LedgerEntry.from_json(existing) if existing else None
+        if entry is not None and entry.state != "deferred":
+            return  # never downgrade an intent or a submission
+        self.store.put_json(
+            ledger_key, LedgerEntry.deferred_for(batch, batch_key=batch_key, now=_utcnow(), reason=reason).to_json()
+        )
+
+
+class SubmissionSummary:
+    """What one submit task reports through XCom: ids and counts, never identities."""
+
+    def __init__(self) -> None:
+        self.jobs_by_regulation: dict[str, list[str]] = defaultdict(list)
+        self.batch_ids: list[str] = []
+        self.submitted_batches = 0
+        self.deferred_batches = 0
+        self.api_posts = 0
+        self.jobs = 0
+        self.earliest: datetime | None = None
+        self.dry_run_subjects = 0
+
+    def add_entry(self, entry) -> None:
+        self.submitted_batches += 1
+        self.batch_ids.append(entry.batch_id)
+        self.jobs_by_regulation[entry.regulation].extend(job.job_id for job in entry.jobs)
+        self.jobs += len(entry.jobs)
+        first = entry.intent_at
+        self.earliest = first if self.earliest is None else min(self.earliest, first)
+
+    def add_dry_run(self, batch) -> None:
+        self.dry_run_subjects += len(batch.subjects)
+
+    def as_xcom(self) -> dict[str, Any]:
+        earliest = self.earliest or _utcnow()
+        return {
+            "jobs_by_regulation": dict(self.jobs_by_regulation),
+            "from_date": (earliest - timedelta(days=1)).date().isoformat(),
+            "batch_ids": self.batch_ids,
+            "submitted_batches": self.submitted_batches,
+            "deferred_batches": self.deferred_batches,
+            "api_posts": self.api_posts,
+            "jobs": self.jobs,
+            "dry_run_subjects": self.dry_run_subjects,
+        }
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
+    """
+    Archive what a chunk's jobs produced: each complete access job's ZIP, and every job's record.
+
+    Statuses come from the list endpoint (one call per 1000 jobs); only jobs in a final state are
+    fetched in detail. A ZIP streams to a temporary file while its sha256 is computed (memory stays
+    flat), is inspected (valid ZIP, no absolute or `..` names, uncompressed size under the cap), then
+    uploaded (multipart, encrypted) to `content/` or, when it fails inspection, `quarantine/`. An
+    archive record per job in the ledger makes a retry skip what is already archived.
+
+    Writes one `jobs/part-<chunk>.jsonl` (no identity values: product `results` are reduced to counts)
+    and returns counts for the report.
+    """
+
+    template_fields: Sequence[str] = ("batch_ids", "archive_uri", "run_root", "from_date")
+    ui_color = "#c4e1f2"
+
+    def __init__(
+        self,
+        *,
+        batch_ids: list[str],
+        archive_uri: str,
+        run_root: str,
+        chunk_index: int | str,
+        from_date: str | None = None,
+        max_uncompressed_bytes: int = 2 * 1024**3,
+        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        aws_conn_id: str | None = "aws_default",
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_ids = batch_ids
+        self.archive_uri = archive_uri
+        self.run_root = run_root
+        self.chunk_index = chunk_index
+        self.from_date = from_date
+        self.max_uncompressed_bytes = max_uncompressed_bytes
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from privacy_pipeline.layout import RunLayout
+        from privacy_pipeline.ledger import LedgerEntry
+        from privacy_pipeline.report import jobs_jsonl
+
+        run = RunLayout(self.run_root)
+        entries = []
+        for batch_id in self.batch_ids:
+            document = self.store.get_json(self.layout.ledger_batch(batch_id))
+            if document is None:
+                raise RuntimeError(f"ledger entry for batch {batch_id} is missing")
+            entries.append(LedgerEntry.from_json(document))
+        statuses = self._list_statuses(entries)
+        records = []
+        counts: dict[str, int] = defaultdict(int)
+        for entry in entries:
+            for job in entry.jobs:
+                record = self._archive_job(entry, job, statuses.get(job.job_id), run)
+                counts[f"status:{record['status']}"] += 1
+                if record.get("archive") in ("archived", "quarantined", "already_archived"):
+                    counts[record["archive"]] += 1
+                records.append(record)
+        self.store.put_bytes(
+            run.jobs_part(int(self.chunk_index)), b"".join(jobs_jsonl(records)), content_type="application/x-ndjson"
+        )
+        self.log.info("Archived chunk %s: %s", self.chunk_index, dict(counts))
+        return {"jobs": len(records), **counts}
+
+    def _list_statuses(self, entries) -> dict[str, str]:
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for entry in entries:
+            wanted[entry.regulation].update(job.job_id for job in entry.jobs)
+        since = min((e.intent_at for e in entries), default=_utcnow()) - timedelta(days=1)
+        statuses: dict[str, str] = {}
+        for regulation, job_ids in wanted.items():
+            for job in self.hook.iter_jobs(
+                regulation,
+                from_date=since.date(),
+                to_date=min(since + timedelta(days=RECOVERY_WINDOW_DAYS), _utcnow()).date(),
+            ):
+                if job["jobId"] in job_ids:
+                    statuses[job["jobId"]] = job.get("status", "unknown")
+        return statuses
+
+    def _archive_job(self, entry, job, listed_status: str | None, run) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "jobId": job.job_id,
+            "userKey": job.user_key,
+            "action": job.action,
+            "regulation": entry.regulation,
+            "batchId": entry.batch_id,
+            "status": listed_status or "unknown",
+        }
+        if listed_status not in ("complete", "error"):
+            return record  # still open: the reconcile DAG picks it up later
+        detail = self.hook.get_job(job.job_id)
+        record["status"] = detail.get("status", listed_status)
+        record["productResponses"] = [_product_outcome(p) for p in detail.get("productResponses") or []]
+        if record["status"] != "complete" or job.action != "access":
+            return record
+        previous = self.store.get_json(self.layout.ledger_job(job.job_id))
+        if previous and previous.get("content_key"):
+            record.update({**_archive_fields(previous), "archive": "already_archived"})
+            return record
+        archived = self._archive_content(detail, job.job_id, run)
+        self.store.put_json(self.layout.ledger_job(job.job_id), archived)
+        record.update({**_archive_fields(archived), "archive": archived["outcome"]})
+        return record
+
+    def _archive_content(self, detail: dict, job_id: str, run) -> dict[str, Any]:
+        from privacy_pipeline.archive import HashingWriter, inspect_zip
+
+        with tempfile.TemporaryDirectory(prefix="privacy-zip-") as tmp:
+            path = Path(tmp) / f"{job_id}.zip"
+            with open(path, "wb") as raw, self.hook.stream_content(detail) as chunks:
+                writer = HashingWriter(raw)
+                for chunk in chunks:
+                    writer.write(chunk)
+            verdict = inspect_zip(path, self.max_uncompressed_bytes)
+            key = run.content(job_id) if verdict.ok else run.quarantine(job_id)
+            if not verdict.ok:
+                self.log.warning("Content of job %s quarantined: %s", job_id, verdict.reason)
+            self.store.put_file(path, key, content_type="application/zip")
+        return {
+            "job_id": job_id,
+            "content_key": key,
+            "sha256": writer.sha256,
+            "size": writer.size,
+            "outcome": "archived" if verdict.ok else "quarantined",
+            "reason": verdict.reason,
+            "archived_at": _utcnow().isoformat(),
+        }
+
+
+def _archive_fields(archived: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "contentKey": archived["content_key"],
+        "sha256": archived["sha256"],
+        "size": archived["size"],
+        "quarantineReason": archived.get("reason"),
+    }
+
+
+def _product_outcome(response: dict[str, Any]) -> dict[str, Any]:
+    """A product response without identity values: `results` lists become counts."""
+    status = response.get("productStatusResponse") or {}
+    results = status.get("results") or {}
+    return {
+        "product": response.get("product"),
+        "status": status.get("status"),
+        "responseMsgCode": status.get("responseMsgCode"),
+        "message": status.get("message"),
+        "results": {name: len(values) for name, values in results.items() if isinstance(values, list)},
+    }
