@@ -1,0 +1,144 @@
+"""Sensor that waits for Privacy Service jobs, deferrable by default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+
+from adobe_privacy.exceptions import PrivacyServiceError
+from adobe_privacy.hooks import PrivacyServiceHook
+from adobe_privacy.protocol import DEFAULT_CONN_ID
+from adobe_privacy.triggers import PrivacyJobsTrigger
+
+EVENT_STATUSES = ("success", "timeout", "error")
+# The trigger reports its own timeout at ``end_at``; Airflow's deferral timeout is only a backstop.
+DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=10)
+
+
+def validate_jobs_event(event: Any) -> dict[str, Any]:
+    """Check an event from :class:`PrivacyJobsTrigger`; anything unexpected fails loudly."""
+    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+        raise AirflowException(f"PrivacyJobsSensor resumed with an invalid event: {event!r}")
+    if event["status"] == "error":
+        if not isinstance(event.get("message"), str):
+            raise AirflowException(f"PrivacyJobsSensor resumed with an invalid error event: {event!r}")
+        return dict(event)
+    counts, open_jobs, error_ids = event.get("counts"), event.get("open"), event.get("error_job_ids")
+    if not (isinstance(counts, Mapping) and isinstance(open_jobs, int) and isinstance(error_ids, list)):
+        raise AirflowException(
+            f"PrivacyJobsSensor resumed with a malformed {event['status']} event: {event!r}"
+        )
+    if event["status"] == "success" and open_jobs != 0:
+        raise AirflowException(f"PrivacyJobsSensor resumed with success but {open_jobs} open jobs")
+    return dict(event)
+
+
+class PrivacyJobsSensor(BaseSensorOperator):
+    """
+    Wait until none of the given Privacy Service jobs is open; return a summary (XCom).
+
+    Pokes once; if jobs are still open it defers to :class:`PrivacyJobsTrigger` (by default), which
+    waits in the triggerer instead of a worker slot, polling the LIST endpoint. Returns
+    ``{"status": "success"|"timeout", "counts": {status: n}, "open": n, "error_job_ids": [...]}``.
+    Errored jobs do not fail the sensor: they are reported for the caller to resubmit.
+
+    :param jobs_by_regulation: ``{regulation: [job ids]}`` (templated; typically the submit task's XComArg).
+    :param from_date: first day of the submission window, ``YYYY-MM-DD`` (templated).
+    :param to_date: last day of the submission window (templated).
+    :param adobe_privacy_conn_id: the ``adobe_privacy_service`` connection.
+    :param deferrable: wait in the triggerer (default) or in this worker slot (poke/reschedule mode).
+    :param fail_on_timeout: fail when jobs are still open at ``timeout``; by default report them instead.
+    :param max_poll_interval: cap on the trigger's growing poll interval, in seconds.
+    """
+
+    template_fields: Sequence[str] = ("jobs_by_regulation", "from_date", "to_date")
+    template_fields_renderers = {"jobs_by_regulation": "json"}
+
+    def __init__(
+        self,
+        *,
+        jobs_by_regulation: dict[str, list[str]] | Any,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        deferrable: bool = True,
+        fail_on_timeout: bool = False,
+        max_poll_interval: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        # Privacy jobs take hours to days: polling every minute only burns API quota.
+        kwargs.setdefault("poke_interval", 900)
+        super().__init__(**kwargs)
+        self.jobs_by_regulation = jobs_by_regulation
+        self.from_date = from_date
+        self.to_date = to_date
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.deferrable = deferrable
+        self.fail_on_timeout = fail_on_timeout
+        self.max_poll_interval = max_poll_interval
+
+    @cached_property
+    def hook(self) -> PrivacyServiceHook:
+        return PrivacyServiceHook(self.adobe_privacy_conn_id)
+
+    def _summarize(self) -> dict[str, Any]:
+        return self.hook.summarize_jobs(
+            self.jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        summary = self._summarize()
+        self.log.info("%d jobs open; counts %s", summary["open"], summary["counts"])
+        return PokeReturnValue(summary["open"] == 0, {"status": "success", **summary})
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return self._execute_in_worker(context)
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        end_at = datetime.now(UTC) + timedelta(seconds=self.timeout)
+        self.defer(
+            trigger=PrivacyJobsTrigger(
+                jobs_by_regulation=self.jobs_by_regulation,
+                from_date=self.from_date,
+                to_date=self.to_date,
+                adobe_privacy_conn_id=self.adobe_privacy_conn_id,
+                poll_interval=self.poke_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_at=end_at.isoformat(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_TIMEOUT_GRACE,
+        )
+
+    def _execute_in_worker(self, context: Context) -> Any:
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout:
+            if self.fail_on_timeout:
+                raise
+            return self._timed_out({"status": "timeout", **self._summarize()})
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume from the trigger: validate the event, fail on error, report success or timeout."""
+        event = validate_jobs_event(event)
+        if event["status"] == "error":
+            raise PrivacyServiceError(f"Waiting for privacy jobs failed: {event['message']}")
+        if event["status"] == "timeout":
+            if self.fail_on_timeout:
+                raise AirflowSensorTimeout(f"{event['open']} privacy jobs still open at the timeout")
+            return self._timed_out(event)
+        self.log.info(
+            "All jobs finished: counts %s, %d errored", event["counts"], len(event["error_job_ids"])
+        )
+        return event
+
+    def _timed_out(self, summary: dict[str, Any]) -> dict[str, Any]:
+        self.log.warning("%d privacy jobs still open at the timeout; reporting them", summary["open"])
+        return summary

@@ -1,0 +1,119 @@
+"""Trigger that waits for Privacy Service jobs by polling the LIST endpoint (not GET per job)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyServiceError, PrivacyTransientError
+from adobe_privacy.protocol import DEFAULT_CONN_ID
+
+INTERVAL_GROWTH = 1.5
+
+
+def _deadline_timestamp(end_at: str | None) -> float | None:
+    if end_at is None:
+        return None
+    moment = datetime.fromisoformat(end_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class PrivacyJobsTrigger(BaseTrigger):
+    """
+    Poll job statuses until none of the given jobs is open, then yield exactly one small event.
+
+    Each poll costs about one list call per 1000 jobs per regulation in the date window. The trigger
+    always sleeps between polls; the interval grows by half each time up to ``max_poll_interval``.
+    Transient failures (5xx, 429, connection errors) are retried by the hook and then simply wait
+    for the next poll; a terminal API error ends the wait. It has no side effects, so the triggerer
+    may run it twice.
+
+    Events: ``{"status": "success", "counts", "open": 0, "error_job_ids"}`` when no job is open;
+    ``{"status": "timeout", "counts", "open", "error_job_ids"}`` at ``end_at``;
+    ``{"status": "error", "message"}`` on a terminal error.
+
+    :param jobs_by_regulation: job ids to wait for, grouped by regulation (the list is per regulation).
+    :param from_date: first day (``YYYY-MM-DD``, GMT) of the submission window, or None for Adobe's default.
+    :param to_date: last day of the submission window.
+    :param adobe_privacy_conn_id: the ``adobe_privacy_service`` connection.
+    :param poll_interval: seconds before the second poll.
+    :param max_poll_interval: cap on the growing interval.
+    :param end_at: ISO-8601 deadline (absolute, so a restarted trigger keeps it); None waits forever.
+    """
+
+    def __init__(
+        self,
+        jobs_by_regulation: dict[str, list[str]],
+        from_date: str | None,
+        to_date: str | None,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 900.0,
+        max_poll_interval: float = 3600.0,
+        end_at: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.jobs_by_regulation = {reg: list(ids) for reg, ids in jobs_by_regulation.items()}
+        self.from_date = from_date
+        self.to_date = to_date
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.end_at = end_at
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "jobs_by_regulation": self.jobs_by_regulation,
+                "from_date": self.from_date,
+                "to_date": self.to_date,
+                "adobe_privacy_conn_id": self.adobe_privacy_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "end_at": self.end_at,
+            },
+        )
+
+    def _hook(self):
+        from adobe_privacy.hooks import PrivacyServiceAsyncHook
+
+        return PrivacyServiceAsyncHook(self.adobe_privacy_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        deadline = _deadline_timestamp(self.end_at)
+        interval = self.poll_interval
+        total = sum(len(ids) for ids in self.jobs_by_regulation.values())
+        summary: dict[str, Any] = {"counts": {}, "open": total, "error_job_ids": []}
+        poll = 0
+        while True:
+            poll += 1
+            try:
+                summary = await hook.summarize_jobs(
+                    self.jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
+                )
+            except (PrivacyTransientError, PrivacyBackPressureError) as err:
+                self.log.warning("Poll %d failed after retries (%s); waiting for the next poll", poll, err)
+            except PrivacyServiceError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            else:
+                self.log.info(
+                    "Poll %d: %d of %d jobs open, counts %s", poll, summary["open"], total, summary["counts"]
+                )
+                if summary["open"] == 0:
+                    yield TriggerEvent({"status": "success", **summary})
+                    return
+            remaining = None if deadline is None else deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                yield TriggerEvent({"status": "timeout", **summary})
+                return
+            await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+            interval = min(interval * INTERVAL_GROWTH, self.max_poll_interval)
