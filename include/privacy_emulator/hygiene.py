@@ -1,0 +1,188 @@
+"""Data Hygiene routes under ``/data/core/hygiene``: the legacy beta record-delete jobs and the quota.
+
+Reference 11.4 documents the record-delete body as Privacy-style (``users`` with ``action: ["delete"]``,
+``type`` standard or custom) answered with ``{requestId, totalRecords, jobs}``. ``companyContexts`` is
+optional here (validated when sent), and ``include``/``regulation`` are not used. Every hygiene call needs
+``x-sandbox-name`` (missing → the gateway's 400 ``400003`` "Missing header"). Hygiene jobs follow the same
+clock-driven lifecycle; errors use the ``HYGN-`` prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from privacy_emulator.errors import (
+    GATEWAY_RESPONSES,
+    aep_responses,
+    formatting_error,
+    gateway_error,
+    not_found,
+)
+from privacy_emulator.gateway import API_DEPENDENCIES
+from privacy_emulator.jobs import basic_job, create_jobs, created_response, utc_day_bounds
+from privacy_emulator.lifecycle import lifecycle_of
+from privacy_emulator.listing import JOB_STATUSES, parse_list_query
+from privacy_emulator.models import (
+    CreatedJobsResponse,
+    HygieneJobDetail,
+    HygieneJobRequest,
+    JobListResponse,
+    QuotaResponse,
+)
+from privacy_emulator.openapi import documented_body
+from privacy_emulator.privacy import json_body
+from privacy_emulator.state import State
+from privacy_emulator.validation import JobRequestRules, validate_job_request
+
+HYGIENE_RULES = JobRequestRules(
+    service="HYGN",
+    actions=("delete",),
+    types=("standard", "custom"),
+    require_include=False,
+    require_regulation=False,
+    require_company_contexts=False,
+)
+QUOTAS = {
+    "datasetExpirationQuota": ("Concurrently active dataset expirations.", 20),
+    "dailyConsumerDeleteIdentitiesQuota": ("Identities deleted by record delete today.", 1_000_000),
+    "monthlyConsumerDeleteIdentitiesQuota": ("Identities deleted by record delete this month.", 2_000_000),
+    "monthlyUpdatedFieldIdentitiesQuota": ("Identities with updated fields this month.", 2_000_000),
+}
+
+
+async def require_sandbox(request: Request) -> str:
+    sandbox = request.headers.get("x-sandbox-name", "").strip()
+    if not sandbox:
+        raise gateway_error(400, "400003", "Missing header")
+    return sandbox
+
+
+router = APIRouter(
+    prefix="/data/core/hygiene",
+    tags=["Data Hygiene"],
+    dependencies=[*API_DEPENDENCIES, Depends(require_sandbox)],
+)
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=CreatedJobsResponse,
+    response_model_exclude_none=True,
+    responses={**aep_responses(400), **GATEWAY_RESPONSES},
+    openapi_extra=documented_body(HygieneJobRequest),
+)
+async def create_hygiene_jobs(
+    request: Request, sandbox: Annotated[str, Depends(require_sandbox)], state: State
+) -> dict:
+    """Legacy beta record delete: one delete job per user."""
+    validated = validate_job_request(
+        await json_body(request, "HYGN"),
+        request.headers["x-gw-ims-org-id"],
+        HYGIENE_RULES,
+        state.catalog,
+        False,
+    )
+    request_id, jobs = create_jobs(state, validated, kind="hygiene", sandbox_name=sandbox)
+    return created_response(request_id, jobs, request_status=False)
+
+
+@router.get("/jobs", response_model=JobListResponse, responses={**aep_responses(400), **GATEWAY_RESPONSES})
+async def list_hygiene_jobs(
+    sandbox: Annotated[str, Depends(require_sandbox)],
+    state: State,
+    page: Annotated[int | None, Query()] = None,
+    size: Annotated[int | None, Query()] = None,
+    status: Annotated[str | None, Query(description=f"One of {', '.join(JOB_STATUSES)}.")] = None,
+    fromDate: Annotated[str | None, Query()] = None,
+    toDate: Annotated[str | None, Query()] = None,
+    filterDate: Annotated[str | None, Query()] = None,
+) -> dict:
+    """Record-delete jobs, same query rules and shape as the Privacy Service list."""
+    now = state.clock.now()
+    query = parse_list_query(
+        page=page,
+        size=size,
+        status=status,
+        from_date=fromDate,
+        to_date=toDate,
+        filter_date=filterDate,
+        now=now,
+        settings=state.settings,
+        service="HYGN",
+    )
+    total, jobs = state.store.list_jobs(
+        kind="hygiene",
+        org_id=state.settings.org_id,
+        regulation=None,
+        created_from=query.created_from,
+        created_to=query.created_to,
+        status=query.status,
+        now=now,
+        lifecycle=lifecycle_of(state.settings),
+        offset=query.offset,
+        limit=query.size,
+    )
+    return {"totalRecords": total, "jobDetails": [basic_job(job, state, now) for job in jobs]}
+
+
+@router.get(
+    "/jobs/{jobId}",
+    response_model=HygieneJobDetail,
+    response_model_exclude_none=True,
+    responses={**aep_responses(404), **GATEWAY_RESPONSES},
+)
+async def get_hygiene_job(jobId: str, state: State) -> dict:
+    job = state.store.get_job("hygiene", state.settings.org_id, jobId)
+    if job is None:
+        raise not_found("No record-delete job with this jobId exists for this organization.", "HYGN")
+    detail = basic_job(job, state, state.clock.now())
+    detail["userIds"] = job.user_ids
+    detail["sandboxName"] = job.sandbox_name
+    return detail
+
+
+@router.get("/quota", response_model=QuotaResponse, responses={**aep_responses(400), **GATEWAY_RESPONSES})
+async def get_quota(
+    state: State,
+    quotaType: Annotated[str | None, Query(description=f"One of {', '.join(QUOTAS)}.")] = None,
+) -> dict:
+    """Quota consumption; the identity quotas count identities in record-delete jobs."""
+    if quotaType is not None and quotaType not in QUOTAS:
+        raise formatting_error(
+            [{"field": "quotaType", "message": f"must be one of {', '.join(QUOTAS)}"}], "HYGN"
+        )
+    now = state.clock.now()
+    day_start, day_end = utc_day_bounds(now)
+    month_start = _month_start(now)
+    org = state.settings.org_id
+    consumed = {
+        "datasetExpirationQuota": 0,
+        "dailyConsumerDeleteIdentitiesQuota": state.store.count_identities_created(
+            "hygiene", org, day_start, day_end
+        ),
+        "monthlyConsumerDeleteIdentitiesQuota": state.store.count_identities_created(
+            "hygiene", org, month_start, day_end
+        ),
+        "monthlyUpdatedFieldIdentitiesQuota": 0,
+    }
+    names = [quotaType] if quotaType else list(QUOTAS)
+    return {
+        "quotas": [
+            {
+                "name": name,
+                "description": QUOTAS[name][0],
+                "consumed": consumed[name],
+                "quota": QUOTAS[name][1],
+            }
+            for name in names
+        ]
+    }
+
+
+def _month_start(now: float) -> float:
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp()

@@ -1,0 +1,112 @@
+"""Creating jobs (one per user and action) and rendering them, shared by Privacy Service and hygiene."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from privacy_emulator.clock import adobe_date
+from privacy_emulator.errors import aep_error
+from privacy_emulator.lifecycle import job_draws, job_status, last_modified_at, lifecycle_of
+from privacy_emulator.settings import DAY
+from privacy_emulator.state import EmulatorState
+from privacy_emulator.store import JobRecord
+from privacy_emulator.validation import ValidatedJobRequest
+
+DAILY_LIMIT_CODE = "PRVCY-DAILY-LIMIT-400"
+
+
+def new_request_id(now: float) -> str:
+    """Adobe's shape: 17 digits, ``RX-``, 3 digits (``15700479082313109RX-899``)."""
+    return f"{int(now * 1000):013d}{secrets.randbelow(10_000):04d}RX-{secrets.randbelow(1000):03d}"
+
+
+def technical_account(client_id: str) -> str:
+    return hashlib.sha256(client_id.encode()).hexdigest()[:24].upper() + "@techacct.adobe.com"
+
+
+def utc_day_bounds(now: float) -> tuple[float, float]:
+    day = datetime.fromtimestamp(now, tz=UTC).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    return start, start + DAY
+
+
+def check_daily_cap(state: EmulatorState, new_jobs: int, now: float) -> None:
+    """Adobe documents that exceeding the daily limit returns 400 but shows no body; this body is ours."""
+    start, end = utc_day_bounds(now)
+    created_today = state.store.count_jobs_created("privacy", state.settings.org_id, start, end)
+    if created_today + new_jobs > state.settings.daily_job_cap:
+        raise aep_error(
+            400,
+            DAILY_LIMIT_CODE,
+            "Daily limit exceeded",
+            "The daily job limit for this organization has been reached; retry tomorrow.",
+        )
+
+
+def create_jobs(
+    state: EmulatorState, request: ValidatedJobRequest, *, kind: str, sandbox_name: str | None = None
+) -> tuple[str, list[JobRecord]]:
+    """Store one job per (user, action) in one transaction; returns the request id and the jobs."""
+    settings = state.settings
+    now = state.clock.now()
+    if kind == "privacy":
+        check_daily_cap(state, sum(len(user.actions) for user in request.users), now)
+    request_id = request.request_id or new_request_id(now)
+    jobs = []
+    for user in request.users:
+        for action in user.actions:
+            job_id = str(uuid.uuid4())
+            stretch, outcome_draw = job_draws(settings.seed, job_id, settings.jitter_ratio)
+            jobs.append(
+                JobRecord(
+                    job_id=job_id,
+                    kind=kind,
+                    org_id=settings.org_id,
+                    request_id=request_id,
+                    user_key=user.key,
+                    action=action,
+                    regulation=request.regulation,
+                    include=request.include,
+                    user_ids=user.user_ids,
+                    options=request.options,
+                    sandbox_name=sandbox_name,
+                    submitted_by=technical_account(settings.client_id),
+                    created_at=now,
+                    stretch=stretch,
+                    outcome_draw=outcome_draw,
+                )
+            )
+    state.store.insert_jobs(jobs)
+    return request_id, jobs
+
+
+def created_response(request_id: str, jobs: list[JobRecord], *, request_status: bool) -> dict:
+    """The documented create response: one entry per job, echoing the user's identities."""
+    body: dict = {"requestId": request_id, "totalRecords": len(jobs)}
+    if request_status:
+        body["requestStatus"] = 1
+    body["jobs"] = [
+        {
+            "jobId": job.job_id,
+            "customer": {"user": {"key": job.user_key, "action": [job.action], "userIDs": job.user_ids}},
+        }
+        for job in jobs
+    ]
+    return body
+
+
+def basic_job(job: JobRecord, state: EmulatorState, now: float) -> dict:
+    lifecycle = lifecycle_of(state.settings)
+    return {
+        "jobId": job.job_id,
+        "requestId": job.request_id,
+        "userKey": job.user_key,
+        "action": job.action,
+        "status": job_status(job, now, lifecycle),
+        "submittedBy": job.submitted_by,
+        "createdDate": adobe_date(job.created_at),
+        "lastModifiedDate": adobe_date(last_modified_at(job, now, lifecycle)),
+    }

@@ -1,0 +1,127 @@
+"""Query rules of the job list endpoints (reference 3), shared by Privacy Service and hygiene.
+
+- ``page`` is 0-based (``page_base`` setting: 0 or 1); ``size`` defaults to 100, above ``max_page_size``
+  (1000) is a 400.
+- ``fromDate``/``toDate`` (``YYYY-MM-DD``, GMT) come together or not at all; the span is at most 30 days
+  and ``fromDate`` at most 45 days back. Without them the window is the last 7 days.
+- ``filterDate`` selects jobs created on that day (Adobe says "processed"; we use the created day) and
+  cannot be combined with fromDate/toDate (our choice; Adobe is silent).
+- Order is stable: (createdDate, jobId); ``totalRecords`` counts all pages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from privacy_emulator.errors import formatting_error
+from privacy_emulator.settings import DAY, EmulatorSettings
+
+JOB_STATUSES = ("submitted", "processing", "complete", "error")
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+END_OF_TIME = 1e18
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    offset: int
+    size: int
+    status: str | None
+    created_from: float
+    created_to: float
+
+
+def _day_start(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def _parse_day(name: str, value: str, errors: list[dict[str, str]]) -> date | None:
+    if not ISO_DAY.match(value):
+        errors.append({"field": name, "message": "must be a date formatted YYYY-MM-DD"})
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors.append({"field": name, "message": "is not a valid calendar date"})
+        return None
+
+
+def _window(
+    from_date: str | None,
+    to_date: str | None,
+    filter_date: str | None,
+    now: float,
+    settings: EmulatorSettings,
+    errors: list[dict[str, str]],
+) -> tuple[float, float]:
+    today = datetime.fromtimestamp(now, tz=UTC).date()
+    oldest = today - timedelta(days=settings.lookback_days)
+    default = (now - settings.default_window_days * DAY, END_OF_TIME)
+    if filter_date is not None:
+        if from_date is not None or to_date is not None:
+            errors.append({"field": "filterDate", "message": "cannot be combined with fromDate/toDate"})
+            return default
+        day = _parse_day("filterDate", filter_date, errors)
+        if day is None:
+            return default
+        if day < oldest:
+            errors.append(
+                {"field": "filterDate", "message": f"must be within the last {settings.lookback_days} days"}
+            )
+        return _day_start(day), _day_start(day) + DAY
+    if from_date is None and to_date is None:
+        return default
+    if from_date is None or to_date is None:
+        missing = "fromDate" if from_date is None else "toDate"
+        errors.append({"field": missing, "message": "fromDate and toDate must be given together"})
+        return default
+    start, end = _parse_day("fromDate", from_date, errors), _parse_day("toDate", to_date, errors)
+    if start is None or end is None:
+        return default
+    if end < start:
+        errors.append({"field": "toDate", "message": "must not be before fromDate"})
+    elif (end - start).days > settings.max_span_days:
+        errors.append(
+            {"field": "toDate", "message": f"the date range must span at most {settings.max_span_days} days"}
+        )
+    if start < oldest:
+        errors.append(
+            {"field": "fromDate", "message": f"must be within the last {settings.lookback_days} days"}
+        )
+    return _day_start(start), _day_start(end) + DAY
+
+
+def parse_list_query(
+    *,
+    page: int | None,
+    size: int | None,
+    status: str | None,
+    from_date: str | None,
+    to_date: str | None,
+    filter_date: str | None,
+    now: float,
+    settings: EmulatorSettings,
+    service: str = "PRVCY",
+    errors: list[dict[str, str]] | None = None,
+) -> ListQuery:
+    """The validated list query; raises 400 naming every bad parameter (plus any ``errors`` passed in)."""
+    errors = list(errors or [])
+    page = settings.page_base if page is None else page
+    size = settings.default_page_size if size is None else size
+    if page < settings.page_base:
+        errors.append({"field": "page", "message": f"must be >= {settings.page_base}"})
+    if not 1 <= size <= settings.max_page_size:
+        errors.append({"field": "size", "message": f"must be between 1 and {settings.max_page_size}"})
+    if status is not None and status not in JOB_STATUSES:
+        errors.append({"field": "status", "message": f"must be one of {', '.join(JOB_STATUSES)}"})
+    created_from, created_to = _window(from_date, to_date, filter_date, now, settings, errors)
+    if errors:
+        raise formatting_error(errors, service)
+    return ListQuery(
+        offset=(page - settings.page_base) * size,
+        size=size,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+    )
