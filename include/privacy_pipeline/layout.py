@@ -6,6 +6,7 @@ task overwrites the object it wrote before instead of adding a second one.
     <root>/ledger/batches/<batch_id>.json     exactly-once ledger, one entry per batch (across runs)
     <root>/ledger/inputs/<sha256>.json        input files already taken in (by content hash)
     <root>/ledger/jobs/<job_id>.json          archive record of a job (content key, sha256, size)
+    <root>/ledger/deferred/<batch_id>.json    batches Adobe pushed back on, carried to the next run
     <root>/runs/<ds>/<run>/intake.json        what intake read, rejected and batched
     <root>/runs/<ds>/<run>/rejects.csv
     <root>/runs/<ds>/<run>/batches/<batch_id>.json
@@ -43,6 +44,13 @@ class ArchiveLayout:
 
     def ledger_input(self, sha256: str) -> str:
         return self._key("ledger", "inputs", f"{sha256}.json")
+
+    def ledger_deferred(self, batch_id: str) -> str:
+        return self._key("ledger", "deferred", f"{batch_id}.json")
+
+    @property
+    def ledger_deferred_prefix(self) -> str:
+        return self._key("ledger", "deferred")
 
     def ledger_job(self, job_id: str) -> str:
         return self._key("ledger", "jobs", f"{job_id}.json")

@@ -95,7 +95,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline.batching import load_batch
 
-        summary = SubmissionSummary()
+        summary = SubmissionSummary(chunk=context["ti"].map_index)
         back_pressure: PrivacyBackPressureError | None = None
         for batch_key in self.batch_keys:
             batch = load_batch(self.store.get_bytes(batch_key))
@@ -104,7 +104,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 continue
             if back_pressure is not None:
                 self._defer(batch, batch_key, reason=str(back_pressure))
-                summary.deferred_batches += 1
+                summary.add_deferred(batch)
                 continue
             try:
                 entry = self._submit_once(batch, batch_key, summary)
@@ -112,9 +112,10 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 self.log.warning("Adobe asked to slow down (%s); deferring the rest of this chunk", err)
                 back_pressure = err
                 self._defer(batch, batch_key, reason=str(err))
-                summary.deferred_batches += 1
+                summary.add_deferred(batch)
                 continue
             summary.add_entry(entry)
+            self.store.delete(self.layout.ledger_deferred(batch.batch_id))
         self.log.info(
             "Chunk done: %d batches submitted (%d POSTs), %d deferred, %d jobs",
             summary.submitted_batches,
@@ -200,6 +201,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         return {**payload, "users": users}
 
     def _defer(self, batch, batch_key: str, *, reason: str) -> None:
+        """Mark a batch deferred (unless something was already sent for it) and list it for the next run."""
         from privacy_pipeline.ledger import LedgerEntry
 
         ledger_key = self.layout.ledger_batch(batch.batch_id)
@@ -210,16 +212,24 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         self.store.put_json(
             ledger_key, LedgerEntry.deferred_for(batch, batch_key=batch_key, now=_utcnow(), reason=reason).to_json()
         )
+        self.store.put_json(
+            self.layout.ledger_deferred(batch.batch_id),
+            {"batch_id": batch.batch_id, "key": batch_key, "regulation": batch.shape.regulation,
+             "subjects": len(batch.subjects), "reason": reason},
+        )
 
 
 class SubmissionSummary:
     """What one submit task reports through XCom: ids and counts, never identities."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk: int) -> None:
+        self.chunk = max(chunk, 0)
         self.jobs_by_regulation: dict[str, list[str]] = defaultdict(list)
         self.batch_ids: list[str] = []
         self.submitted_batches = 0
         self.deferred_batches = 0
+        self.deferred_subjects = 0
+        self.submitted_subjects = 0
         self.api_posts = 0
         self.jobs = 0
         self.earliest: datetime | None = None
@@ -230,20 +240,30 @@ class SubmissionSummary:
         self.batch_ids.append(entry.batch_id)
         self.jobs_by_regulation[entry.regulation].extend(job.job_id for job in entry.jobs)
         self.jobs += len(entry.jobs)
+        self.submitted_subjects += len({key for key, _action in entry.user_actions})
         first = entry.intent_at
         self.earliest = first if self.earliest is None else min(self.earliest, first)
+
+    def add_deferred(self, batch) -> None:
+        self.deferred_batches += 1
+        self.deferred_subjects += len(batch.subjects)
 
     def add_dry_run(self, batch) -> None:
         self.dry_run_subjects += len(batch.subjects)
 
     def as_xcom(self) -> dict[str, Any]:
-        earliest = self.earliest or _utcnow()
+        # The list endpoint's window: from the day before the first intent, 29 days on (Adobe allows 30).
+        window_start = (self.earliest or _utcnow()) - timedelta(days=1)
         return {
+            "chunk": self.chunk,
             "jobs_by_regulation": dict(self.jobs_by_regulation),
-            "from_date": (earliest - timedelta(days=1)).date().isoformat(),
+            "from_date": window_start.date().isoformat(),
+            "to_date": (window_start + timedelta(days=RECOVERY_WINDOW_DAYS)).date().isoformat(),
             "batch_ids": self.batch_ids,
             "submitted_batches": self.submitted_batches,
             "deferred_batches": self.deferred_batches,
+            "deferred_subjects": self.deferred_subjects,
+            "submitted_subjects": self.submitted_subjects,
             "api_posts": self.api_posts,
             "jobs": self.jobs,
             "dry_run_subjects": self.dry_run_subjects,
@@ -412,3 +432,235 @@ def _product_outcome(response: dict[str, Any]) -> dict[str, Any]:
         "message": status.get("message"),
         "results": {name: len(values) for name, values in results.items() if isinstance(values, list)},
     }
+
+
+class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
+    """
+    Take in a run's requests: read, validate, batch, stage; return chunks of batch keys.
+
+    Reads every input object under `input_uri` (a local path or an s3:// prefix). An input whose
+    content hash the ledger already holds is skipped (a file dropped twice is submitted once). Bad rows
+    go to `rejects.csv` with their row, field and reason. Batches (≤ `max_subjects` subjects of one job
+    shape) are staged as JSON under the run, and batches an earlier run had to defer (Adobe
+    back-pressure) are carried in. The XCom is keys and counts only, chunked to at most `max_chunks` so
+    the mapped tasks downstream stay far under `max_map_length` (1024) even for a million subjects.
+
+    Idempotent per run: a retry (or a cleared rerun) of the same run returns what the first attempt
+    recorded in `intake.json` instead of reading again.
+    """
+
+    template_fields: Sequence[str] = (
+        "input_uri",
+        "archive_uri",
+        "default_include",
+        "map_legacy_regulations",
+        "max_subjects",
+    )
+    ui_color = "#e8f2c4"
+
+    def __init__(
+        self,
+        *,
+        input_uri: str,
+        archive_uri: str,
+        default_include: list[str] | str,
+        map_legacy_regulations: bool | str = False,
+        max_subjects: int = 1000,
+        max_chunks: int = 256,
+        aws_conn_id: str | None = "aws_default",
+        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.input_uri = input_uri
+        self.archive_uri = archive_uri
+        self.default_include = default_include
+        self.map_legacy_regulations = map_legacy_regulations
+        self.max_subjects = max_subjects
+        self.max_chunks = max_chunks
+        self.aws_conn_id = aws_conn_id
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from privacy_pipeline.batching import chunk_evenly, dump_batch, plan_batches
+        from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests
+        from privacy_pipeline.report import write_rejects_csv
+
+        from adobe_privacy.storage import iter_input_objects
+
+        run = self.layout.run(context["ds"], context["run_id"])
+        recorded = self.store.get_json(run.intake)
+        if recorded is not None:
+            self.log.info("Intake of this run was recorded already; reusing %s", run.intake)
+            return recorded["xcom"]
+
+        options = IntakeOptions(
+            default_include=tuple(_as_list(self.default_include)),
+            map_legacy_regulations=_as_bool(self.map_legacy_regulations),
+        )
+        subjects, rejects, sources, skipped = [], [], [], []
+        rows_read = 0
+        for name, opener in iter_input_objects(self.input_uri, aws_conn_id=self.aws_conn_id):
+            result = read_requests([InputSource(name=name, open=opener)], options)
+            source = result.sources[0]
+            if self.store.get_json(self.layout.ledger_input(source.sha256)) is not None:
+                self.log.info("Input %s (sha256 %s) was taken in by an earlier run; skipping", name, source.sha256)
+                skipped.append({"name": name, "sha256": source.sha256})
+                continue
+            subjects.extend(result.subjects)
+            rejects.extend(result.rejects)
+            rows_read += result.rows_read
+            sources.append({"name": name, "sha256": source.sha256, "rows_read": source.rows_read,
+                            "format": source.format})
+
+        batches = plan_batches(subjects, max_subjects=self.max_subjects)
+        staged = []
+        for batch in batches:
+            key = run.batch(batch.batch_id)
+            self.store.put_bytes(key, dump_batch(batch), content_type="application/json")
+            staged.append({
+                "batch_id": batch.batch_id,
+                "key": key,
+                "regulation": batch.shape.regulation,
+                "subjects": len(batch.subjects),
+                "rows": sum(len(s.rows) for s in batch.subjects),
+                "jobs_expected": sum(len(s.actions) for s in batch.subjects),
+            })
+        carried = self._carried_batches(exclude={b["batch_id"] for b in staged})
+
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024**2) as buffer:
+            write_rejects_csv(rejects, buffer)
+            buffer.seek(0)
+            self.store.put_fileobj(buffer, run.rejects, content_type="text/csv")
+
+        keys = [b["key"] for b in staged] + [c["key"] for c in carried]
+        xcom = {
+            "run_root": run.root,
+            "chunks": chunk_evenly(keys, self.max_chunks) if keys else [],
+            "rows_read": rows_read,
+            "rows_rejected": len(rejects),
+            "subjects": len(subjects),
+            "batches": len(staged),
+            "carried_batches": len(carried),
+        }
+        self.store.put_json(run.intake, {
+            "xcom": xcom,
+            "sources": sources,
+            "skipped_sources": skipped,
+            "batches": staged,
+            "carried": carried,
+            "rows_read": rows_read,
+            "rows_rejected": len(rejects),
+            "rows_in_subjects": sum(len(s.rows) for s in subjects),
+            "subjects": len(subjects),
+            "rejects_key": run.rejects,
+        })
+        # Only now are the inputs marked taken: a crash before this line re-reads them next time.
+        for source in sources:
+            self.store.put_json(self.layout.ledger_input(source["sha256"]), {**source, "run_root": run.root})
+        self.log.info(
+            "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d inputs skipped",
+            rows_read, len(rejects), len(subjects), len(staged), len(carried), len(skipped),
+        )
+        return xcom
+
+    def _carried_batches(self, exclude: set[str]) -> list[dict[str, Any]]:
+        carried = []
+        for key in self.store.list_keys(self.layout.ledger_deferred_prefix) or []:
+            marker = self.store.get_json(key)
+            if marker and marker["batch_id"] not in exclude:
+                carried.append(marker)
+        return carried
+
+
+class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
+    """
+    Write the run's `jobs.jsonl` and `report.json`, and fail loudly when the counts do not add up.
+
+    `jobs.jsonl` is the concatenation of the archive tasks' parts (streamed part by part). The report
+    is written before the accounting check, so a failed check still leaves the evidence behind.
+    """
+
+    template_fields: Sequence[str] = ("archive_uri", "run_root", "submissions")
+    ui_color = "#d9c4f2"
+
+    def __init__(
+        self,
+        *,
+        archive_uri: str,
+        run_root: str,
+        submissions: list[dict[str, Any]] | Any,
+        aws_conn_id: str | None = "aws_default",
+        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.archive_uri = archive_uri
+        self.run_root = run_root
+        self.submissions = submissions
+        self.aws_conn_id = aws_conn_id
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import json
+
+        from privacy_pipeline.layout import RunLayout
+        from privacy_pipeline.report import AccountingError, build_report, check_accounting
+
+        run = RunLayout(self.run_root)
+        intake = self.store.get_json(run.intake)
+        parts = sorted(self.store.list_keys(run.jobs_parts_prefix) or [])
+        records = []
+        with tempfile.SpooledTemporaryFile(max_size=16 * 1024**2) as jobs_file:
+            for part in parts:
+                body = self.store.get_bytes(part) or b""
+                jobs_file.write(body)
+                records.extend(json.loads(line) for line in body.splitlines() if line.strip())
+            jobs_file.seek(0)
+            self.store.put_fileobj(jobs_file, run.jobs, content_type="application/x-ndjson")
+        submissions = [s for s in (self.submissions or []) if s]
+        report = build_report(
+            intake=intake,
+            submissions=submissions,
+            job_records=records,
+            rejects_key=self.store.uri(run.rejects),
+            jobs_key=self.store.uri(run.jobs),
+            logical_date=context["ds"],
+            run_id=context["run_id"],
+        )
+        try:
+            check_accounting(report)
+        except AccountingError as err:
+            report["accounting_errors"] = err.problems
+            self.store.put_json(run.report, report)
+            raise
+        self.store.put_json(run.report, report)
+        self.log.info("Report written to %s: %s", self.store.uri(run.report), _headline(report))
+        return {"report_key": run.report, **_headline(report)}
+
+
+def _headline(report: dict[str, Any]) -> dict[str, Any]:
+    names = ("rows_read", "rows_rejected", "subjects_submitted", "jobs_created", "api_posts", "content_archived")
+    return {name: report.get(name) for name in names}
+
+
+def _as_list(value: list[str] | str | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.replace("|", ",").split(",") if v.strip()]
+    return list(value)
+
+
+def _as_bool(value: bool | str) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -8,7 +8,6 @@ key: a retry overwrites the same object instead of adding a second one.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -100,6 +99,10 @@ class PrivacyArchiveStore:
             Config=self.hook.transfer_config,
         )
 
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing key is not an error (S3 semantics)."""
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
     # -- reads ---------------------------------------------------------------------------------------
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -157,6 +160,3 @@ def _s3_opener(client, bucket: str, key: str):
 def _file_opener(path: Path):
     return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
 
-
-def default_kms_key_id() -> str | None:
-    return os.environ.get("PRIVACY_KMS_KEY_ID") or None
