@@ -1,0 +1,423 @@
+"""Vectorised validation of identity rows (the frame `formats.parse` builds).
+
+Low-cardinality columns (action, regulation, type, namespace, include, received_at ...) are factorized:
+each distinct value is checked once in Python and the verdict is mapped back to every row through the
+codes. High-cardinality columns (request_id, value) use pandas string operations over the column.
+Subject-level rules (duplicates, conflicts, too many identities, a failed sibling row) work on integer
+codes with numpy. Python loops only ever run over distinct values or over the rejected rows.
+
+Rules, first failure wins per row, in this order: bad UTF-8, then each column in contract order
+(request_id, action, regulation, type, namespace, value incl. email syntax, received_at, include,
+priority, expand_ids, merge_policy_id). Then, on the rows that passed: exact duplicates (the first copy
+is kept), and per request_id: conflicting subject fields, more than `max_identities` identities, or a
+sibling row that was rejected. A request is all or nothing because a later resubmission of its
+missing rows under the same key could not be told apart from a duplicate submission.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privacy_pipeline import catalog
+from privacy_pipeline.formats import BAD_UTF8, FRAME_COLUMNS
+
+#: Pragmatic address syntax (WHATWG's "valid e-mail address", plus a dot in the domain): Adobe only
+#: needs something a product could match, and RFC 5322 edge cases would only hide typos.
+EMAIL_PATTERN = (
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+MAX_EMAIL_LENGTH = 254
+
+#: The columns whose values make up the job shape and subject: rows of one request must agree on them.
+SUBJECT_FIELDS = ("action", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    default_include: tuple[str, ...]
+    map_legacy_regulations: bool
+    allowed_actions: tuple[str, ...]
+    max_identities: int
+
+
+@dataclass
+class Verdict:
+    """Per identity row: whether it failed (field and reason), and the normalised values of the rest."""
+
+    failed: np.ndarray  # bool
+    field: np.ndarray  # object: str where failed
+    reason: np.ndarray  # object: str where failed
+    duplicate: np.ndarray  # bool: an exact copy of an earlier accepted row (dropped, not failed)
+    request_id: np.ndarray  # object: stripped
+    rid_code: np.ndarray  # int: request_id code, in order of first appearance
+    namespace: np.ndarray  # object: canonical
+    value: np.ndarray  # object: stripped
+    id_type: np.ndarray  # object: canonical
+    #: For each of SUBJECT_FIELDS: (codes per row, canonical value per code).
+    subject_values: dict[str, tuple[np.ndarray, list[Any]]]
+
+
+class _Failures:
+    """First-failure-wins bookkeeping over all rows."""
+
+    def __init__(self, size: int):
+        self.failed = np.zeros(size, dtype=bool)
+        self.field = np.full(size, None, dtype=object)
+        self.reason = np.full(size, None, dtype=object)
+
+    def add(self, field: str, mask: np.ndarray, reasons: str | np.ndarray) -> None:
+        new = mask & ~self.failed
+        if not new.any():
+            return
+        self.field[new] = field
+        self.reason[new] = reasons if isinstance(reasons, str) else reasons[new]
+        self.failed |= new
+
+
+@dataclass
+class _Column:
+    """A factorized column checked value by value: canonical codes, values and errors per row."""
+
+    codes: np.ndarray
+    values: list[Any]
+    errors: np.ndarray  # object per distinct raw value: None or the reason
+
+    def row_errors(self, raw_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        has_error = np.array([e is not None for e in self.errors], dtype=bool)
+        return has_error[raw_codes], self.errors[raw_codes]
+
+
+def _check_distinct(column: pd.Series, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
+    """Run `resolve` (returns a canonical value or raises ValueError) once per distinct raw value."""
+    return _check_distinct_batch(column, lambda uniques: [_attempt(resolve, u) for u in uniques])
+
+
+def _attempt(resolve: Callable[[str], Any], raw: str) -> tuple[Any, str | None]:
+    try:
+        return resolve(raw), None
+    except ValueError as err:
+        return None, str(err)
+
+
+def _check_distinct_batch(
+    column: pd.Series, resolve_all: Callable[[list[str]], list[tuple[Any, str | None]]]
+) -> tuple[np.ndarray, _Column]:
+    """Resolve all distinct raw values at once into (canonical value, error or None).
+
+    Returns the raw codes per row and the per-distinct verdicts, with canonical codes that merge raw
+    spellings of the same value (" GDPR" and "gdpr").
+    """
+    raw_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    results = resolve_all(np.asarray(uniques, dtype=object).tolist())
+    canonical_index: dict[Hashable, int] = {}
+    canonical_values: list[Any] = []
+    remap = np.zeros(len(results), dtype=np.int64)
+    for i, (value, _) in enumerate(results):
+        if value not in canonical_index:
+            canonical_index[value] = len(canonical_values)
+            canonical_values.append(value)
+        remap[i] = canonical_index[value]
+    errors = np.array([error for _, error in results], dtype=object)
+    return raw_codes, _Column(remap[raw_codes], canonical_values, errors)
+
+
+# ------------------------------------------------------------------------ value-by-value resolvers
+
+
+def resolve_actions(raw: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    order = (*catalog.JOB_ACTIONS, catalog.OPT_OUT_OF_SALE)
+    parts = [p.strip().lower() for p in raw.split("|")]
+    if not raw.strip() or any(not p for p in parts):
+        raise ValueError("action is empty" if not raw.strip() else f"action {catalog.shown(raw)} has an empty entry")
+    unknown = [p for p in parts if p not in allowed]
+    if unknown:
+        raise ValueError(f"action {catalog.shown(unknown[0])} is not allowed here; expected one of {', '.join(allowed)}")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"action {catalog.shown(raw)} repeats a value")
+    if catalog.OPT_OUT_OF_SALE in parts and len(parts) > 1:
+        raise ValueError("opt_out_of_sale goes to POST /consent and cannot be combined with access/delete")
+    return tuple(sorted(parts, key=lambda p: order.index(p) if p in order else len(order)))
+
+
+def resolve_regulation(raw: str, map_legacy: bool) -> str:
+    if not raw.strip():
+        raise ValueError("regulation is empty")
+    return catalog.resolve_regulation(raw, map_legacy=map_legacy)
+
+
+def resolve_id_type(raw: str) -> str:
+    if not raw.strip():
+        return catalog.DEFAULT_ID_TYPE
+    try:
+        return catalog.resolve_id_type(raw)
+    except KeyError:
+        raise ValueError(
+            f"unknown identity type {catalog.shown(raw)}; expected one of {', '.join(catalog.ID_TYPES.values())}"
+        ) from None
+
+
+def resolve_include(raw: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if not raw.strip():
+        if not default:
+            raise ValueError("include is empty and the run has no default products")
+        return default
+    products: list[str] = []
+    for part in raw.split("|"):
+        if not part.strip():
+            raise ValueError(f"include {catalog.shown(raw)} has an empty entry")
+        try:
+            product = catalog.resolve_product(part)
+        except KeyError:
+            raise ValueError(f"unknown product {catalog.shown(part)} in include") from None
+        if product not in products:
+            products.append(product)
+    return tuple(sorted(products, key=str.lower))
+
+
+def resolve_priority(raw: str) -> str:
+    value = raw.strip().lower() or "normal"
+    if value not in catalog.PRIORITIES:
+        raise ValueError(f"priority {catalog.shown(raw)} is not one of {', '.join(catalog.PRIORITIES)}")
+    return value
+
+
+def resolve_expand_ids(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expand_ids {catalog.shown(raw)} is not true or false")
+
+
+def resolve_merge_policy_id(raw: str) -> str | None:
+    value = raw.strip()
+    if value and any(c.isspace() for c in value):
+        raise ValueError("merge_policy_id contains whitespace")
+    return value or None
+
+
+def parse_received_at(uniques: list[str]) -> list[tuple[datetime | None, str | None]]:
+    """ISO-8601 strings -> aware UTC datetimes (naive input is read as UTC); "" -> None. Vectorised."""
+    stripped = pd.Series(uniques, dtype=object).str.strip()
+    empty = (stripped == "").to_numpy(dtype=bool)
+    parsed = pd.to_datetime(stripped.where(~empty), format="ISO8601", utc=True, errors="coerce")
+    invalid = parsed.isna().to_numpy(dtype=bool) & ~empty
+    stamps = np.array(parsed.dt.to_pydatetime(), dtype=object)
+    stamps[empty | invalid] = None
+    errors = np.where(invalid, "received_at is not an ISO-8601 date or date-time", None)
+    return list(zip(stamps.tolist(), errors.tolist(), strict=True))
+
+
+# ---------------------------------------------------------------------------------------- validate
+
+
+def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: bool = False,
+             failed_request_ids: Sequence[tuple[str, int]] = ()) -> Verdict:
+    """Check every identity row of `frame`.
+
+    :param check_utf8: the source had undecodable bytes (now U+FFFD): reject the rows that hold them.
+    :param failed_request_ids: (request_id, row) of rows rejected before this step (malformed lines):
+        their requests are rejected too.
+    """
+    size = len(frame)
+    failures = _Failures(size)
+    if check_utf8:
+        for column in FRAME_COLUMNS:
+            mask = frame[column].str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
+            failures.add(column, mask, "invalid UTF-8 bytes in this field")
+
+    request_id = frame["request_id"].str.strip()
+    failures.add("request_id", (request_id == "").to_numpy(dtype=bool), "request_id is empty")
+
+    subject_values: dict[str, tuple[np.ndarray, list[Any]]] = {}
+    resolvers: dict[str, Callable[[str], Any]] = {
+        "action": lambda raw: resolve_actions(raw, options.allowed_actions),
+        "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations),
+    }
+    for name, resolve in resolvers.items():
+        raw_codes, column = _check_distinct(frame[name], resolve)
+        failures.add(name, *column.row_errors(raw_codes))
+        subject_values[name] = (column.codes, column.values)
+
+    raw_type_codes, types = _check_distinct(frame["type"], resolve_id_type)
+    failures.add("type", *types.row_errors(raw_type_codes))
+    id_type = np.array(types.values, dtype=object)[types.codes] if size else np.zeros(0, dtype=object)
+
+    namespace = _check_namespaces(frame["namespace"], id_type, failures)
+    value = _check_values(frame["value"], namespace, id_type, failures)
+
+    received_codes, received = _check_distinct_batch(frame["received_at"], parse_received_at)
+    failures.add("received_at", *received.row_errors(received_codes))
+    subject_values["received_at"] = (received.codes, received.values)
+
+    shape_resolvers: dict[str, Callable[[str], Any]] = {
+        "include": lambda raw: resolve_include(raw, options.default_include),
+        "priority": resolve_priority,
+        "expand_ids": resolve_expand_ids,
+        "merge_policy_id": resolve_merge_policy_id,
+    }
+    for name, resolve in shape_resolvers.items():
+        raw_codes, column = _check_distinct(frame[name], resolve)
+        failures.add(name, *column.row_errors(raw_codes))
+        subject_values[name] = (column.codes, column.values)
+
+    record = frame["_row"].to_numpy()
+    _spread_record_failures(record, failures)
+
+    rid_code, rid_uniques = pd.factorize(request_id, use_na_sentinel=False)
+    rid_code = np.asarray(rid_code, dtype=np.int64)
+    request_ids = request_id.to_numpy(dtype=object)
+    duplicate = _find_duplicates(frame, failures, rid_code, namespace, value, id_type, subject_values)
+    _subject_rules(
+        failures, duplicate, rid_code, rid_uniques, request_ids, record, subject_values, options,
+        failed_request_ids,
+    )
+    return Verdict(
+        failures.failed, failures.field, failures.reason, duplicate, request_ids, rid_code,
+        namespace, value, id_type, subject_values,
+    )
+
+
+def _check_namespaces(column: pd.Series, id_type: np.ndarray, failures: _Failures) -> np.ndarray:
+    """Canonical namespace per row: standard ones from the catalogue, numeric for `namespaceId`."""
+    raw_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    stripped = [u.strip() for u in np.asarray(uniques, dtype=object).tolist()]
+    standard = [catalog.STANDARD_NAMESPACES.get(s.lower()) for s in stripped]
+    canonical = np.array([ns.code if ns else s for ns, s in zip(standard, stripped, strict=True)], dtype=object)
+    is_standard = np.array([ns is not None for ns in standard], dtype=bool)
+    is_empty = np.array([not s for s in stripped], dtype=bool)
+    is_numeric = np.array([s.isascii() and s.isdigit() for s in stripped], dtype=bool)
+    failures.add("namespace", is_empty[raw_codes], "namespace is empty")
+    unknown_standard = (id_type == catalog.DEFAULT_ID_TYPE) & ~is_standard[raw_codes]
+    failures.add(
+        "namespace",
+        unknown_standard,
+        np.array([f"unknown standard namespace {catalog.shown(s)}; use type custom for an org namespace" for s in stripped],
+                 dtype=object)[raw_codes],
+    )
+    failures.add("namespace", (id_type == "namespaceId") & ~is_numeric[raw_codes],
+                 "type namespaceId needs a numeric namespace")
+    return canonical[raw_codes]
+
+
+def _check_values(column: pd.Series, namespace: np.ndarray, id_type: np.ndarray, failures: _Failures) -> np.ndarray:
+    """Stripped identity values; empty values and malformed email addresses fail."""
+    stripped = column.str.strip()
+    failures.add("value", (stripped == "").to_numpy(dtype=bool), "value is empty")
+    is_email = (namespace == catalog.EMAIL_NAMESPACE) & (id_type == catalog.DEFAULT_ID_TYPE) & ~failures.failed
+    if is_email.any():
+        emails = stripped[is_email]
+        valid = emails.str.fullmatch(EMAIL_PATTERN) & (emails.str.len() <= MAX_EMAIL_LENGTH)
+        bad = np.zeros(len(stripped), dtype=bool)
+        bad[np.flatnonzero(is_email)[~valid.to_numpy(dtype=bool)]] = True
+        failures.add("value", bad, "not a valid email address")
+    return stripped.to_numpy(dtype=object)
+
+
+def _spread_record_failures(record: np.ndarray, failures: _Failures) -> None:
+    """A JSON Lines record with several identities fails as a whole when one of them fails."""
+    if len(record) == 0 or not failures.failed.any():
+        return
+    positions = pd.Series(np.arange(len(record)))
+    rows = pd.Series(record)
+    if not rows.duplicated().any():
+        return  # one row per record (CSV)
+    first_failure = positions[failures.failed].groupby(rows[failures.failed].to_numpy()).first()
+    source = rows.map(first_failure)
+    spread = source.notna().to_numpy() & ~failures.failed
+    if spread.any():
+        origin = source[spread].astype(np.int64).to_numpy()
+        failures.field[spread] = failures.field[origin]
+        failures.reason[spread] = failures.reason[origin]
+        failures.failed |= spread
+
+
+def _find_duplicates(frame: pd.DataFrame, failures: _Failures, rid_code: np.ndarray, namespace: np.ndarray,
+                     value: np.ndarray, id_type: np.ndarray,
+                     subject_values: dict[str, tuple[np.ndarray, list[Any]]]) -> np.ndarray:
+    """Rows equal (after normalisation) to an earlier accepted row: the first copy is kept."""
+    duplicate = np.zeros(len(frame), dtype=bool)
+    live = np.flatnonzero(~failures.failed)
+    if len(live) < 2:
+        return duplicate
+    keys = pd.DataFrame({"rid": rid_code[live], "namespace": namespace[live], "value": value[live],
+                         "type": id_type[live]})
+    for name in SUBJECT_FIELDS:
+        keys[name] = subject_values[name][0][live]
+    duplicate[live[keys.duplicated(keep="first").to_numpy()]] = True
+    return duplicate
+
+
+def _subject_rules(failures: _Failures, duplicate: np.ndarray, rid_code: np.ndarray, rid_uniques: Any,
+                   request_ids: np.ndarray, record: np.ndarray,
+                   subject_values: dict[str, tuple[np.ndarray, list[Any]]], options: ValidationOptions,
+                   failed_request_ids: Sequence[tuple[str, int]]) -> None:
+    """Reject whole requests: conflicting fields, too many identities, or a rejected sibling row."""
+    count = len(rid_uniques)
+    live = np.flatnonzero(~failures.failed & ~duplicate)
+    reasons: dict[int, tuple[str, str]] = {}
+
+    if len(live):
+        live_rid = rid_code[live]
+        first_index = np.zeros(count, dtype=np.int64)
+        unique_rids, first_at = np.unique(live_rid, return_index=True)
+        first_index[unique_rids] = live[first_at]
+        conflicts: dict[int, list[str]] = {}
+        for name in SUBJECT_FIELDS:
+            codes = subject_values[name][0]
+            mismatch = codes[live] != codes[first_index[live_rid]]
+            for rid in np.unique(live_rid[mismatch]).tolist():
+                conflicts.setdefault(rid, []).append(name)
+        for rid, names in conflicts.items():
+            reasons[rid] = (names[0], f"rows of this request disagree on {', '.join(names)}")
+
+        identities = np.bincount(live_rid, minlength=count)
+        for rid in np.flatnonzero(identities > options.max_identities).tolist():
+            reasons.setdefault(rid, ("request_id", (
+                f"request has {int(identities[rid])} identities; Adobe allows at most "
+                f"{options.max_identities} per subject")))
+
+    for rid, row, field in _failed_siblings(failures, rid_code, rid_uniques, request_ids, record,
+                                            failed_request_ids):
+        reasons.setdefault(rid, ("request_id", f"another row of this request (row {row}) was rejected ({field})"))
+
+    if not reasons:
+        return
+    rejected = np.zeros(count, dtype=bool)
+    rejected[list(reasons)] = True
+    mask = rejected[rid_code] & ~failures.failed & ~duplicate
+    rows = np.flatnonzero(mask)
+    failures.field[rows] = [reasons[r][0] for r in rid_code[rows].tolist()]
+    failures.reason[rows] = [reasons[r][1] for r in rid_code[rows].tolist()]
+    failures.failed |= mask
+
+
+def _failed_siblings(failures: _Failures, rid_code: np.ndarray, rid_uniques: Any, request_ids: np.ndarray,
+                     record: np.ndarray, failed_request_ids: Sequence[tuple[str, int]]):
+    """(rid code, row, field) of the first failed row of each request that has one."""
+    failed = np.flatnonzero(failures.failed & (request_ids != ""))
+    seen: set[int] = set()
+    for index in failed.tolist():
+        rid = int(rid_code[index])
+        if rid not in seen:
+            seen.add(rid)
+            yield rid, int(record[index]), failures.field[index]
+    if failed_request_ids:
+        lookup = pd.Index(rid_uniques).get_indexer([rid for rid, _ in failed_request_ids])
+        for code, (_, row) in zip(lookup.tolist(), failed_request_ids, strict=True):
+            if code >= 0 and code not in seen:
+                seen.add(code)
+                yield code, row, "malformed line"
