@@ -564,26 +564,28 @@ def list_params(
 class ListPager:
     """Walks a list endpoint whatever its page base, yielding each job once.
 
-    Adobe documents 0-based pages, its OpenAPI file says 1, and some clients start at 1. We start at
-    ``page_base`` (0 unless the connection says otherwise) and de-duplicate job ids, so a server that
-    treats page 0 as page 1 costs one extra call, not duplicates. It stops on an empty or short page,
-    once ``totalRecords`` (read as the total across pages) jobs were seen, or after two pages in a row
-    that bring nothing new (a server ignoring ``page``).
+    Adobe documents 0-based pages, its OpenAPI file says 1, and a 1-based server may refuse page 0.
+    Unless the connection names the base, the first request carries no ``page`` at all (the server's
+    own first page), then pages 1, 2, ... follow; job ids are de-duplicated, so a 1-based server costs
+    one repeated page, never duplicates or a 400. The walk stops on an empty or short page, once
+    ``totalRecords`` (read as the total across pages) jobs were seen, or after two pages in a row that
+    bring nothing new (a server ignoring ``page``).
     """
 
     def __init__(self, page_size: int, page_base: int | None = None, max_pages: int = 100_000):
         self.page_size = page_size
-        self.page = page_base or 0
+        self.page: int | None = page_base
         self.max_pages = max_pages
         self.done = False
         self.calls = 0
         self._seen: set[str] = set()
         self._pages_without_news = 0
 
-    def next_page(self) -> int | None:
+    def next_params(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The query of the next page request, or None when the walk is over."""
         if self.done or self.calls >= self.max_pages:
             return None
-        return self.page
+        return dict(params) if self.page is None else {**params, "page": self.page}
 
     def accept(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Record one page's answer and return its jobs not seen before, normalised."""
@@ -605,7 +607,7 @@ class ListPager:
         short_page = len(items) < self.page_size and not (total_across_pages and len(self._seen) < total)
         if not items or short_page or reached_total or self._pages_without_news >= 2:
             self.done = True
-        self.page += 1
+        self.page = 1 if self.page is None else self.page + 1
         return fresh
 
 
@@ -662,5 +664,5 @@ class SummaryBuilder:
 
 def iter_pages(pager: ListPager, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The query parameters of each page request, until the pager is done."""
-    while (page := pager.next_page()) is not None:
-        yield {**params, "page": page}
+    while (page_params := pager.next_params(params)) is not None:
+        yield page_params

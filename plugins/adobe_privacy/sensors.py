@@ -34,7 +34,7 @@ def validate_jobs_event(event: Any) -> dict[str, Any]:
             f"PrivacyJobsSensor resumed with a malformed {event['status']} event: {event!r}"
         )
     if event["status"] == "success" and open_jobs != 0:
-        raise AirflowException(f"PrivacyJobsSensor resumed with success but {open_jobs} open jobs")
+        raise AirflowException(f"PrivacyJobsSensor resumed with a success event but {open_jobs} open jobs")
     return dict(event)
 
 
