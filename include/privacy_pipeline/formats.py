@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -112,6 +113,16 @@ def parse(name: str, data: bytes) -> ParsedSource:
 # --------------------------------------------------------------------------------------------- CSV
 
 
+def is_valid_utf8(data: bytes) -> bool:
+    """UTF-8 validity checked by Arrow (SIMD, no copy): ~10x faster than bytes.decode on large files."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    try:
+        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _split_header(data: bytes) -> tuple[list[str], int, bytes]:
     """(normalised column names, physical lines up to and including the header, the data after it)."""
     lines_before = 0
@@ -166,18 +177,21 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _parse_csv(data: bytes) -> ParsedSource:
     raw_names, header_lines, body = _split_header(data)
+    if not raw_names:  # an empty (or blank) file: nothing to do, and nothing wrong
+        frame = pd.DataFrame({c: pd.Series([], dtype=str) for c in FRAME_COLUMNS})
+        frame["_row"] = pd.Series([], dtype="int64")
+        return ParsedSource(CSV, frame, [], 0)
     _check_header(raw_names)
     names = _unique_names(raw_names)
-    had_bad_utf8 = False
+    had_bad_utf8 = not is_valid_utf8(body)
+    if had_bad_utf8:
+        # Rare path: replace undecodable bytes with U+FFFD so each affected row can be rejected alone
+        # (pyarrow would otherwise fail the whole file, or the invalid-row handler on its text).
+        body = body.decode("utf-8", errors="replace").encode("utf-8")
     try:
         table, invalid = _read_csv_table(body, names)
     except pa.ArrowInvalid as err:
-        if "UTF8" not in str(err):
-            raise FileRejected(f"unreadable CSV ({err})") from err
-        # Rare path: replace undecodable bytes with U+FFFD so each affected row can be rejected alone.
-        had_bad_utf8 = True
-        body = body.decode("utf-8", errors="replace").encode("utf-8")
-        table, invalid = _read_csv_table(body, names)
+        raise FileRejected(f"unreadable CSV ({err})") from err
     frame = table.to_pandas()
     record_count = len(frame) + len(invalid)
     frame["_row"] = _valid_row_numbers(record_count, [row for row, _ in invalid])
