@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from adobe_privacy.hooks import PrivacyServiceAsyncHook
 from adobe_privacy.triggers import PrivacyJobsTrigger
 from airflow.triggers.base import TriggerEvent
 
@@ -123,3 +124,24 @@ async def test_transient_errors_are_retried_inside_the_trigger(emu, hook):
 
     assert event.payload["status"] == "success"
     assert calls(emu, f"GET {JOBS_ROUTE}") == {"503": 1, "200": 1}
+
+
+async def test_async_hook_renews_a_token_the_gateway_refuses(emu, hook):
+    emu.configure(token_ttl_seconds=600, error_rate=0.0)
+    ids = [job.job_id for job in hook.create_jobs(make_payload(emu.org_id, ["a"]))]  # caches a token
+    await asyncio.to_thread(emu.advance_clock, 3600)  # the cached token is now expired at the gateway
+
+    event = await first_event(make_trigger({REGULATION: ids}))
+
+    assert event.payload["status"] == "success"
+    assert calls(emu, f"GET {JOBS_ROUTE}") == {"401": 1, "200": 1}
+
+
+async def test_async_iter_jobs_matches_the_sync_walk(emu, hook):
+    hook.create_jobs(make_payload(emu.org_id, [f"k{n}" for n in range(7)]))
+    async_hook = PrivacyServiceAsyncHook()
+
+    walked = [job async for job in async_hook.iter_jobs(REGULATION, page_size=3)]
+
+    assert walked == list(hook.iter_jobs(REGULATION, page_size=3))
+    assert len(walked) == 7
