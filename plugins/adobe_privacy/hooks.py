@@ -94,6 +94,10 @@ def _ims_error(error: PrivacyServiceError) -> PrivacyServiceError:
     return error
 
 
+def _is_success(status: int) -> bool:
+    return 200 <= status < 300
+
+
 def _requests_transport_error(error: requests.RequestException, operation: str) -> PrivacyTransientError:
     reason = getattr(error.args[0], "reason", None) if error.args else None
     not_sent = isinstance(error, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
@@ -212,8 +216,12 @@ class PrivacyServiceHook(HttpHook):
     def _request_token(self) -> requests.Response:
         operation = "POST /ims/token/v3"
         try:
+            # No redirects: the form carries the client secret and must reach only the IMS URL.
             response = self.get_conn().post(
-                self.settings.token_url, data=self.settings.token_form(), timeout=self.settings.timeout
+                self.settings.token_url,
+                data=self.settings.token_form(),
+                timeout=self.settings.timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as err:
             raise _requests_transport_error(err, operation) from None
@@ -238,9 +246,14 @@ class PrivacyServiceHook(HttpHook):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         stream: bool = False,
-        allow_redirects: bool = True,
+        redirect_ok: bool = False,
     ) -> requests.Response:
-        """Send once with the cached token; after a 401, renew the token and send once more."""
+        """
+        Send once with the cached token; after a 401, renew the token and send once more.
+
+        Redirects are never followed here (requests would carry x-api-key and the org header to
+        the new host); a download hands them back to :meth:`_open_download` with ``redirect_ok``.
+        """
         for attempt in (1, 2):
             token = self._access_token()
             try:
@@ -252,11 +265,11 @@ class PrivacyServiceHook(HttpHook):
                     headers=self.settings.api_headers(token, hygiene=hygiene),
                     timeout=self.settings.timeout,
                     stream=stream,
-                    allow_redirects=allow_redirects,
+                    allow_redirects=False,
                 )
             except requests.RequestException as err:
                 raise _requests_transport_error(err, operation) from None
-            if response.ok:
+            if _is_success(response.status_code) or (redirect_ok and response.is_redirect):
                 return response
             error = classify_error(
                 response.status_code, response.content, response.headers, operation=operation
@@ -417,7 +430,7 @@ class PrivacyServiceHook(HttpHook):
     def _fetch_download(self, target: DownloadTarget) -> requests.Response:
         operation = "GET content"
         if target.authenticated:
-            return self._read("GET", target.url, operation=operation, stream=True, allow_redirects=False)
+            return self._read("GET", target.url, operation=operation, stream=True, redirect_ok=True)
 
         def fetch_anonymously() -> requests.Response:
             try:
@@ -557,7 +570,7 @@ class PrivacyServiceAsyncHook(BaseHook):
         http: aiohttp.ClientSession, method: str, url: str, operation: str, **kwargs: Any
     ) -> bytes:
         try:
-            async with http.request(method, url, **kwargs) as response:
+            async with http.request(method, url, allow_redirects=False, **kwargs) as response:
                 body = await response.read()
                 if response.status >= 300:
                     raise classify_error(response.status, body, response.headers, operation=operation)

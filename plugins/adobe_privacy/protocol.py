@@ -8,6 +8,7 @@ classification, the read retry policy, response normalisation, pagination and jo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -416,11 +417,18 @@ def is_expired_token(error: PrivacyServiceError) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def is_retryable_read(error: BaseException) -> bool:
-    """5xx, timeouts, connection errors and 429 are worth repeating for a read; nothing else is."""
-    if isinstance(error, PrivacyTransientError):
-        return True
-    return isinstance(error, PrivacyBackPressureError) and error.status == 429 and not error.daily_limit
+def is_retryable_read(error: BaseException, *, max_retry_after: float = float("inf")) -> bool:
+    """5xx, timeouts, connection errors and 429 are worth repeating for a read; nothing else is.
+
+    A server asking us to wait longer than ``max_retry_after`` is not waited for in a worker: the
+    error goes to the caller, which can defer or reschedule instead.
+    """
+    if isinstance(error, PrivacyBackPressureError):
+        if error.status != 429 or error.daily_limit:
+            return False
+    elif not isinstance(error, PrivacyTransientError):
+        return False
+    return (error.retry_after or 0.0) <= max_retry_after
 
 
 class wait_backoff_or_retry_after(tenacity.wait.wait_base):
@@ -446,6 +454,7 @@ class ReadRetryPolicy:
     max_attempts: int = 6
     initial_wait: float = 1.0
     max_wait: float = 60.0
+    max_retry_after: float = 300.0
 
     def tenacity_kwargs(self, sleep: Callable[[float], Any], logger: logging.Logger) -> dict[str, Any]:
         def log_retry(state: tenacity.RetryCallState) -> None:
@@ -461,7 +470,9 @@ class ReadRetryPolicy:
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts),
             "wait": wait_backoff_or_retry_after(self.initial_wait, self.max_wait),
-            "retry": tenacity.retry_if_exception(is_retryable_read),
+            "retry": tenacity.retry_if_exception(
+                functools.partial(is_retryable_read, max_retry_after=self.max_retry_after)
+            ),
             "sleep": sleep,
             "before_sleep": log_retry,
             "reraise": True,

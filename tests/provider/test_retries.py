@@ -31,6 +31,17 @@ def test_429_is_retried_and_each_wait_honours_retry_after(emu, hook, sleeps):
     assert all(wait >= 7 for wait in sleeps.waits)
 
 
+def test_a_retry_after_longer_than_the_policy_allows_is_handed_to_the_caller(emu, hook, sleeps):
+    emu.add_fault(route=LIST, kind="429", times=1, retry_after=3600)
+
+    with pytest.raises(PrivacyBackPressureError) as err:
+        list(hook.iter_jobs(REGULATION))
+
+    assert err.value.retry_after == 3600
+    assert calls(emu, LIST) == {"429": 1}
+    assert sleeps.waits == []  # an hour is not spent asleep in a worker slot
+
+
 def test_5xx_then_success_backs_off_exponentially_with_jitter(emu, hook, sleeps):
     emu.add_fault(route=LIST, kind="5xx", times=3, status=503)
 
