@@ -178,7 +178,7 @@ def write_rejects_csv(rejects: Iterable[Reject], fileobj: BinaryIO | TextIO) -> 
     header = [*REJECT_COLUMNS, *extra]
     text = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, "utf-8", newline="")
     try:
-        writer = csv.writer(text, lineterminator="\n")
+        writer = csv.writer(text)  # RFC 4180 CRLF: cells holding a bare \r or \n get quoted
         writer.writerow(header)
         for reject in rejects:
             cells = [reject.source, reject.row, "" if reject.line is None else reject.line, reject.request_id,

@@ -66,7 +66,8 @@ def assert_every_row_once(result) -> None:
         assert 1 <= len(s.identities) <= 9 and s.actions and s.include and s.key
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=csv_rows(), gz=st.booleans())
 def test_csv_intake_never_raises_and_accounts_for_every_row(data, gz):
     payload = gzip.compress(data) if gz else data
@@ -108,7 +109,8 @@ def user_lines(draw) -> bytes:
     return data
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None)
 @given(data=user_lines())
 def test_json_lines_intake_never_raises_and_accounts_for_every_row(data):
     result = read_requests([source("in.jsonl", data)], OPTIONS)
