@@ -52,8 +52,10 @@ class FaultBook:
             return fault.id
 
     def clear(self) -> None:
+        """Remove every fault and restart ids, so a replayed test draws the same rate decisions."""
         with self._lock:
             self._faults.clear()
+            self._ids = itertools.count(1)
 
     def list(self) -> list[dict]:
         with self._lock:
