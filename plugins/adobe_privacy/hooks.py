@@ -86,7 +86,19 @@ def _outcome_unknown(
 
 
 def _ims_error(error: PrivacyServiceError) -> PrivacyServiceError:
-    """Any 4xx from IMS means the credentials or scopes are wrong."""
+    """
+    An IMS failure seen from the API call that needed the token.
+
+    Any 4xx means the credentials or scopes are wrong. A transient failure means the API request was
+    never sent, so even a POST may simply be tried again later (it is not "outcome unknown").
+    """
+    if isinstance(error, PrivacyTransientError):
+        return PrivacyTransientError(
+            f"IMS token request failed, API request not sent: {error}",
+            status=error.status,
+            retry_after=error.retry_after,
+            request_sent=False,
+        )
     if isinstance(error, PrivacyTerminalError) and not isinstance(error, PrivacyAuthError):
         return PrivacyAuthError(
             str(error), status=error.status, error_code=error.error_code, detail=error.detail

@@ -139,12 +139,14 @@ def test_post_dropped_after_commit_is_outcome_unknown_and_never_sent_again(emu, 
     assert "@example.test" not in str(err.value)
 
 
-def test_post_to_an_unreachable_host_was_certainly_not_sent(emu, connection_with):
+def _closed_port_url() -> str:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    conn_id = connection_with(host=f"http://127.0.0.1:{port}")
-    hook = PrivacyServiceHook(conn_id)
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_post_to_an_unreachable_host_was_certainly_not_sent(emu, connection_with, sleeps):
+    hook = PrivacyServiceHook(connection_with(host=_closed_port_url()), sleep=sleeps)
     hook._access_token()  # IMS is still the emulator: only the API host is down
 
     with pytest.raises(PrivacyTransientError) as err:
@@ -152,3 +154,19 @@ def test_post_to_an_unreachable_host_was_certainly_not_sent(emu, connection_with
 
     assert err.value.request_sent is False
     assert not isinstance(err.value, PrivacyOutcomeUnknownError)
+    assert sleeps.waits == []  # a write is never retried by the hook, even when it is safe
+
+
+def test_post_without_a_token_because_ims_is_down_was_not_sent(emu, connection_with, sleeps):
+    hook = PrivacyServiceHook(
+        connection_with(ims_url=_closed_port_url()),
+        retry_policy=ReadRetryPolicy(max_attempts=2),
+        sleep=sleeps,
+    )
+
+    with pytest.raises(PrivacyTransientError) as err:
+        hook.create_jobs(make_payload(emu.org_id, ["u1"]))
+
+    assert err.value.request_sent is False and not isinstance(err.value, PrivacyOutcomeUnknownError)
+    assert len(sleeps.waits) == 1  # the token request itself is a read: retried within the policy
+    assert calls(emu, CREATE) == {}
