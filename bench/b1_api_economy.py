@@ -1,0 +1,140 @@
+"""B1 API economy: POST /jobs calls, and list calls per poll cycle, against the theoretical minimum.
+
+Submission is the DAG's code path without Airflow around it: `read_requests` -> `plan_batches` ->
+`batch_payload` -> `PrivacyServiceHook.create_jobs`, one POST per batch. Waiting is the trigger's
+code (`PrivacyServiceAsyncHook.summarize_jobs`), measured twice: once over every submitted job, and as
+the DAG wires it, one sensor per submit chunk (`chunk_evenly(batch keys, 256)`), all polling once.
+Jobs stay open (the emulator completes them after an hour), so every job counts as open. Calls are
+counted by the emulator (`/_emulator/stats`), never by the client.
+
+Minimums: POSTs = sum over job shapes of ceil(subjects / 1000); list calls per poll cycle =
+sum over regulations of ceil(open jobs / 1000). A naive client GETs each open job: one call per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+from bench.inputs import requests_csv
+from bench.measure import run_probe
+from bench.report import BenchmarkRun, Result
+from bench.stack import UNCAPPED, running_stack
+
+PAGE_SIZE = 1000
+SUBJECTS_PER_REQUEST = 1000
+MAX_CHUNKS = 256  # PrivacyIntakeOperator's default
+ROWS_PER_SUBJECT = 2.2  # the sample has about 1.8 rows a subject and ~2% bad rows; cut to size
+POST_ROUTE = "POST /data/core/privacy/jobs"
+LIST_ROUTE = "GET /data/core/privacy/jobs"
+
+
+def _calls(emulator_url: str, route: str) -> int:
+    import httpx
+
+    stats = httpx.get(f"{emulator_url}/_emulator/stats", timeout=60).json()
+    return sum(stats["calls"].get(route, {}).values())
+
+
+def submit_and_poll(path: str, subjects: int, emulator_url: str) -> dict:
+    """Probe: submit `subjects` subjects from `path`, then poll once in both ways; count the calls."""
+    from adobe_privacy.hooks import PrivacyServiceAsyncHook, PrivacyServiceHook
+    from privacy_pipeline.batching import batch_payload, chunk_evenly, plan_batches
+    from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests
+
+    intake = read_requests(
+        [InputSource(name=path, open=lambda: open(path, "rb"))], IntakeOptions(default_include=("aepDataLake",))
+    )
+    chosen = intake.subjects[:subjects]
+    if len(chosen) < subjects:
+        raise RuntimeError(f"{path} holds only {len(chosen)} valid subjects")
+    hook = PrivacyServiceHook()
+    posts_before = _calls(emulator_url, POST_ROUTE)
+    jobs_of_batch: dict[str, tuple[str, list[str]]] = {}
+    for batch in plan_batches(chosen, max_subjects=SUBJECTS_PER_REQUEST):
+        created = hook.create_jobs(batch_payload(batch, hook.org_id))
+        jobs_of_batch[batch.batch_id] = (batch.shape.regulation, [job.job_id for job in created])
+    posts = _calls(emulator_url, POST_ROUTE) - posts_before
+
+    today = datetime.now(UTC).date()
+    async_hook = PrivacyServiceAsyncHook()
+
+    def poll(groups: list[list[str]]) -> tuple[int, int]:
+        """One poll cycle: a summarize per group of batches; (list calls, open jobs seen)."""
+        before = _calls(emulator_url, LIST_ROUTE)
+        open_jobs = 0
+        for group in groups:
+            wanted: dict[str, list[str]] = defaultdict(list)
+            for batch_id in group:
+                regulation, job_ids = jobs_of_batch[batch_id]
+                wanted[regulation].extend(job_ids)
+            summary = asyncio.run(async_hook.summarize_jobs(wanted, from_date=today, to_date=today))
+            open_jobs += summary["open"]
+        return _calls(emulator_url, LIST_ROUTE) - before, open_jobs
+
+    batch_ids = list(jobs_of_batch)
+    chunks = chunk_evenly(batch_ids, MAX_CHUNKS)
+    lists_all, open_all = poll([batch_ids])
+    lists_dag, open_dag = poll(chunks)
+    jobs_per_regulation = Counter()
+    for regulation, job_ids in jobs_of_batch.values():
+        jobs_per_regulation[regulation] += len(job_ids)
+    shapes = Counter(
+        (s.regulation, s.include, s.priority, s.expand_ids, s.merge_policy_id) for s in chosen
+    )
+    return {
+        "subjects": len(chosen),
+        "jobs": sum(jobs_per_regulation.values()),
+        "posts": posts,
+        "min_posts": sum(math.ceil(n / SUBJECTS_PER_REQUEST) for n in shapes.values()),
+        "shapes": len(shapes),
+        "lists_all": lists_all,
+        "open_all": open_all,
+        "lists_dag": lists_dag,
+        "open_dag": open_dag,
+        "chunks": len(chunks),
+        "min_lists": sum(math.ceil(n / PAGE_SIZE) for n in jobs_per_regulation.values()),
+        "regulations": len(jobs_per_regulation),
+    }
+
+
+def run(smoke: bool = False) -> BenchmarkRun:
+    sizes = [300] if smoke else [10_000, 100_000]
+    bench = BenchmarkRun(
+        "B1", "API economy", "python -m bench --only B1",
+        notes=[
+            "POSTs: the DAG's batching (`plan_batches`, 1000 subjects, one job shape per request) through "
+            "`create_jobs`; minimum = sum over job shapes of ceil(subjects/1000).",
+            "List calls per poll cycle, every job open: `summarize_jobs` of the trigger (async hook); "
+            "minimum = sum over regulations of ceil(open jobs/1000). Naive = one GET per open job.",
+            "`DAG wiring` = one sensor per submit chunk (the mapped `wait_for_jobs`), each listing its "
+            "regulations until it has seen its own jobs.",
+        ],
+    )
+    settings = {"processing_after_seconds": 3600, "complete_after_seconds": 3600, "daily_job_cap": UNCAPPED}
+    for subjects in sizes:
+        path = requests_csv(int(subjects * ROWS_PER_SUBJECT))
+        with running_stack("b1", settings) as stack:
+            counts = run_probe(
+                "bench.b1_api_economy:submit_and_poll", env=stack.env,
+                path=str(path), subjects=subjects, emulator_url=stack.emulator.base_url,
+            )
+        if counts["open_all"] != counts["jobs"]:
+            raise RuntimeError(f"summarize saw {counts['open_all']} open jobs of {counts['jobs']}")
+        size = f"{subjects:,} subjects"
+        detail = (f"{counts['jobs']:,} jobs, {counts['shapes']} job shapes, {counts['regulations']} regulations, "
+                  f"{counts['chunks']} submit chunks")
+        bench.results.append(
+            Result("B1", f"{size}, POST /jobs", str(counts["posts"]), f"{counts['min_posts']} (minimum)",
+                   counts["posts"] / counts["min_posts"], "= minimum (1.00)",
+                   counts["posts"] == counts["min_posts"], notes=detail)
+        )
+        for label, lists in (("one summarize", counts["lists_all"]), ("DAG wiring", counts["lists_dag"])):
+            bench.results.append(
+                Result("B1", f"{size}, list calls/poll ({label})", str(lists),
+                       f"{counts['min_lists']} (minimum); naive {counts['jobs']:,}",
+                       lists / counts["min_lists"], "= minimum (1.00)", lists == counts["min_lists"])
+            )
+    return bench

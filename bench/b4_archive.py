@@ -1,0 +1,128 @@
+"""B4 archive throughput and memory: our download-verify-upload path against boto3 `upload_file`.
+
+Ours is `ArchivePrivacyJobsOperator._archive_content`, the code the archive task runs per access job:
+emulator content -> `PrivacyServiceHook.stream_content` -> `HashingWriter` into a temporary file ->
+`inspect_zip` -> `PrivacyArchiveStore.put_file` (managed multipart, SSE) to moto. The reference
+uploads a local file of the same size with a plain boto3 client's `upload_file`. Each side runs in a
+fresh interpreter; RSS growth is the peak during the call minus the resident set just before it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+from bench.measure import current_rss_mb, peak_rss_mb, run_probe, stopwatch, work_dir
+from bench.report import BenchmarkRun, Result
+from bench.stack import ARCHIVE_BUCKET, ARCHIVE_URI, running_stack
+
+TARGET_THROUGHPUT_RATIO = 0.5
+TARGET_RSS_GROWTH_MB = 100.0
+MIB = 1024**2
+RUN_ROOT = "privacy/runs/bench-b4"
+_FILL_CHUNK = 8 * MIB
+
+
+def _complete_access_job(hook, key: str) -> dict:
+    """Create one access job (the emulator completes it at once) and return its normalised detail."""
+    payload = {
+        "companyContexts": [{"namespace": "imsOrgID", "value": hook.org_id}],
+        "users": [{"key": key, "action": ["access"],
+                   "userIDs": [{"namespace": "email", "value": f"{key}@example.test", "type": "standard"}]}],
+        "include": ["aepDataLake"],
+        "regulation": "gdpr",
+    }
+    (created,) = hook.create_jobs(payload)
+    detail = hook.get_job(created.job_id)
+    if detail.get("status") != "complete":
+        raise RuntimeError(f"the emulator did not complete job at once (status {detail.get('status')})")
+    return detail
+
+
+def archive_ours(key: str) -> dict:
+    """Probe: archive one complete access job's content through the operator's own method."""
+    from adobe_privacy.hooks import PrivacyServiceHook
+    from adobe_privacy.operators import ArchivePrivacyJobsOperator
+    from privacy_pipeline.layout import RunLayout
+
+    hook = PrivacyServiceHook()
+    detail = _complete_access_job(hook, key)
+    arguments = {"task_id": "bench_archive", "batch_ids": [], "archive_uri": ARCHIVE_URI, "chunk_index": 0}
+    if "run_root" in inspect.signature(ArchivePrivacyJobsOperator.__init__).parameters:
+        arguments["run_root"] = RUN_ROOT  # only some revisions of the operator take it
+    operator = ArchivePrivacyJobsOperator(**arguments)
+    operator.hook = hook  # the same hook (and token) the job was created with
+    operator.store.client  # noqa: B018 - build the S3 client before the clock, as the reference does
+    rss_before = current_rss_mb()
+    with stopwatch() as clock:
+        archived = operator._archive_content(detail, detail["jobId"], RunLayout(RUN_ROOT))
+    growth = peak_rss_mb() - rss_before
+    stored = operator.store.client.head_object(Bucket=operator.store.bucket, Key=archived["content_key"])
+    if archived["outcome"] != "archived" or stored["ContentLength"] != archived["size"]:
+        raise RuntimeError(f"archive did not store the whole ZIP: {archived['outcome']}")
+    operator.store.delete(archived["content_key"])  # moto keeps objects in memory
+    return {"seconds": clock["seconds"], "bytes": archived["size"], "rss_growth_mb": growth}
+
+
+def upload_raw(size: int, endpoint_url: str, path: str) -> dict:
+    """Probe: boto3 `upload_file` of a local file of `size` bytes (written before the clock starts)."""
+    import boto3
+
+    with open(path, "wb") as handle:
+        remaining = size
+        while remaining:
+            step = min(remaining, _FILL_CHUNK)
+            handle.write(os.urandom(step))
+            remaining -= step
+    client = boto3.client(
+        "s3", endpoint_url=endpoint_url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    rss_before = current_rss_mb()
+    with stopwatch() as clock:
+        client.upload_file(path, ARCHIVE_BUCKET, "bench/raw-upload.bin")
+    growth = peak_rss_mb() - rss_before
+    client.delete_object(Bucket=ARCHIVE_BUCKET, Key="bench/raw-upload.bin")
+    os.unlink(path)
+    return {"seconds": clock["seconds"], "bytes": size, "rss_growth_mb": growth}
+
+
+def run(smoke: bool = False) -> BenchmarkRun:
+    sizes = [1 * MIB] if smoke else [100 * MIB, 1024 * MIB]
+    bench = BenchmarkRun(
+        "B4", "archive throughput and memory", "python -m bench --only B4",
+        notes=[
+            "Ours includes the download from the emulator (which builds the ZIP on the fly, on the same "
+            "2 cores), sha256, the ZIP inspection and the upload; the reference is the upload alone.",
+            "Throughput = ZIP bytes / seconds. RSS growth = peak RSS during the call - RSS before it.",
+        ],
+    )
+    settings = {"processing_after_seconds": 0, "complete_after_seconds": 0, "jitter_ratio": 0,
+                "product_outcome_weights": {"6000": 1.0}}
+    with running_stack("b4", settings) as stack:
+        for index, size in enumerate(sizes):
+            stack.emulator.configure(content_bytes=size)
+            ours = run_probe("bench.b4_archive:archive_ours", env=stack.env, key=f"bench-b4-{index}")
+            raw = run_probe(
+                "bench.b4_archive:upload_raw", env=stack.env, size=ours["bytes"],
+                endpoint_url=stack.s3.endpoint_url, path=str(work_dir("b4") / "raw-upload.bin"),
+            )
+            ours_rate = ours["bytes"] / MIB / ours["seconds"]
+            raw_rate = raw["bytes"] / MIB / raw["seconds"]
+            label = f"{size // MIB} MiB ZIP"
+            bench.results.append(
+                Result(
+                    "B4", f"{label}, throughput", f"{ours_rate:.0f} MiB/s", f"{raw_rate:.0f} MiB/s (upload_file)",
+                    ours_rate / raw_rate, f">= {TARGET_THROUGHPUT_RATIO:g}x", ours_rate / raw_rate >= TARGET_THROUGHPUT_RATIO,
+                    notes=f"ours {ours['seconds']:.1f} s, reference {raw['seconds']:.1f} s for {ours['bytes']:,} bytes",
+                )
+            )
+            at_gib = size >= 1024 * MIB
+            bench.results.append(
+                Result(
+                    "B4", f"{label}, RSS growth", f"{ours['rss_growth_mb']:.0f} MB", f"{raw['rss_growth_mb']:.0f} MB",
+                    None, f"<= {TARGET_RSS_GROWTH_MB:g} MB at 1 GiB" if at_gib else "report",
+                    ours["rss_growth_mb"] <= TARGET_RSS_GROWTH_MB if at_gib else None,
+                )
+            )
+    return bench
