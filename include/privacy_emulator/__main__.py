@@ -22,7 +22,7 @@ import uvicorn
 from privacy_emulator.app import build_state, create_app_for_state, create_blob_app
 from privacy_emulator.settings import REALISTIC_PRESET, EmulatorSettings
 
-# flag name -> settings field, for the options that map one to one
+# Settings that are also command-line flags (--name-with-dashes), with their help text.
 SETTING_FLAGS = {
     "client_id": "OAuth client id (also the x-api-key).",
     "client_secret": "OAuth client secret.",
@@ -52,7 +52,11 @@ FLAG_TYPES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="privacy_emulator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="privacy_emulator",
+        description="Run the local Adobe Privacy Service, Data Hygiene and IMS emulator.",
+        epilog="Settings are layered: defaults < --realistic < --config file < explicit flags.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="Interface to bind (keep it loopback).")
     parser.add_argument(
         "--port", type=int, default=8787, help="Port of the API, IMS and admin server (0 = free)."
@@ -99,7 +103,9 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
+    # and without it every response pays a 40 ms Nagle/delayed-ACK stall.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
