@@ -62,10 +62,9 @@ class Batch:
 
 def batch_id_for(shape: JobShape, subjects: Sequence[Subject]) -> str:
     """`b-` + 20 hex digits of sha256 over the shape and the subjects' keys and actions."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(_shape_to_json(shape), sort_keys=True).encode())
-    for subject in subjects:
-        digest.update(b"\x00" + subject.key.encode("utf-8", "surrogatepass") + b"\x01" + "|".join(subject.actions).encode())
+    members = "".join(f"\x00{subject.key}\x01{'|'.join(subject.actions)}" for subject in subjects)
+    digest = hashlib.sha256(json.dumps(_shape_to_json(shape), sort_keys=True).encode())
+    digest.update(members.encode("utf-8", "surrogatepass"))
     return "b-" + digest.hexdigest()[:20]
 
 
@@ -79,25 +78,37 @@ def plan_batches(subjects: Iterable[Subject], max_subjects: int = MAX_SUBJECTS_P
     """
     if not 1 <= max_subjects <= MAX_SUBJECTS_PER_REQUEST:
         raise ValueError(f"max_subjects must be between 1 and {MAX_SUBJECTS_PER_REQUEST}")
-    by_shape: dict[JobShape, list[Subject]] = defaultdict(list)
-    seen: set[str] = set()
+    by_shape: dict[tuple, list[Subject]] = defaultdict(list)
+    keys: set[str] = set()
+    count = 0
     for subject in subjects:
         _check_submittable(subject)
-        if subject.key in seen:
-            raise ValueError("a subject key appears twice; keys must be unique within a run")
-        seen.add(subject.key)
-        by_shape[JobShape.of(subject)].append(subject)
+        # A plain tuple as the group key: one JobShape per group, not one per subject.
+        by_shape[(subject.regulation, subject.include, subject.priority, subject.expand_ids,
+                  subject.merge_policy_id)].append(subject)
+        keys.add(subject.key)
+        count += 1
+    if len(keys) != count:
+        raise ValueError("a subject key appears twice; keys must be unique within a run")
     batches: list[Batch] = []
-    for shape in sorted(by_shape, key=JobShape.sort_key):
-        members = sorted(by_shape[shape], key=lambda s: s.key)
+    for shape in sorted((JobShape(*fields) for fields in by_shape), key=JobShape.sort_key):
+        members = sorted(by_shape[(shape.regulation, shape.include, shape.priority, shape.expand_ids,
+                                   shape.merge_policy_id)], key=_by_key)
         for start in range(0, len(members), max_subjects):
             chunk = tuple(members[start : start + max_subjects])
             batches.append(Batch(batch_id_for(shape, chunk), shape, chunk))
     return batches
 
 
+def _by_key(subject: Subject) -> str:
+    return subject.key
+
+
+_JOB_ACTION_SETS = frozenset({("access",), ("delete",), ("access", "delete"), ("delete", "access")})
+
+
 def _check_submittable(subject: Subject) -> None:
-    if not subject.actions or any(a not in catalog.JOB_ACTIONS for a in subject.actions):
+    if subject.actions not in _JOB_ACTION_SETS:
         raise ValueError(f"subject actions {subject.actions} are not job actions ({', '.join(catalog.JOB_ACTIONS)})")
     if not 1 <= len(subject.identities) <= MAX_IDENTITIES_PER_SUBJECT:
         raise ValueError(f"a subject needs 1 to {MAX_IDENTITIES_PER_SUBJECT} identities, not {len(subject.identities)}")
@@ -148,12 +159,28 @@ def chunk_evenly(items: Sequence[T], max_chunks: int) -> list[list[T]]:
 
 
 def dump_batch(batch: Batch) -> bytes:
-    """The staged batch as JSON bytes (holds identity values: store it encrypted, never log it)."""
+    """The staged batch as compact JSON bytes (holds identity values: store it encrypted, never log it).
+
+    Subject fields the shape already fixes are not repeated; each subject is an array
+    `[key, actions, [[namespace, value, type], ...], received_at, source index, rows]`.
+    """
+    sources: dict[str, int] = {}
+    subjects = []
+    for subject in batch.subjects:
+        subjects.append([
+            subject.key,
+            subject.actions,
+            [(i.namespace, i.value, i.type) for i in subject.identities],
+            subject.received_at.isoformat() if subject.received_at else None,
+            sources.setdefault(subject.source, len(sources)),
+            subject.rows,
+        ])
     document = {
         "version": BATCH_FORMAT_VERSION,
         "batch_id": batch.batch_id,
         "shape": _shape_to_json(batch.shape),
-        "subjects": [_subject_to_json(subject) for subject in batch.subjects],
+        "sources": list(sources),
+        "subjects": subjects,
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -164,7 +191,23 @@ def load_batch(data: bytes | str) -> Batch:
     if not isinstance(document, dict) or document.get("version") != BATCH_FORMAT_VERSION:
         raise ValueError("not a staged batch document (or an unknown version)")
     shape = _shape_from_json(document["shape"])
-    subjects = tuple(_subject_from_json(item) for item in document["subjects"])
+    sources = document["sources"]
+    subjects = tuple(
+        Subject(
+            key=key,
+            actions=tuple(actions),
+            regulation=shape.regulation,
+            include=shape.include,
+            identities=tuple(Identity(*identity) for identity in identities),
+            received_at=datetime.fromisoformat(received) if received else None,
+            priority=shape.priority,
+            expand_ids=shape.expand_ids,
+            merge_policy_id=shape.merge_policy_id,
+            source=sources[source],
+            rows=tuple(rows),
+        )
+        for key, actions, identities, received, source, rows in document["subjects"]
+    )
     batch = Batch(document["batch_id"], shape, subjects)
     if batch_id_for(shape, subjects) != batch.batch_id:
         raise ValueError(f"batch {batch.batch_id} does not match its content")
@@ -184,37 +227,4 @@ def _shape_to_json(shape: JobShape) -> dict[str, Any]:
 def _shape_from_json(item: dict[str, Any]) -> JobShape:
     return JobShape(
         item["regulation"], tuple(item["include"]), item["priority"], item["expand_ids"], item["merge_policy_id"]
-    )
-
-
-def _subject_to_json(subject: Subject) -> dict[str, Any]:
-    return {
-        "key": subject.key,
-        "actions": list(subject.actions),
-        "regulation": subject.regulation,
-        "include": list(subject.include),
-        "identities": [[i.namespace, i.value, i.type] for i in subject.identities],
-        "received_at": subject.received_at.isoformat() if subject.received_at else None,
-        "priority": subject.priority,
-        "expand_ids": subject.expand_ids,
-        "merge_policy_id": subject.merge_policy_id,
-        "source": subject.source,
-        "rows": list(subject.rows),
-    }
-
-
-def _subject_from_json(item: dict[str, Any]) -> Subject:
-    received = item["received_at"]
-    return Subject(
-        key=item["key"],
-        actions=tuple(item["actions"]),
-        regulation=item["regulation"],
-        include=tuple(item["include"]),
-        identities=tuple(Identity(*identity) for identity in item["identities"]),
-        received_at=datetime.fromisoformat(received) if received else None,
-        priority=item["priority"],
-        expand_ids=item["expand_ids"],
-        merge_policy_id=item["merge_policy_id"],
-        source=item["source"],
-        rows=tuple(item["rows"]),
     )

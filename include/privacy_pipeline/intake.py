@@ -315,6 +315,10 @@ def _raw_rows(parsed: ParsedSource, indexes: np.ndarray) -> list[dict[str, str]]
 def _drop_clashing_keys(
     subjects: Sequence[Subject], accepted_keys: dict[str, str], source_name: str
 ) -> tuple[list[Subject], list[Reject]]:
+    keys = [subject.key for subject in subjects]
+    if accepted_keys.keys().isdisjoint(keys):  # the usual case, at C speed
+        accepted_keys.update(dict.fromkeys(keys, source_name))
+        return list(subjects), []
     kept: list[Subject] = []
     rejects: list[Reject] = []
     for subject in subjects:

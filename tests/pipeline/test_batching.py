@@ -96,7 +96,7 @@ def test_dump_and_load_round_trip_exactly():
 
 def test_load_refuses_a_batch_whose_content_does_not_match_its_id():
     document = json.loads(dump_batch(plan_batches([subject("a"), subject("b")])[0]))
-    document["subjects"][0]["actions"] = ["delete"]
+    document["subjects"][0][1] = ["delete"]
     with pytest.raises(ValueError, match="does not match"):
         load_batch(json.dumps(document))
     with pytest.raises(ValueError):
