@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -144,12 +145,22 @@ def test_content_zip_has_one_folder_per_product_of_json(api, clean_emulator):
     assert delete.status_code == 400 and delete.json()["error_code"] == "PRVCY-1000-400"
 
 
+def peak_rss_kib(pid: int) -> int | None:
+    """The process's peak resident set (VmHWM) on Linux, else None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
 @pytest.mark.slow
 def test_large_content_is_streamed_intact(api, clean_emulator):
     size = 50 * 1024 * 1024
     clean_emulator.configure(content_bytes=size, product_outcome_weights={"6000": 1.0})
     job_id = submit_example(api, clean_emulator.org_id)["DavidSmith|access"]
     clean_emulator.advance_clock(FINISHED)
+    peak_before = peak_rss_kib(clean_emulator.pid)
     digest, received = hashlib.sha256(), io.BytesIO()
     with api.stream("GET", f"{JOBS}/{job_id}/content") as response:
         assert response.status_code == 200
@@ -159,6 +170,8 @@ def test_large_content_is_streamed_intact(api, clean_emulator):
             received.write(chunk)
     content = received.getvalue()
     assert len(content) > size
+    if peak_before is not None:  # memory stays flat: the ZIP is never held whole in the server
+        assert peak_rss_kib(clean_emulator.pid) - peak_before < 20 * 1024
     folders = read_zip(content, job_id)
     assert len(folders["Analytics"]) >= 17  # response.json + ~16 data parts of 1 MiB
     archive = zipfile.ZipFile(io.BytesIO(content))
