@@ -123,9 +123,7 @@ def create_app_for_state(state: EmulatorState) -> Any:
     app.include_router(hygiene.router)
     app.include_router(admin.router)
     install_openapi(app)
-    recorder = CallRecorder(app, state)
-    recorder.fastapi_app = app  # type: ignore[attr-defined]
-    return recorder
+    return CallRecorder(app, state)
 
 
 def create_blob_app(state: EmulatorState) -> FastAPI:
