@@ -63,7 +63,9 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, inter
 
 def ensure_services() -> None:
     """Start the machine's PostgreSQL and Redis when they are down (deploy/ensure-services.sh)."""
-    subprocess.run(["bash", str(DEPLOY_DIR / "ensure-services.sh")], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["bash", str(DEPLOY_DIR / "ensure-services.sh")], check=True, capture_output=True, timeout=60
+    )
 
 
 @dataclass
@@ -242,6 +244,9 @@ class Stack:
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{self.database}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # Runs are triggered through the API only: an unpaused daily DAG would otherwise start its
+            # latest scheduled run at once, and with max_active_runs=1 the test's run would queue behind it.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -252,7 +257,16 @@ class Stack:
         env = self.base_env()
         airflow = str(AIRFLOW_BIN)
         commands = {
-            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
+            "api-server": [
+                airflow,
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+                "--workers",
+                "1",
+            ],
             "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
             "dag-processor": [airflow, "dag-processor"],
             "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
@@ -267,8 +281,14 @@ class Stack:
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deploy_hostname.worker_hostname",
             }
             argv = [
-                airflow, "celery", "worker", "--celery-hostname", f"{worker}@%h",
-                "--concurrency", str(self.worker_concurrency), "--skip-serve-logs",
+                airflow,
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{worker}@%h",
+                "--concurrency",
+                str(self.worker_concurrency),
+                "--skip-serve-logs",
             ]
             yield Component(worker, argv, worker_env, self.logs_dir / f"{worker}.log")
 
@@ -276,7 +296,9 @@ class Stack:
     def _admin_connection(self):
         import psycopg2
 
-        connection = psycopg2.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, dbname="postgres")
+        connection = psycopg2.connect(
+            host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, dbname="postgres"
+        )
         connection.autocommit = True
         return connection
 
@@ -323,7 +345,11 @@ class Stack:
 
     def _migrate(self) -> None:
         result = subprocess.run(
-            [str(AIRFLOW_BIN), "db", "migrate"], env=self.base_env(), capture_output=True, text=True, timeout=180
+            [str(AIRFLOW_BIN), "db", "migrate"],
+            env=self.base_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         (self.logs_dir / "db-migrate.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
@@ -340,14 +366,18 @@ class Stack:
             except (httpx.HTTPError, ValueError):
                 return False
             ready = {part for part in HEALTH_PARTS if (report.get(part) or {}).get("status") == "healthy"}
-            ready |= {c.name for c in self.components if c.name in self.worker_names and " ready." in c.log_text()}
+            ready |= {
+                c.name for c in self.components if c.name in self.worker_names and " ready." in c.log_text()
+            }
             for part in ready:
                 self.timings.setdefault(f"{part}_ready_s", time.monotonic() - began)
             return len(ready) == len(HEALTH_PARTS) + len(self.worker_names)
 
         began = time.monotonic()
 
-        wait_until(healthy, timeout=self.startup_timeout, what="every component to report healthy", interval=1)
+        wait_until(
+            healthy, timeout=self.startup_timeout, what="every component to report healthy", interval=1
+        )
 
     def rss_bytes(self) -> dict[str, int]:
         return {component.name: component.rss_bytes() for component in self.components}
@@ -357,6 +387,24 @@ class Stack:
 
     def log_of(self, name: str) -> str:
         return next(c.log_text() for c in self.components if c.name == name)
+
+    def task_log_dir(self, dag_id: str, run_id: str, task_id: str) -> Path:
+        """Where the default log filename template puts a task's attempts (and its trigger logs)."""
+        return self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+
+    def trigger_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        """What the triggerer logged while running the task's triggers (`attempt=N.log.trigger.ID.log`)."""
+        files = sorted(self.task_log_dir(dag_id, run_id, task_id).rglob("*.log.trigger.*.log"))
+        return "\n".join(path.read_text(errors="replace") for path in files)
+
+    def task_errors(self, dag_id: str, run_id: str, task_id: str, limit: int = 4000) -> str:
+        """The error records of every attempt of a task, for failure messages."""
+        lines = []
+        for path in sorted(self.task_log_dir(dag_id, run_id, task_id).rglob("*.log")):
+            lines += [
+                line for line in path.read_text(errors="replace").splitlines() if '"level":"error"' in line
+            ]
+        return "\n".join(lines)[-limit:]
 
     def api(self) -> AirflowApi:
         return AirflowApi.login(self.base_url, ADMIN_USER, self.admin_password)
@@ -370,7 +418,9 @@ class AirflowApi:
 
     @classmethod
     def login(cls, base_url: str, username: str, password: str) -> AirflowApi:
-        response = httpx.post(f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=10)
+        response = httpx.post(
+            f"{base_url}/auth/token", json={"username": username, "password": password}, timeout=10
+        )
         response.raise_for_status()
         token = response.json()["access_token"]
         return cls(httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15))
@@ -380,11 +430,16 @@ class AirflowApi:
         response.raise_for_status()
         return response.json()
 
-    def wait_for_dag(self, dag_id: str, timeout: float = 90) -> None:
-        """Wait until the DAG is serialized; fail at once, with the traceback, on an import error."""
+    def wait_for_dag(self, dag_id: str, dag_file: str | None = None, timeout: float = 90) -> None:
+        """Wait until the DAG is serialized; fail at once, with the traceback, if its file fails to import."""
+        file_name = dag_file or f"{dag_id}.py"
 
         def parsed() -> bool:
-            errors = self.get("/api/v2/importErrors")["import_errors"]
+            errors = [
+                error
+                for error in self.get("/api/v2/importErrors")["import_errors"]
+                if Path(error["filename"]).name == file_name
+            ]
             if errors:
                 raise StackError(f"DAG import errors: {json.dumps(errors, indent=1)[:4000]}")
             return self.client.get(f"/api/v2/dags/{dag_id}").status_code == 200
@@ -395,7 +450,9 @@ class AirflowApi:
         self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
-        response = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)})
+        response = self.client.post(
+            f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)}
+        )
         response.raise_for_status()
         return response.json()["dag_run_id"]
 
