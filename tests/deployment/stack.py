@@ -449,9 +449,10 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
+    def trigger(self, dag_id: str, conf: Mapping[str, Any], logical_date: str | None = None) -> str:
+        """Create a manual run; a null logical date is what the UI's plain "Trigger" sends."""
         response = self.client.post(
-            f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)}
+            f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": dict(conf)}
         )
         response.raise_for_status()
         return response.json()["dag_run_id"]
