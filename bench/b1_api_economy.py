@@ -110,7 +110,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "List calls per poll cycle, every job open: `summarize_jobs` of the trigger (async hook); "
             "minimum = sum over regulations of ceil(open jobs/1000). Naive = one GET per open job.",
             "`DAG wiring` = one sensor per submit chunk (the mapped `wait_for_jobs`), each listing its "
-            "regulations until it has seen its own jobs.",
+            "regulations from the first page until it has seen its own jobs: a cycle re-reads the same "
+            "pages once per chunk, so it grows with chunks x pages instead of with pages.",
         ],
     )
     settings = {"processing_after_seconds": 3600, "complete_after_seconds": 3600, "daily_job_cap": UNCAPPED}
