@@ -32,10 +32,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@if $(VENV)/bin/pip install -q "uv==$$(sed -n 's/^uv==//p' requirements.txt)" 2>/dev/null; then \
 	  $(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -r requirements.txt && \
 	  $(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode --no-deps \
-	    --config-settings editable_mode=compat -e . ; \
+	    -e . ; \
 	else \
 	  $(VENV)/bin/pip install -q -r requirements.txt && \
-	  $(VENV)/bin/pip install -q --no-deps --config-settings editable_mode=compat -e . && \
+	  $(VENV)/bin/pip install -q --no-deps -e . && \
 	  $(PY) -m compileall -q $(VENV)/lib >/dev/null ; \
 	fi
 	@mkdir -p $(AIRFLOW_HOME)

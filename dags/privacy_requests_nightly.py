@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from adobe_privacy.operators import (
     ArchivePrivacyJobsOperator,
     PrivacyIntakeOperator,
+    PrivacyRunJobsSensor,
     PrivacyRunReportOperator,
     SubmitPrivacyBatchesOperator,
 )
-from adobe_privacy.sensors import PrivacyJobsSensor
 from airflow.sdk import Param, dag
 
 ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
@@ -43,19 +43,10 @@ ENCRYPTION = {
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
 
 
-def _wait_arguments(submission: dict) -> dict:
-    return {
-        "jobs_by_regulation": submission["jobs_by_regulation"],
-        "from_date": submission["from_date"],
-        "to_date": submission["to_date"],
-    }
-
-
 def _archive_arguments(submission: dict) -> dict:
     return {
         "batch_ids": submission["batch_ids"],
         "chunk_index": submission["chunk"],
-        "from_date": submission["from_date"],
     }
 
 
@@ -93,27 +84,27 @@ def privacy_requests_nightly():
         archive_uri=ARCHIVE_URI,
         dry_run="{{ params.dry_run }}",
         **ENCRYPTION,
-    ).expand(batch_keys=intake.output["chunks"])
-    waited = PrivacyJobsSensor.partial(
+    ).expand(batch_keys=intake.output)
+    waited = PrivacyRunJobsSensor(
         task_id="wait_for_jobs",
-        poll_interval_seconds="{{ params.poll_interval }}",
-        wait_timeout_seconds="{{ params.wait_timeout }}",
-    ).expand_kwargs(submitted.output.map(_wait_arguments))
+        submissions=submitted.output,
+        poll_interval="{{ params.poll_interval }}",
+        wait_timeout="{{ params.wait_timeout }}",
+    )
     archived = ArchivePrivacyJobsOperator.partial(
         task_id="archive_results",
         archive_uri=ARCHIVE_URI,
-        run_root=intake.output["run_root"],
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
         task_id="write_report",
         archive_uri=ARCHIVE_URI,
-        run_root=intake.output["run_root"],
         submissions=submitted.output,
         trigger_rule="none_failed",  # an input with no valid row maps nothing, and still gets its report
         **ENCRYPTION,
     )
-    waited >> archived >> report
+    intake >> report
+    submitted >> waited >> archived >> report
 
 
 privacy_requests_nightly()

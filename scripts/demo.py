@@ -54,7 +54,7 @@ def main() -> int:
         env = _airflow_env(privacy_connection(adobe) | s3_connection(s3))
         _make_buckets(s3.endpoint_url)
         _run(["airflow", "db", "migrate"], env, DEMO_HOME / "db-migrate.log")
-        conf = json.dumps({"input_uri": str(input_path)})
+        conf = json.dumps({"input_uri": str(input_path), "poll_interval": 5, "wait_timeout": 600})
         print(f"running {DAG_ID} for {logical_date} (log: {DEMO_HOME / 'dags-test.log'}) ...")
         code = _run(["airflow", "dags", "test", DAG_ID, logical_date, "-c", conf], env, DEMO_HOME / "dags-test.log")
         report_key = _mirror_run(s3.endpoint_url, logical_date)

@@ -203,3 +203,26 @@ def jobs_jsonl(records: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """One JSON line per job record (streamed; join or write the parts)."""
     for record in records:
         yield json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+
+
+def merge_submissions(submissions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One wait for a whole run: every submit task's job ids by regulation, and the widest window.
+
+    Polling the list endpoint once per regulation for the whole run (not once per submit chunk) is
+    what keeps waiting at about one call per 1000 open jobs per poll.
+    """
+    jobs_by_regulation: dict[str, list[str]] = defaultdict(list)
+    from_dates, to_dates = [], []
+    for submission in submissions:
+        if not submission:
+            continue
+        for regulation, job_ids in (submission.get("jobs_by_regulation") or {}).items():
+            jobs_by_regulation[regulation].extend(job_ids)
+        if submission.get("jobs"):
+            from_dates.append(submission["from_date"])
+            to_dates.append(submission["to_date"])
+    return {
+        "jobs_by_regulation": {reg: sorted(set(ids)) for reg, ids in sorted(jobs_by_regulation.items())},
+        "from_date": min(from_dates) if from_dates else None,
+        "to_date": max(to_dates) if to_dates else None,
+    }

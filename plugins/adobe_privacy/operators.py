@@ -20,11 +20,16 @@ from airflow.sdk import BaseOperator, Context
 
 from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
 from adobe_privacy.hooks import PrivacyServiceHook
+from adobe_privacy.sensors import PrivacyJobsSensor
 from adobe_privacy.storage import PrivacyArchiveStore
 
 # How far back the list endpoint is searched when recovering jobs of an earlier attempt. Adobe's list
 # look-back is 45 days and its span at most 30; an attempt's intent is never older than a few days.
 RECOVERY_WINDOW_DAYS = 29
+
+
+# Templated on every operator that writes to S3, so a deployment sets them once as Airflow Variables.
+ENCRYPTION_FIELDS = ("sse", "kms_key_id")
 
 
 class _ArchiveStoreMixin:
@@ -68,7 +73,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
     Returns a small summary: job ids by regulation (for the sensor), counts, and the submission window.
     """
 
-    template_fields: Sequence[str] = ("batch_keys", "archive_uri")
+    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", *ENCRYPTION_FIELDS)
     ui_color = "#f2d0c4"
 
     def __init__(
@@ -80,7 +85,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         aws_conn_id: str | None = "aws_default",
         sse: str = "AES256",
         kms_key_id: str | None = None,
-        dry_run: bool = False,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,7 +104,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         back_pressure: PrivacyBackPressureError | None = None
         for batch_key in self.batch_keys:
             batch = load_batch(self.store.get_bytes(batch_key))
-            if self.dry_run:
+            if _as_bool(self.dry_run):
                 summary.add_dry_run(batch)
                 continue
             if back_pressure is not None:
@@ -166,7 +171,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         listed = self.hook.iter_jobs(
             entry.regulation,
             from_date=since.date(),
-            to_date=min(since + timedelta(days=RECOVERY_WINDOW_DAYS), _utcnow()).date(),
+            to_date=(since + timedelta(days=RECOVERY_WINDOW_DAYS)).date(),
         )
         found, missing = recover_jobs(entry, listed)
         self.log.info(
@@ -278,8 +283,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
     """
     Archive what a chunk's jobs produced: each complete access job's ZIP, and every job's record.
 
-    Statuses come from the list endpoint (one call per 1000 jobs); only jobs in a final state are
-    fetched in detail. A ZIP streams to a temporary file while its sha256 is computed (memory stays
+    Each job's detail is read once (status, product responses, download link). A ZIP streams to a temporary file while its sha256 is computed (memory stays
     flat), is inspected (valid ZIP, no absolute or `..` names, uncompressed size under the cap), then
     uploaded (multipart, encrypted) to `content/` or, when it fails inspection, `quarantine/`. An
     archive record per job in the ledger makes a retry skip what is already archived.
@@ -288,7 +292,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
     and returns counts for the report.
     """
 
-    template_fields: Sequence[str] = ("batch_ids", "archive_uri", "run_root", "from_date")
+    template_fields: Sequence[str] = ("batch_ids", "archive_uri", *ENCRYPTION_FIELDS)
     ui_color = "#c4e1f2"
 
     def __init__(
@@ -296,9 +300,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         *,
         batch_ids: list[str],
         archive_uri: str,
-        run_root: str,
         chunk_index: int | str,
-        from_date: str | None = None,
         max_uncompressed_bytes: int = 2 * 1024**3,
         adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
         aws_conn_id: str | None = "aws_default",
@@ -309,9 +311,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         super().__init__(**kwargs)
         self.batch_ids = batch_ids
         self.archive_uri = archive_uri
-        self.run_root = run_root
         self.chunk_index = chunk_index
-        self.from_date = from_date
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
         self.aws_conn_id = aws_conn_id
@@ -319,23 +319,21 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from privacy_pipeline.layout import RunLayout
         from privacy_pipeline.ledger import LedgerEntry
         from privacy_pipeline.report import jobs_jsonl
 
-        run = RunLayout(self.run_root)
+        run = self.layout.run(context["ds"], context["run_id"])
         entries = []
         for batch_id in self.batch_ids:
             document = self.store.get_json(self.layout.ledger_batch(batch_id))
             if document is None:
                 raise RuntimeError(f"ledger entry for batch {batch_id} is missing")
             entries.append(LedgerEntry.from_json(document))
-        statuses = self._list_statuses(entries)
         records = []
         counts: dict[str, int] = defaultdict(int)
         for entry in entries:
             for job in entry.jobs:
-                record = self._archive_job(entry, job, statuses.get(job.job_id), run)
+                record = self._archive_job(entry, job, run)
                 counts[f"status:{record['status']}"] += 1
                 if record.get("archive") in ("archived", "quarantined", "already_archived"):
                     counts[record["archive"]] += 1
@@ -346,38 +344,21 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         self.log.info("Archived chunk %s: %s", self.chunk_index, dict(counts))
         return {"jobs": len(records), **counts}
 
-    def _list_statuses(self, entries) -> dict[str, str]:
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for entry in entries:
-            wanted[entry.regulation].update(job.job_id for job in entry.jobs)
-        since = min((e.intent_at for e in entries), default=_utcnow()) - timedelta(days=1)
-        statuses: dict[str, str] = {}
-        for regulation, job_ids in wanted.items():
-            for job in self.hook.iter_jobs(
-                regulation,
-                from_date=since.date(),
-                to_date=min(since + timedelta(days=RECOVERY_WINDOW_DAYS), _utcnow()).date(),
-            ):
-                if job["jobId"] in job_ids:
-                    statuses[job["jobId"]] = job.get("status", "unknown")
-        return statuses
-
-    def _archive_job(self, entry, job, listed_status: str | None, run) -> dict[str, Any]:
+    def _archive_job(self, entry, job, run) -> dict[str, Any]:
+        # Product responses and the download link exist only on the detail endpoint, so each job is
+        # read once here; waiting used the list endpoint, one call per 1000 jobs.
+        detail = self.hook.get_job(job.job_id)
         record: dict[str, Any] = {
             "jobId": job.job_id,
             "userKey": job.user_key,
             "action": job.action,
             "regulation": entry.regulation,
             "batchId": entry.batch_id,
-            "status": listed_status or "unknown",
+            "status": detail.get("status", "unknown"),
+            "productResponses": [_product_outcome(p) for p in detail.get("productResponses") or []],
         }
-        if listed_status not in ("complete", "error"):
-            return record  # still open: the reconcile DAG picks it up later
-        detail = self.hook.get_job(job.job_id)
-        record["status"] = detail.get("status", listed_status)
-        record["productResponses"] = [_product_outcome(p) for p in detail.get("productResponses") or []]
         if record["status"] != "complete" or job.action != "access":
-            return record
+            return record  # open jobs are reported as open; the reconcile DAG picks them up later
         previous = self.store.get_json(self.layout.ledger_job(job.job_id))
         if previous and previous.get("content_key"):
             record.update({**_archive_fields(previous), "archive": "already_archived"})
@@ -436,7 +417,7 @@ def _product_outcome(response: dict[str, Any]) -> dict[str, Any]:
 
 class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
     """
-    Take in a run's requests: read, validate, batch, stage; return chunks of batch keys.
+    Take in a run's requests: read, validate, batch, stage; return chunks of batch keys (the XCom).
 
     Reads every input object under `input_uri` (a local path or an s3:// prefix). An input whose
     content hash the ledger already holds is skipped (a file dropped twice is submitted once). Bad rows
@@ -446,7 +427,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
     the mapped tasks downstream stay far under `max_map_length` (1024) even for a million subjects.
 
     Idempotent per run: a retry (or a cleared rerun) of the same run returns what the first attempt
-    recorded in `intake.json` instead of reading again.
+    recorded in `intake.json` instead of reading again. Counts are in `intake.json`, not XCom.
     """
 
     template_fields: Sequence[str] = (
@@ -455,6 +436,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         "default_include",
         "map_legacy_regulations",
         "max_subjects",
+        *ENCRYPTION_FIELDS,
     )
     ui_color = "#e8f2c4"
 
@@ -466,7 +448,8 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         default_include: list[str] | str,
         map_legacy_regulations: bool | str = False,
         max_subjects: int = 1000,
-        max_chunks: int = 256,
+        max_chunks: int = 16,
+        min_batches_per_chunk: int = 8,
         aws_conn_id: str | None = "aws_default",
         adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
         sse: str = "AES256",
@@ -480,6 +463,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         self.map_legacy_regulations = map_legacy_regulations
         self.max_subjects = max_subjects
         self.max_chunks = max_chunks
+        self.min_batches_per_chunk = min_batches_per_chunk
         self.aws_conn_id = aws_conn_id
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
         self.sse = sse
@@ -496,7 +480,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         recorded = self.store.get_json(run.intake)
         if recorded is not None:
             self.log.info("Intake of this run was recorded already; reusing %s", run.intake)
-            return recorded["xcom"]
+            return recorded["chunks"]
 
         options = IntakeOptions(
             default_include=tuple(_as_list(self.default_include)),
@@ -538,17 +522,11 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             self.store.put_fileobj(buffer, run.rejects, content_type="text/csv")
 
         keys = [b["key"] for b in staged] + [c["key"] for c in carried]
-        xcom = {
-            "run_root": run.root,
-            "chunks": chunk_evenly(keys, self.max_chunks) if keys else [],
-            "rows_read": rows_read,
-            "rows_rejected": len(rejects),
-            "subjects": len(subjects),
-            "batches": len(staged),
-            "carried_batches": len(carried),
-        }
+        # Enough chunks to submit in parallel, few enough that task overhead does not dominate.
+        wanted = min(self.max_chunks, -(-len(keys) // self.min_batches_per_chunk))
+        chunks = chunk_evenly(keys, wanted) if keys else []
         self.store.put_json(run.intake, {
-            "xcom": xcom,
+            "chunks": chunks,
             "sources": sources,
             "skipped_sources": skipped,
             "batches": staged,
@@ -566,7 +544,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d inputs skipped",
             rows_read, len(rejects), len(subjects), len(staged), len(carried), len(skipped),
         )
-        return xcom
+        return chunks
 
     def _carried_batches(self, exclude: set[str]) -> list[dict[str, Any]]:
         carried = []
@@ -585,14 +563,13 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
     is written before the accounting check, so a failed check still leaves the evidence behind.
     """
 
-    template_fields: Sequence[str] = ("archive_uri", "run_root", "submissions")
+    template_fields: Sequence[str] = ("archive_uri", "submissions", *ENCRYPTION_FIELDS)
     ui_color = "#d9c4f2"
 
     def __init__(
         self,
         *,
         archive_uri: str,
-        run_root: str,
         submissions: list[dict[str, Any]] | Any,
         aws_conn_id: str | None = "aws_default",
         adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
@@ -602,7 +579,6 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.archive_uri = archive_uri
-        self.run_root = run_root
         self.submissions = submissions
         self.aws_conn_id = aws_conn_id
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
@@ -612,10 +588,9 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         import json
 
-        from privacy_pipeline.layout import RunLayout
         from privacy_pipeline.report import AccountingError, build_report, check_accounting
 
-        run = RunLayout(self.run_root)
+        run = self.layout.run(context["ds"], context["run_id"])
         intake = self.store.get_json(run.intake)
         parts = sorted(self.store.list_keys(run.jobs_parts_prefix) or [])
         records = []
@@ -626,7 +601,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
                 records.extend(json.loads(line) for line in body.splitlines() if line.strip())
             jobs_file.seek(0)
             self.store.put_fileobj(jobs_file, run.jobs, content_type="application/x-ndjson")
-        submissions = [s for s in (self.submissions or []) if s]
+        submissions = [s for s in materialize(self.submissions) if s]
         report = build_report(
             intake=intake,
             submissions=submissions,
@@ -664,3 +639,52 @@ def _as_bool(value: bool | str) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+class PrivacyRunJobsSensor(PrivacyJobsSensor):
+    """
+    Wait for every job a run submitted, with one sensor (and so one trigger) for the whole run.
+
+    Takes the submit tasks' summaries, not job ids: the merge happens here at run time, so the list
+    endpoint is polled once per regulation per cycle for the run instead of once per submit chunk.
+    `poll_interval` and `wait_timeout` are templated (a manual run's form can set them); the parent
+    sensor's `poke_interval` and `timeout` are set from them before the first poke.
+    """
+
+    template_fields: Sequence[str] = (*PrivacyJobsSensor.template_fields, "submissions", "poll_interval",
+                                      "wait_timeout")
+
+    def __init__(
+        self,
+        *,
+        submissions: list[dict[str, Any]] | Any,
+        poll_interval: float | str = 900,
+        wait_timeout: float | str = 6 * 3600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(jobs_by_regulation={}, **kwargs)
+        self.submissions = submissions
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+
+    def execute(self, context: Context) -> Any:
+        from privacy_pipeline.report import merge_submissions
+
+        window = merge_submissions(materialize(self.submissions))
+        self.jobs_by_regulation = window["jobs_by_regulation"]
+        self.from_date, self.to_date = window["from_date"], window["to_date"]
+        self.poke_interval = float(self.poll_interval)
+        self.timeout = float(self.wait_timeout)
+        if not any(self.jobs_by_regulation.values()):
+            self.log.info("This run submitted no jobs; nothing to wait for")
+            return {"status": "success", "counts": {}, "open": 0, "error_job_ids": []}
+        return super().execute(context)
+
+
+def materialize(values: Any) -> list[Any]:
+    """A mapped task's XCom list, read by index (iterating it probes one index past the end and logs a 404)."""
+    if values is None:
+        return []
+    if isinstance(values, dict):
+        return [values]
+    return [values[i] for i in range(len(values))]
