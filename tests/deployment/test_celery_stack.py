@@ -220,6 +220,7 @@ def test_nightly_dag_runs_to_success_on_celery(
         assert run["state"] == "success", [
             (ti["task_id"], ti["map_index"], ti["state"]) for ti in task_instances
         ]
+        assert set(metrics["nightly_tasks_by_worker"]) == set(celery_stack.worker_names)
 
         assert "deferred" in recorder.states["wait_for_jobs"], recorder.states
         trigger_log = celery_stack.trigger_log(NIGHTLY_DAG_ID, run["dag_run_id"], "wait_for_jobs")
