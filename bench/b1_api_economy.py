@@ -2,8 +2,9 @@
 
 Submission is the DAG's code path without Airflow around it: `read_requests` -> `plan_batches` ->
 `batch_payload` -> `PrivacyServiceHook.create_jobs`, one POST per batch. Waiting is the trigger's
-code (`PrivacyServiceAsyncHook.summarize_jobs`), measured twice: once over every submitted job, and as
-the DAG wires it, one sensor per submit chunk (`chunk_evenly(batch keys, 256)`), all polling once.
+code (`PrivacyServiceAsyncHook.summarize_jobs`), polled as the nightly DAG wires its wait task: one
+summarize over every job when the wait is one task for the run, one per submit chunk
+(`chunk_evenly(batch keys, max_chunks)`) when the wait task is mapped over the chunks.
 Jobs stay open (the emulator completes them after an hour), so every job counts as open. Calls are
 counted by the emulator (`/_emulator/stats`), never by the client.
 
@@ -20,12 +21,12 @@ from datetime import UTC, datetime
 
 from bench.inputs import requests_csv
 from bench.measure import run_probe
-from bench.report import BenchmarkRun, Result
+from bench.report import REPO, BenchmarkRun, Result
 from bench.stack import UNCAPPED, running_stack
 
 PAGE_SIZE = 1000
 SUBJECTS_PER_REQUEST = 1000
-MAX_CHUNKS = 256  # PrivacyIntakeOperator's default
+DAG_ID = "privacy_requests_nightly"
 ROWS_PER_SUBJECT = 2.2  # the sample has about 1.8 rows a subject and ~2% bad rows; cut to size
 POST_ROUTE = "POST /data/core/privacy/jobs"
 LIST_ROUTE = "GET /data/core/privacy/jobs"
@@ -75,9 +76,9 @@ def submit_and_poll(path: str, subjects: int, emulator_url: str) -> dict:
         return _calls(emulator_url, LIST_ROUTE) - before, open_jobs
 
     batch_ids = list(jobs_of_batch)
-    chunks = chunk_evenly(batch_ids, MAX_CHUNKS)
-    lists_all, open_all = poll([batch_ids])
-    lists_dag, open_dag = poll(chunks)
+    mapped_wait, max_chunks = _dag_wiring()
+    groups = chunk_evenly(batch_ids, max_chunks) if mapped_wait else [batch_ids]
+    lists, open_jobs = poll(groups)
     jobs_per_regulation = Counter()
     for regulation, job_ids in jobs_of_batch.values():
         jobs_per_regulation[regulation] += len(job_ids)
@@ -90,14 +91,32 @@ def submit_and_poll(path: str, subjects: int, emulator_url: str) -> dict:
         "posts": posts,
         "min_posts": sum(math.ceil(n / SUBJECTS_PER_REQUEST) for n in shapes.values()),
         "shapes": len(shapes),
-        "lists_all": lists_all,
-        "open_all": open_all,
-        "lists_dag": lists_dag,
-        "open_dag": open_dag,
-        "chunks": len(chunks),
+        "lists": lists,
+        "open": open_jobs,
+        "wiring": f"one wait per submit chunk ({len(groups)} chunks)" if mapped_wait else "one wait for the run",
         "min_lists": sum(math.ceil(n / PAGE_SIZE) for n in jobs_per_regulation.values()),
         "regulations": len(jobs_per_regulation),
     }
+
+
+def _dag_wiring() -> tuple[bool, int]:
+    """(is the nightly DAG's wait task mapped over submit chunks?, the intake's max_chunks default)."""
+    import inspect
+
+    from adobe_privacy.operators import PrivacyIntakeOperator
+    from adobe_privacy.sensors import PrivacyJobsSensor
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py")).dags[DAG_ID]
+    waits = [
+        task for task in dag.tasks
+        if issubclass(task.operator_class if isinstance(task, MappedOperator) else type(task), PrivacyJobsSensor)
+    ]
+    if not waits:
+        raise RuntimeError(f"{DAG_ID} has no PrivacyJobsSensor task")
+    max_chunks = inspect.signature(PrivacyIntakeOperator.__init__).parameters["max_chunks"].default
+    return any(isinstance(task, MappedOperator) for task in waits), max_chunks
 
 
 def run(smoke: bool = False) -> BenchmarkRun:
@@ -109,9 +128,10 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "`create_jobs`; minimum = sum over job shapes of ceil(subjects/1000).",
             "List calls per poll cycle, every job open: `summarize_jobs` of the trigger (async hook); "
             "minimum = sum over regulations of ceil(open jobs/1000). Naive = one GET per open job.",
-            "`DAG wiring` = one sensor per submit chunk (the mapped `wait_for_jobs`), each listing its "
-            "regulations from the first page until it has seen its own jobs: a cycle re-reads the same "
-            "pages once per chunk, so it grows with chunks x pages instead of with pages.",
+            "The poll follows the DAG's wiring, read from the parsed DAG. A wait mapped per submit chunk "
+            "lists each regulation from the first page until it has seen its own jobs, so a cycle re-reads "
+            "pages once per chunk (measured before 25e930a at 100k subjects: 1,780 list calls per cycle "
+            "against a minimum of 125); one run-level wait reads each page once.",
         ],
     )
     settings = {"processing_after_seconds": 3600, "complete_after_seconds": 3600, "daily_job_cap": UNCAPPED}
@@ -122,20 +142,19 @@ def run(smoke: bool = False) -> BenchmarkRun:
                 "bench.b1_api_economy:submit_and_poll", env=stack.env,
                 path=str(path), subjects=subjects, emulator_url=stack.emulator.base_url,
             )
-        if counts["open_all"] != counts["jobs"]:
-            raise RuntimeError(f"summarize saw {counts['open_all']} open jobs of {counts['jobs']}")
+        if counts["open"] != counts["jobs"]:
+            raise RuntimeError(f"the poll saw {counts['open']} open jobs of {counts['jobs']}")
         size = f"{subjects:,} subjects"
-        detail = (f"{counts['jobs']:,} jobs, {counts['shapes']} job shapes, {counts['regulations']} regulations, "
-                  f"{counts['chunks']} submit chunks")
         bench.results.append(
             Result("B1", f"{size}, POST /jobs", str(counts["posts"]), f"{counts['min_posts']} (minimum)",
                    counts["posts"] / counts["min_posts"], "= minimum (1.00)",
-                   counts["posts"] == counts["min_posts"], notes=detail)
+                   counts["posts"] == counts["min_posts"],
+                   notes=f"{counts['jobs']:,} jobs, {counts['shapes']} job shapes, "
+                         f"{counts['regulations']} regulations; wait wiring: {counts['wiring']}")
         )
-        for label, lists in (("one summarize", counts["lists_all"]), ("DAG wiring", counts["lists_dag"])):
-            bench.results.append(
-                Result("B1", f"{size}, list calls/poll ({label})", str(lists),
-                       f"{counts['min_lists']} (minimum); naive {counts['jobs']:,}",
-                       lists / counts["min_lists"], "= minimum (1.00)", lists == counts["min_lists"])
-            )
+        bench.results.append(
+            Result("B1", f"{size}, list calls per poll", str(counts["lists"]),
+                   f"{counts['min_lists']} (minimum); naive {counts['jobs']:,} GETs",
+                   counts["lists"] / counts["min_lists"], "= minimum (1.00)", counts["lists"] == counts["min_lists"])
+        )
     return bench
