@@ -8,6 +8,7 @@ handful of CDP methods are needed: navigate, evaluate JavaScript, type text, tak
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +97,14 @@ class Chromium:
             time.sleep(0.1)
         raise BrowserError(f"chromium wrote no DevToolsActivePort within {timeout}s; see {self.log_path}")
 
-    def page(self) -> Page:
+    @contextlib.contextmanager
+    def page(self) -> Iterator[Page]:
+        """The browser's first tab, connected over its DevTools websocket for the `with` block."""
         port = self._devtools_port()
         targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
         page_target = next(t for t in targets if t["type"] == "page")
-        return Page(connect(page_target["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=10))
+        with connect(page_target["webSocketDebuggerUrl"], max_size=64 * 2**20, open_timeout=10) as socket:
+            yield Page(socket)
 
 
 class Page:
@@ -110,9 +115,6 @@ class Page:
         self._ids = itertools.count(1)
         self.call("Page.enable")
         self.call("Runtime.enable")
-
-    def close(self) -> None:
-        self.socket.close()
 
     def call(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
         message_id = next(self._ids)

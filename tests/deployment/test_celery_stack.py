@@ -220,7 +220,8 @@ def test_nightly_dag_runs_to_success_on_celery(
         assert run["state"] == "success", [
             (ti["task_id"], ti["map_index"], ti["state"]) for ti in task_instances
         ]
-        assert set(metrics["nightly_tasks_by_worker"]) == set(celery_stack.worker_names)
+        # Which worker ran what is recorded, not asserted: the nightly DAG's few tasks run one after the
+        # other, so both workers getting some is likely but not certain. The probe test asserts it.
 
         assert "deferred" in recorder.states["wait_for_jobs"], recorder.states
         trigger_log = celery_stack.trigger_log(NIGHTLY_DAG_ID, run["dag_run_id"], "wait_for_jobs")
@@ -289,12 +290,8 @@ def ui_page(chromium_installed, celery_stack):
     from tests.deployment.browser import Chromium
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with Chromium(log_path=ARTIFACTS / "chromium.log") as browser:
-        page = browser.page()
-        try:
-            yield page
-        finally:
-            page.close()
+    with Chromium(log_path=ARTIFACTS / "chromium.log") as browser, browser.page() as page:
+        yield page
 
 
 def connection_type_registered() -> bool:
