@@ -10,7 +10,8 @@ failing loudly if its counts do not add up.
 
 Jobs still open at the wait timeout are reported as open, not failed: `privacy_reconcile` picks them up.
 
-**Params** (the form of a manual run): `input_uri` (default: `<privacy_input_uri>/<ds>/`),
+**Params** (the form of a manual run): `input_uri` (default: `<privacy_input_uri>/<ds>/`, where a run
+without a logical date uses the day it ran),
 `include` (products for rows that name none), `map_legacy_regulations`, `dry_run` (validate and batch,
 post nothing), `poll_interval` and `wait_timeout` (seconds).
 
@@ -34,7 +35,7 @@ from airflow.sdk import Param, dag
 ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
 INPUT_URI = (
     "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/' ~ ds ~ '/') }}"
+    " ~ '/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
 )
 ENCRYPTION = {
     "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",

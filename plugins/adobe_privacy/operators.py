@@ -322,7 +322,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         from privacy_pipeline.ledger import LedgerEntry
         from privacy_pipeline.report import jobs_jsonl
 
-        run = self.layout.run(context["ds"], context["run_id"])
+        run = self.layout.run(run_partition(context), context["run_id"])
         entries = []
         for batch_id in self.batch_ids:
             document = self.store.get_json(self.layout.ledger_batch(batch_id))
@@ -476,7 +476,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
 
         from adobe_privacy.storage import iter_input_objects
 
-        run = self.layout.run(context["ds"], context["run_id"])
+        run = self.layout.run(run_partition(context), context["run_id"])
         recorded = self.store.get_json(run.intake)
         if recorded is not None:
             self.log.info("Intake of this run was recorded already; reusing %s", run.intake)
@@ -590,7 +590,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
 
         from privacy_pipeline.report import AccountingError, build_report, check_accounting
 
-        run = self.layout.run(context["ds"], context["run_id"])
+        run = self.layout.run(run_partition(context), context["run_id"])
         intake = self.store.get_json(run.intake)
         parts = sorted(self.store.list_keys(run.jobs_parts_prefix) or [])
         records = []
@@ -608,7 +608,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
             job_records=records,
             rejects_key=self.store.uri(run.rejects),
             jobs_key=self.store.uri(run.jobs),
-            logical_date=context["ds"],
+            logical_date=run_partition(context),
             run_id=context["run_id"],
         )
         try:
@@ -625,6 +625,15 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
 def _headline(report: dict[str, Any]) -> dict[str, Any]:
     names = ("rows_read", "rows_rejected", "subjects_submitted", "jobs_created", "api_posts", "content_archived")
     return {name: report.get(name) for name in names}
+
+
+def run_partition(context: Context) -> str:
+    """The day a run's outputs are filed under: its logical date, or when it ran if it has none.
+
+    A manual run triggered from the UI or the REST API with `logical_date: null` has no `ds`.
+    """
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return moment.date().isoformat()
 
 
 def _as_list(value: list[str] | str | None) -> list[str]:
