@@ -7,12 +7,18 @@ task overwrites the object it wrote before instead of adding a second one.
     <root>/ledger/inputs/<sha256>.json        input files already taken in (by content hash)
     <root>/ledger/jobs/<job_id>.json          archive record of a job (content key, sha256, size)
     <root>/ledger/deferred/<batch_id>.json    batches Adobe pushed back on, carried to the next run
+    <root>/ledger/open/<batch_id>.json        batches with jobs not yet final and archived (reconcile's index)
+    <root>/ledger/resubmits/<job_id>.json     an errored job's resubmission (retry batch, attempt)
+    <root>/ledger/budget/<day>.json           the day's job budget reservations (compare-and-swap)
+    <root>/ledger/consent/<sha256>.json       opt-out payloads already accepted (202), by payload hash
     <root>/runs/<ds>/<run>/intake.json        what intake read, rejected and batched
     <root>/runs/<ds>/<run>/rejects.csv
     <root>/runs/<ds>/<run>/batches/<batch_id>.json
     <root>/runs/<ds>/<run>/content/<job_id>.zip
     <root>/runs/<ds>/<run>/quarantine/<job_id>.zip
     <root>/runs/<ds>/<run>/jobs/part-<chunk>.jsonl, jobs.jsonl, report.json
+    <root>/runs/<ds>/<run>/deadlines.png, deadlines.html
+    <root>/runs/<ds>/<run>/reconcile.json, consent/<sha256>.json (evidence), hygiene.json
 """
 
 from __future__ import annotations
@@ -55,6 +61,22 @@ class ArchiveLayout:
     def ledger_job(self, job_id: str) -> str:
         return self._key("ledger", "jobs", f"{job_id}.json")
 
+    def ledger_open(self, batch_id: str) -> str:
+        return self._key("ledger", "open", f"{batch_id}.json")
+
+    @property
+    def ledger_open_prefix(self) -> str:
+        return self._key("ledger", "open")
+
+    def ledger_resubmit(self, job_id: str) -> str:
+        return self._key("ledger", "resubmits", f"{job_id}.json")
+
+    def ledger_budget(self, day: str) -> str:
+        return self._key("ledger", "budget", f"{day}.json")
+
+    def ledger_consent(self, sha256: str) -> str:
+        return self._key("ledger", "consent", f"{sha256}.json")
+
     def run(self, ds: str, run_id: str) -> RunLayout:
         return RunLayout(self._key("runs", ds, safe_segment(run_id)))
 
@@ -88,6 +110,25 @@ class RunLayout:
 
     def jobs_part(self, chunk: int) -> str:
         return self._key("jobs", f"part-{chunk:05d}.jsonl")
+
+    @property
+    def deadlines_png(self) -> str:
+        return self._key("deadlines.png")
+
+    @property
+    def deadlines_html(self) -> str:
+        return self._key("deadlines.html")
+
+    @property
+    def reconcile(self) -> str:
+        return self._key("reconcile.json")
+
+    @property
+    def hygiene(self) -> str:
+        return self._key("hygiene.json")
+
+    def consent_evidence(self, sha256: str) -> str:
+        return self._key("consent", f"{sha256}.json")
 
     def batch(self, batch_id: str) -> str:
         return self._key("batches", f"{batch_id}.json")

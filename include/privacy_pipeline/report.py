@@ -73,6 +73,8 @@ def build_report(
         "subjects_dry_run": _total(submissions, "dry_run_subjects"),
         "batches_submitted": _total(submissions, "submitted_batches"),
         "batches_deferred": _total(submissions, "deferred_batches"),
+        "batches_over_budget": _total(submissions, "over_budget_batches"),
+        "subjects_over_budget": _total(submissions, "over_budget_subjects"),
         "jobs_expected": _jobs_expected(intake, submissions),
         "jobs_created": _total(submissions, "jobs"),
         "jobs_recorded": len(records),

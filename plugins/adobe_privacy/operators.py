@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from adobe_privacy.budget import BUDGET_TEMPLATE, DailyBudgetExhaustedError, DailyJobBudget
 from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
 from adobe_privacy.hooks import PrivacyServiceHook
 from adobe_privacy.sensors import PrivacyJobsSensor
@@ -68,12 +69,16 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
     written first, then the POST, then the job ids. A POST whose outcome is unknown (timeout, dropped
     connection, 5xx) is never resent blindly: the list endpoint decides. Back-pressure from Adobe
     (1030-400, the daily cap) marks this and the chunk's remaining batches `deferred`, for the next
-    run to carry, without failing this one.
+    run to carry, without failing this one. So does our own daily job budget (Airflow Variable
+    `privacy_daily_job_budget`, default 20,000, shared by every DAG that creates jobs): each batch
+    reserves its jobs before its intent is written, and a batch that does not fit is deferred unposted.
+    A submitted batch gets an `open` marker, the index `privacy_reconcile` works from.
 
     Returns a small summary: job ids by regulation (for the sensor), counts, and the submission window.
     """
 
-    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", *ENCRYPTION_FIELDS)
+    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", "daily_job_budget",
+                                      *ENCRYPTION_FIELDS)
     ui_color = "#f2d0c4"
 
     def __init__(
@@ -86,9 +91,11 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         sse: str = "AES256",
         kms_key_id: str | None = None,
         dry_run: bool | str = False,
+        daily_job_budget: int | str | None = BUDGET_TEMPLATE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.daily_job_budget = daily_job_budget
         self.batch_keys = batch_keys
         self.archive_uri = archive_uri
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
@@ -109,18 +116,23 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 continue
             if back_pressure is not None:
                 self._defer(batch, batch_key, reason=str(back_pressure))
-                summary.add_deferred(batch)
+                summary.add_deferred(batch, over_budget=isinstance(back_pressure, DailyBudgetExhaustedError))
                 continue
             try:
                 entry = self._submit_once(batch, batch_key, summary)
             except PrivacyBackPressureError as err:
-                self.log.warning("Adobe asked to slow down (%s); deferring the rest of this chunk", err)
+                if isinstance(err, DailyBudgetExhaustedError):
+                    self.log.warning("Daily job budget spent (%s); deferring the rest of this chunk", err)
+                else:
+                    self.log.warning("Adobe asked to slow down (%s); deferring the rest of this chunk", err)
+                    self.budget.release(batch.batch_id)  # refused: nothing was created for it
                 back_pressure = err
                 self._defer(batch, batch_key, reason=str(err))
-                summary.add_deferred(batch)
+                summary.add_deferred(batch, over_budget=isinstance(err, DailyBudgetExhaustedError))
                 continue
             summary.add_entry(entry)
             self.store.delete(self.layout.ledger_deferred(batch.batch_id))
+            self._mark_open(entry)
         self.log.info(
             "Chunk done: %d batches submitted (%d POSTs), %d deferred, %d jobs",
             summary.submitted_batches,
@@ -146,10 +158,12 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 self.store.put_json(ledger_key, entry.to_json())
                 return entry
         entry = self._new_or_resumed_intent(entry, batch, batch_key)
-        self.store.put_json(ledger_key, entry.to_json())
         missing = self._missing_user_actions(entry)
+        remaining = self.budget.reserve(batch.batch_id, len(missing))  # before the intent: a miss defers cleanly
+        self.log.info("Batch %s reserved %d jobs of today's budget; %d left", batch.batch_id, len(missing), remaining)
+        self.store.put_json(ledger_key, entry.to_json())
         try:
-            created = self.hook.create_jobs(self._payload(batch, missing))
+            created = self._post_jobs(self._payload(batch, missing))
         except PrivacyOutcomeUnknownError:
             summary.api_posts += 1
             self.log.warning("Outcome of POST for batch %s unknown; reconciling via the list endpoint", batch.batch_id)
@@ -164,15 +178,25 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         self.store.put_json(ledger_key, entry.to_json())
         return entry
 
+    @cached_property
+    def budget(self) -> DailyJobBudget:
+        from privacy_pipeline.budget import parse_budget
+
+        return DailyJobBudget(self.store, self.layout, parse_budget(self.daily_job_budget))
+
+    def _mark_open(self, entry) -> None:
+        """Index the batch for `privacy_reconcile` (idempotent; reconcile removes it when all is final)."""
+        self.store.put_json(
+            self.layout.ledger_open(entry.batch_id),
+            {"batch_id": entry.batch_id, "regulation": entry.regulation, "jobs": len(entry.jobs),
+             "submitted_at": entry.submitted_at.isoformat() if entry.submitted_at else None},
+        )
+
     def _recover(self, entry, batch):
         from privacy_pipeline.ledger import recover_jobs
 
         since = entry.intent_at - timedelta(days=1)
-        listed = self.hook.iter_jobs(
-            entry.regulation,
-            from_date=since.date(),
-            to_date=(since + timedelta(days=RECOVERY_WINDOW_DAYS)).date(),
-        )
+        listed = self._listed_jobs(entry.regulation, since.date(), (since + timedelta(days=RECOVERY_WINDOW_DAYS)).date())
         found, missing = recover_jobs(entry, listed)
         self.log.info(
             "Batch %s: recovered %d jobs from the list endpoint, %d still missing",
@@ -181,6 +205,13 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
             len(missing),
         )
         return entry.with_recovered(found, missing, now=_utcnow())
+
+    # Seams for job APIs with the same exactly-once protocol (the Data Hygiene operators override them).
+    def _post_jobs(self, payload: dict):
+        return self.hook.create_jobs(payload)
+
+    def _listed_jobs(self, regulation: str, from_date, to_date):
+        return self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date)
 
     def _new_or_resumed_intent(self, entry, batch, batch_key: str):
         from privacy_pipeline.ledger import LedgerEntry
@@ -234,6 +265,8 @@ class SubmissionSummary:
         self.submitted_batches = 0
         self.deferred_batches = 0
         self.deferred_subjects = 0
+        self.over_budget_batches = 0
+        self.over_budget_subjects = 0
         self.submitted_subjects = 0
         self.api_posts = 0
         self.jobs = 0
@@ -249,9 +282,12 @@ class SubmissionSummary:
         first = entry.intent_at
         self.earliest = first if self.earliest is None else min(self.earliest, first)
 
-    def add_deferred(self, batch) -> None:
+    def add_deferred(self, batch, *, over_budget: bool = False) -> None:
         self.deferred_batches += 1
         self.deferred_subjects += len(batch.subjects)
+        if over_budget:
+            self.over_budget_batches += 1
+            self.over_budget_subjects += len(batch.subjects)
 
     def add_dry_run(self, batch) -> None:
         self.dry_run_subjects += len(batch.subjects)
@@ -268,6 +304,8 @@ class SubmissionSummary:
             "submitted_batches": self.submitted_batches,
             "deferred_batches": self.deferred_batches,
             "deferred_subjects": self.deferred_subjects,
+            "over_budget_batches": self.over_budget_batches,
+            "over_budget_subjects": self.over_budget_subjects,
             "submitted_subjects": self.submitted_subjects,
             "api_posts": self.api_posts,
             "jobs": self.jobs,
@@ -347,7 +385,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
     def _archive_job(self, entry, job, run) -> dict[str, Any]:
         # Product responses and the download link exist only on the detail endpoint, so each job is
         # read once here; waiting used the list endpoint, one call per 1000 jobs.
-        detail = self.hook.get_job(job.job_id)
+        detail = self._job_detail(job.job_id)
         record: dict[str, Any] = {
             "jobId": job.job_id,
             "userKey": job.user_key,
@@ -367,6 +405,9 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         self.store.put_json(self.layout.ledger_job(job.job_id), archived)
         record.update({**_archive_fields(archived), "archive": archived["outcome"]})
         return record
+
+    def _job_detail(self, job_id: str) -> dict[str, Any]:
+        return self.hook.get_job(job_id)
 
     def _archive_content(self, detail: dict, job_id: str, run) -> dict[str, Any]:
         from privacy_pipeline.archive import HashingWriter, inspect_zip
@@ -420,7 +461,8 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
     Take in a run's requests: read, validate, batch, stage; return chunks of batch keys (the XCom).
 
     Reads every input object under `input_uri` (a local path or an s3:// prefix). An input whose
-    content hash the ledger already holds is skipped (a file dropped twice is submitted once). Bad rows
+    content hash the ledger already holds is skipped (a file dropped twice is submitted once); a dry
+    run marks no input as taken, so the real run that follows it still submits the file. Bad rows
     go to `rejects.csv` with their row, field and reason. Batches (≤ `max_subjects` subjects of one job
     shape) are staged as JSON under the run, and batches an earlier run had to defer (Adobe
     back-pressure) are carried in. The XCom is keys and counts only, chunked to at most `max_chunks` so
@@ -435,6 +477,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         "archive_uri",
         "default_include",
         "map_legacy_regulations",
+        "dry_run",
         "max_subjects",
         *ENCRYPTION_FIELDS,
     )
@@ -447,6 +490,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         archive_uri: str,
         default_include: list[str] | str,
         map_legacy_regulations: bool | str = False,
+        allowed_actions: Sequence[str] | None = None,
         max_subjects: int = 1000,
         max_chunks: int = 16,
         min_batches_per_chunk: int = 8,
@@ -454,13 +498,16 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
         sse: str = "AES256",
         kms_key_id: str | None = None,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run
         self.input_uri = input_uri
         self.archive_uri = archive_uri
         self.default_include = default_include
         self.map_legacy_regulations = map_legacy_regulations
+        self.allowed_actions = allowed_actions
         self.max_subjects = max_subjects
         self.max_chunks = max_chunks
         self.min_batches_per_chunk = min_batches_per_chunk
@@ -485,6 +532,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         options = IntakeOptions(
             default_include=tuple(_as_list(self.default_include)),
             map_legacy_regulations=_as_bool(self.map_legacy_regulations),
+            **({"allowed_actions": tuple(self.allowed_actions)} if self.allowed_actions else {}),
         )
         subjects, rejects, sources, skipped = [], [], [], []
         rows_read = 0
@@ -538,7 +586,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             "rejects_key": run.rejects,
         })
         # Only now are the inputs marked taken: a crash before this line re-reads them next time.
-        for source in sources:
+        for source in [] if _as_bool(self.dry_run) else sources:
             self.store.put_json(self.layout.ledger_input(source["sha256"]), {**source, "run_root": run.root})
         self.log.info(
             "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d inputs skipped",
