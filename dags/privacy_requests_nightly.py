@@ -77,6 +77,7 @@ def privacy_requests_nightly():
         archive_uri=ARCHIVE_URI,
         default_include="{{ params.include }}",
         map_legacy_regulations="{{ params.map_legacy_regulations }}",
+        dry_run="{{ params.dry_run }}",  # a rehearsal must not mark the input as taken in
         **ENCRYPTION,
     )
     submitted = SubmitPrivacyBatchesOperator.partial(
