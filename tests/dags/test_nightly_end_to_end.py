@@ -1,0 +1,148 @@
+"""The nightly DAG end to end, as `dag.test()` runs it: counts, S3 objects, ZIP integrity, encryption.
+
+Each test runs the real DAG file in this process against the emulator and moto over HTTP; the
+deferrable sensor's trigger runs inline. Expected numbers come from the CSV itself (see
+`expected_from_csv`), not from our intake code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from privacy_pipeline.report import check_accounting
+
+from tests.dags.conftest import (
+    BAD_ROWS,
+    assert_encrypted,
+    assert_exactly_once,
+    write_input,
+)
+
+RUN_FILES = ("intake.json", "rejects.csv", "jobs.jsonl", "report.json")
+
+
+@pytest.mark.slow
+def test_clean_run_adds_up_archives_every_access_zip_and_encrypts_everything(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=150, seed=11)
+
+    run = nightly.run("2026-03-02", input_uri=source)
+
+    out = nightly.outputs(run)
+    report = out.report
+    check_accounting(report)
+    assert report["rows_read"] == expected.rows_read
+    assert report["rows_rejected"] == expected.rows_rejected
+    assert report["subjects_submitted"] == expected.subjects
+    assert report["jobs_created"] == expected.jobs
+    assert report["jobs_by_status"] == {"complete": expected.jobs}
+    assert report["complete_access_jobs"] == report["content_archived"] == expected.access_jobs
+    assert report["subjects_deferred"] == report["content_quarantined"] == report["content_pending"] == 0
+    assert report["api_posts"] == report["batches_submitted"], "one POST per batch on a clean run"
+    assert_exactly_once(nightly, expected.user_actions)
+
+    rejected = out.rejects()
+    assert sorted(r["request_id"] for r in rejected) == sorted(row[0] for row in BAD_ROWS)
+    assert all(r["reason"] for r in rejected)
+
+    for name in RUN_FILES:
+        assert out.key(name) in out.keys(), name
+    records = out.jobs
+    assert sorted((r["userKey"], r["action"]) for r in records) == sorted(expected.user_actions)
+    access = {r["jobId"]: r for r in records if r["action"] == "access"}
+    zips = out.keys("content")
+    assert sorted(zips) == sorted(out.key(f"content/{job_id}.zip") for job_id in access)
+    for job_id, record in access.items():
+        _assert_zip_matches_record(out.get(f"content/{job_id}.zip"), job_id, record)
+
+    for artefact in (out.get("jobs.jsonl"), out.get("report.json"), out.get("intake.json")):
+        assert b"@example.com" not in artefact, "identity values never leave the rejects file"
+    checked = assert_encrypted(nightly, nightly.archive_prefix, sse="AES256")
+    assert checked > len(zips) + len(RUN_FILES), "ledger and staged batches are checked too"
+
+
+def _assert_zip_matches_record(body: bytes, job_id: str, record: dict) -> None:
+    """The archived ZIP opens, its members sit in one folder per product, and its digest is the record's."""
+    assert record["sha256"] == hashlib.sha256(body).hexdigest()
+    assert record["size"] == len(body)
+    assert record["archive"] == "archived"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+    assert names and all(name.startswith(f"{job_id}/") and ".." not in name for name in names)
+    folders = {name.split("/")[1] for name in names if name.count("/") >= 2}
+    assert folders == {p["product"] for p in record["productResponses"]}
+    for folder in folders:
+        assert f"{job_id}/{folder}/response.json" in names
+
+
+@pytest.mark.slow
+def test_kms_variables_encrypt_every_object_with_the_key(nightly):
+    key_id = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_SSE", "aws:kms")
+    nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_KMS_KEY_ID", key_id)
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=12, seed=5, bad_rows=BAD_ROWS[:1])
+
+    run = nightly.run("2026-03-03", input_uri=source)
+
+    out = nightly.outputs(run)
+    assert out.report["content_archived"] == expected.access_jobs > 0
+    assert_encrypted(nightly, nightly.archive_prefix, sse="aws:kms", kms_key_id=key_id)
+
+
+@pytest.mark.slow
+def test_dry_run_validates_and_batches_but_posts_nothing(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=40, seed=3)
+
+    run = nightly.run("2026-03-04", input_uri=source, dry_run=True)
+
+    report = nightly.outputs(run).report
+    assert nightly.posts() == 0
+    assert nightly.emulator.stats()["jobs_total"] == 0
+    assert report["subjects_dry_run"] == expected.subjects
+    assert report["rows_rejected"] == expected.rows_rejected
+    assert report["subjects_submitted"] == report["jobs_created"] == 0
+    assert nightly.ledger("batches") == {}
+
+    # A dry run is a rehearsal: the same file taken in for real afterwards is submitted in full.
+    real = nightly.run("2026-03-05", input_uri=source)
+    assert nightly.outputs(real).report["jobs_created"] == expected.jobs
+    assert_exactly_once(nightly, expected.user_actions)
+
+
+@pytest.mark.slow
+def test_an_input_with_no_valid_row_is_a_successful_run_that_says_so(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=0, seed=1)
+
+    run = nightly.run("2026-03-06", input_uri=source)
+
+    out = nightly.outputs(run)
+    report = out.report
+    check_accounting(report)
+    assert report["rows_read"] == report["rows_rejected"] == expected.rows_rejected == len(BAD_ROWS)
+    assert report["subjects_intake"] == report["subjects_submitted"] == report["jobs_created"] == 0
+    assert len(out.rejects()) == len(BAD_ROWS)
+    assert nightly.posts() == 0
+
+
+@pytest.mark.slow
+def test_jobs_still_processing_at_the_wait_timeout_are_reported_open_not_failed(nightly):
+    nightly.emulator.configure(processing_after_seconds=0.0, complete_after_seconds=3600.0)
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=10, seed=2, bad_rows=[])
+
+    run = nightly.run("2026-03-07", input_uri=source, wait_timeout=10)
+
+    (waited,) = nightly.task_xcom(run, "wait_for_jobs")
+    assert waited["status"] == "timeout" and waited["open"] == expected.jobs
+    report = nightly.outputs(run).report
+    assert report["jobs_created"] == expected.jobs
+    assert report["jobs_by_status"] == {"processing": expected.jobs}
+    assert report["content_archived"] == 0
+    assert_exactly_once(nightly, expected.user_actions)
