@@ -4,6 +4,10 @@ A batch is what one `POST /jobs` sends: at most 1000 subjects (Adobe's limit per
 the same regulation, include products, priority, expandIds and mergePolicyId (those are request-level
 fields). Batches and their ids depend only on the subjects, never on file order or the clock, so a
 rerun over the same input plans the same batches and the ledger recognises them.
+
+A `SubjectTable` (what intake returns) is planned and serialised from its columns, with Arrow doing
+the sorting and the JSON assembly; its batches hold table views. Any other sequence of `Subject`s
+takes the object path. Both give the same batches and byte-identical staged documents.
 """
 
 from __future__ import annotations
@@ -14,10 +18,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from privacy_pipeline import catalog
-from privacy_pipeline.models import Identity, Subject
+from privacy_pipeline.models import Identity, Subject, SubjectTable
+from privacy_pipeline.validation import pack_codes
 
 MAX_SUBJECTS_PER_REQUEST = 1000
 MAX_IDENTITIES_PER_SUBJECT = 9
@@ -48,24 +58,43 @@ class JobShape:
 class Batch:
     batch_id: str
     shape: JobShape
-    subjects: tuple[Subject, ...]
+    #: A tuple, or a `SubjectTable` view when planned from one (equal to the tuple of its subjects).
+    subjects: Sequence[Subject]
 
     @property
     def jobs_expected(self) -> int:
         """Adobe creates one job per (subject, action)."""
+        if isinstance(self.subjects, SubjectTable):
+            return self.subjects.action_total()
         return sum(len(subject.actions) for subject in self.subjects)
 
     @property
+    def rows_total(self) -> int:
+        """Input rows behind this batch's subjects."""
+        if isinstance(self.subjects, SubjectTable):
+            return self.subjects.row_total()
+        return sum(len(subject.rows) for subject in self.subjects)
+
+    @property
     def user_actions(self) -> list[tuple[str, str]]:
+        if isinstance(self.subjects, SubjectTable):
+            table = self.subjects
+            actions = table.field_values("actions")
+            pairs = zip(table.keys().to_pylist(), table.field_codes("actions").tolist(), strict=True)
+            return [(key, action) for key, code in pairs for action in actions[code]]
         return [(subject.key, action) for subject in self.subjects for action in subject.actions]
 
 
 def batch_id_for(shape: JobShape, subjects: Sequence[Subject]) -> str:
     """`b-` + 20 hex digits of sha256 over the shape and the subjects' keys and actions."""
     members = "".join(f"\x00{subject.key}\x01{'|'.join(subject.actions)}" for subject in subjects)
-    digest = hashlib.sha256(json.dumps(_shape_to_json(shape), sort_keys=True).encode())
+    digest = _shape_digest(shape)
     digest.update(members.encode("utf-8", "surrogatepass"))
     return "b-" + digest.hexdigest()[:20]
+
+
+def _shape_digest(shape: JobShape) -> Any:
+    return hashlib.sha256(json.dumps(_shape_to_json(shape), sort_keys=True).encode())
 
 
 def plan_batches(subjects: Iterable[Subject], max_subjects: int = MAX_SUBJECTS_PER_REQUEST) -> list[Batch]:
@@ -78,6 +107,8 @@ def plan_batches(subjects: Iterable[Subject], max_subjects: int = MAX_SUBJECTS_P
     """
     if not 1 <= max_subjects <= MAX_SUBJECTS_PER_REQUEST:
         raise ValueError(f"max_subjects must be between 1 and {MAX_SUBJECTS_PER_REQUEST}")
+    if isinstance(subjects, SubjectTable):
+        return _plan_table(subjects, max_subjects)
     by_shape: dict[tuple, list[Subject]] = defaultdict(list)
     keys: set[str] = set()
     count = 0
@@ -102,6 +133,66 @@ def plan_batches(subjects: Iterable[Subject], max_subjects: int = MAX_SUBJECTS_P
 
 def _by_key(subject: Subject) -> str:
     return subject.key
+
+
+_SHAPE_FIELDS = ("regulation", "include", "priority", "expand_ids", "merge_policy_id")
+
+
+def _plan_table(table: SubjectTable, max_subjects: int) -> list[Batch]:
+    """`plan_batches` on columns: one stable sort by (shape rank, key), then cuts every `max_subjects`.
+
+    Arrow orders strings by their UTF-8 bytes, which is code-point order, as Python's `sorted` does.
+    """
+    if not len(table):
+        return []
+    _check_table_submittable(table)
+    keys = table.keys()
+    if pc.count_distinct(keys).as_py() != len(table):
+        raise ValueError("a subject key appears twice; keys must be unique within a run")
+    codes = [table.field_codes(name) for name in _SHAPE_FIELDS]
+    shape_ids, first_at, shape_of = np.unique(pack_codes(codes), return_index=True, return_inverse=True)
+    appearance = np.argsort(first_at, kind="stable")  # group order before sorting: first appearance
+    shapes = {
+        int(shape_id): JobShape(*(table.field_values(name)[int(column[first_at[shape_id]])]
+                                  for name, column in zip(_SHAPE_FIELDS, codes, strict=True)))
+        for shape_id in appearance.tolist()
+    }
+    ranked = sorted(shapes, key=lambda shape_id: shapes[shape_id].sort_key())
+    rank = np.empty(len(shape_ids), dtype=np.int64)
+    rank[ranked] = np.arange(len(ranked))
+    subject_rank = rank[shape_of.reshape(-1)]
+    order = pc.sort_indices(
+        pa.table({"shape": subject_rank, "key": keys}), sort_keys=[("shape", "ascending"), ("key", "ascending")]
+    ).to_numpy()
+    sorted_rank = subject_rank[order]
+    sorted_keys = keys.take(pa.array(order)).to_pylist()
+    action_suffix = ["\x01" + "|".join(actions) for actions in table.field_values("actions")]
+    sorted_actions = table.field_codes("actions")[order].tolist()
+
+    batches: list[Batch] = []
+    group_starts = np.flatnonzero(np.diff(sorted_rank, prepend=-1)).tolist()
+    for group_start, group_end in zip(group_starts, [*group_starts[1:], len(order)], strict=True):
+        shape = shapes[ranked[int(sorted_rank[group_start])]]
+        shape_digest = _shape_digest(shape)
+        for start in range(group_start, group_end, max_subjects):
+            end = min(start + max_subjects, group_end)
+            members = "".join(["\x00" + key + action_suffix[code]
+                               for key, code in zip(sorted_keys[start:end], sorted_actions[start:end], strict=True)])
+            digest = shape_digest.copy()
+            digest.update(members.encode("utf-8", "surrogatepass"))
+            batches.append(Batch("b-" + digest.hexdigest()[:20], shape, table.take(order[start:end])))
+    return batches
+
+
+def _check_table_submittable(table: SubjectTable) -> None:
+    """`_check_submittable` on columns; the first offending subject raises the same error."""
+    actions_ok = np.array([a in _JOB_ACTION_SETS for a in table.field_values("actions")], dtype=bool)
+    include_ok = np.array([bool(i) for i in table.field_values("include")], dtype=bool)
+    counts = table.identity_counts()
+    ok = (actions_ok[table.field_codes("actions")] & include_ok[table.field_codes("include")]
+          & (counts >= 1) & (counts <= MAX_IDENTITIES_PER_SUBJECT))
+    if not ok.all():
+        _check_submittable(table[int(np.flatnonzero(~ok)[0])])
 
 
 _JOB_ACTION_SETS = frozenset({("access",), ("delete",), ("access", "delete"), ("delete", "access")})
@@ -164,6 +255,8 @@ def dump_batch(batch: Batch) -> bytes:
     Subject fields the shape already fixes are not repeated; each subject is an array
     `[key, actions, [[namespace, value, type], ...], received_at, source index, rows]`.
     """
+    if isinstance(batch.subjects, SubjectTable):
+        return _dump_table_batch(batch, batch.subjects)
     sources: dict[str, int] = {}
     subjects = []
     for subject in batch.subjects:
@@ -183,6 +276,89 @@ def dump_batch(batch: Batch) -> bytes:
         "subjects": subjects,
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _dump_table_batch(batch: Batch, table: SubjectTable) -> bytes:
+    """`dump_batch` from columns: the same bytes, with each subject's JSON made once per table by Arrow."""
+    head, tail = _subject_json(table)
+    positions = pa.array(table.positions)
+    codes = table.columns.source_codes[table.positions]
+    used, first_at, local = np.unique(codes, return_index=True, return_inverse=True)
+    appearance = np.argsort(first_at, kind="stable")
+    number = np.empty(len(used), dtype=np.int64)
+    number[appearance] = np.arange(len(used))
+    source_numbers = pc.cast(pa.array(number[local.reshape(-1)]), pa.large_string())
+    records = _join(head.take(positions), ",", source_numbers, ",", tail.take(positions))
+    body = _join_lists(np.array([0, len(records)], dtype=np.int64), records)
+    document = {
+        "version": BATCH_FORMAT_VERSION,
+        "batch_id": batch.batch_id,
+        "shape": _shape_to_json(batch.shape),
+        "sources": [table.columns.sources[c] for c in used[appearance].tolist()],
+    }
+    opening = json.dumps(document, ensure_ascii=False, separators=(",", ":"))[:-1]
+    return f'{opening},"subjects":[{body[0].as_py()}]}}'.encode()
+
+
+def _subject_json(table: SubjectTable) -> tuple[pa.Array, pa.Array]:
+    """Per subject of the table's columns: its JSON array up to the source index, and after it.
+
+    Built once per column store (cached on it) for all subjects, since a plan dumps every batch.
+    """
+    columns = table.columns
+    cached = columns.cache.get("subject_json")
+    if cached is not None:
+        return cached
+    identities = _join(
+        "[", _coded_json(columns.namespace), ",", _json_strings(columns.value), ",", _coded_json(columns.id_type), "]"
+    )
+    identity_lists = _join_lists(columns.identity_starts, identities)
+    received = columns.fields["received_at"]
+    received_json = pa.array(
+        [json.dumps(value.isoformat()) if value else "null" for value in received.values], pa.large_string()
+    ).take(pa.array(received.codes)) if len(received.values) else pa.array([], pa.large_string())
+    head = _join(
+        "[", _json_strings(columns.keys), ",", _coded_json(columns.fields["actions"], list), ",[", identity_lists,
+        "],", received_json,
+    )
+    row_text = pc.cast(pa.array(columns.rows), pa.large_string())
+    row_lists = _join_lists(columns.row_starts, row_text)
+    tail = _join("[", row_lists, "]]")
+    columns.cache["subject_json"] = (head, tail)
+    return head, tail
+
+
+def _join(*parts: str | pa.Array) -> pa.Array:
+    """Element-wise concatenation of Arrow string arrays and constant strings."""
+    pieces = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p.cast(pa.large_string()) for p in parts]
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
+
+
+def _join_lists(starts: np.ndarray, texts: pa.Array) -> pa.Array:
+    """For each i: texts[starts[i]:starts[i + 1]] joined with commas."""
+    lists = pa.LargeListArray.from_arrays(pa.array(starts, pa.int64()), texts.cast(pa.large_string()))
+    return pc.binary_join(lists, pa.scalar(",", pa.large_string()))
+
+
+def _json_strings(array: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal, exactly as `json.dumps(..., ensure_ascii=False)` writes it.
+
+    Only quotes, backslashes and control characters need escaping: those few strings go through
+    Python's own encoder, the rest are just quoted.
+    """
+    array = array.cast(pa.large_string())
+    quoted = _join('"', array, '"')
+    needs_escape = pc.match_substring_regex(array, r'[\x00-\x1f"\\]')
+    if pc.any(needs_escape).as_py():
+        escaped = [encode_basestring(text) for text in array.filter(needs_escape).to_pylist()]
+        quoted = pc.replace_with_mask(quoted, needs_escape, pa.array(escaped, pa.large_string()))
+    return quoted
+
+
+def _coded_json(coded: Any, convert: Any = None) -> pa.Array:
+    """A coded column as JSON text per item (each distinct value encoded once)."""
+    texts = [json.dumps(convert(v) if convert else v, ensure_ascii=False, separators=(",", ":")) for v in coded.values]
+    return pa.array(texts, pa.large_string()).take(pa.array(coded.codes))
 
 
 def load_batch(data: bytes | str) -> Batch:
@@ -209,7 +385,8 @@ def load_batch(data: bytes | str) -> Batch:
         for key, actions, identities, received, source, rows in document["subjects"]
     )
     batch = Batch(document["batch_id"], shape, subjects)
-    if batch_id_for(shape, subjects) != batch.batch_id:
+    # A retry batch (privacy_pipeline.reconcile) is `<content id>.r<attempt>`: the content part must match.
+    if batch_id_for(shape, subjects) != batch.batch_id.partition(".")[0]:
         raise ValueError(f"batch {batch.batch_id} does not match its content")
     return batch
 

@@ -21,10 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import FileRejected, ParsedSource, decompress, parse
-from privacy_pipeline.models import Identity, Reject, Subject
+from privacy_pipeline.models import (
+    SUBJECT_ATTRIBUTES,
+    Coded,
+    Identity,
+    Reject,
+    Subject,
+    SubjectColumns,
+    SubjectTable,
+)
 from privacy_pipeline.validation import SUBJECT_FIELDS, ValidationOptions, Verdict, validate
 
 _READ_CHUNK = 1 << 20
@@ -61,14 +70,17 @@ class SourceSummary:
 
 @dataclass
 class IntakeResult:
-    subjects: list[Subject] = field(default_factory=list)
+    """What intake found. `subjects` is a `SubjectTable`: a sequence of `Subject`s built on access,
+    whose columns `plan_batches` and `dump_batch` use directly."""
+
+    subjects: SubjectTable = field(default_factory=SubjectTable.empty)
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
     sources: list[SourceSummary] = field(default_factory=list)
 
     @property
     def rows_in_subjects(self) -> int:
-        return sum(len(subject.rows) for subject in self.subjects)
+        return self.subjects.row_total()
 
     def accounting_gap(self) -> int:
         """Rows neither in a subject nor rejected (0 unless there is a bug); the callers assert on it."""
@@ -82,13 +94,14 @@ def read_requests(sources: Iterable[InputSource], options: IntakeOptions) -> Int
     run, since the ledger and Adobe's list endpoint find a subject again by its key.
     """
     result = IntakeResult()
+    tables: list[SubjectTable] = []
     accepted_keys: dict[str, str] = {}
     for source in sources:
         with _gc_paused():
             subjects, rejects, summary = _read_source(source, options)
         subjects, clashes = _drop_clashing_keys(subjects, accepted_keys, source.name)
         rejects = sorted(rejects + clashes, key=lambda r: r.row)
-        result.subjects.extend(subjects)
+        tables.append(subjects)
         result.rejects.extend(rejects)
         result.rows_read += summary.rows_read
         result.sources.append(
@@ -97,11 +110,17 @@ def read_requests(sources: Iterable[InputSource], options: IntakeOptions) -> Int
                 rows_rejected=len(rejects), subjects=len(subjects), file_error=summary.file_error,
             )
         )
+    result.subjects = SubjectTable.concat(tables)
     return result
 
 
-def split_opt_outs(subjects: Iterable[Subject]) -> tuple[list[Subject], list[Subject]]:
-    """(subjects for POST /jobs, opt-out-of-sale subjects for POST /consent)."""
+def split_opt_outs(subjects: Iterable[Subject]) -> tuple[Sequence[Subject], Sequence[Subject]]:
+    """(subjects for POST /jobs, opt-out-of-sale subjects for POST /consent); tables stay tables."""
+    if isinstance(subjects, SubjectTable):
+        per_code = np.array([catalog.OPT_OUT_OF_SALE in actions for actions in subjects.field_values("actions")],
+                            dtype=bool)
+        opt_out = per_code[subjects.field_codes("actions")] if len(per_code) else np.zeros(len(subjects), bool)
+        return subjects.take(np.flatnonzero(~opt_out)), subjects.take(np.flatnonzero(opt_out))
     jobs: list[Subject] = []
     opt_outs: list[Subject] = []
     for subject in subjects:
@@ -173,13 +192,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_source(source: InputSource, options: IntakeOptions) -> tuple[list[Subject], list[Reject], SourceSummary]:
+def _read_source(source: InputSource, options: IntakeOptions) -> tuple[SubjectTable, list[Reject], SourceSummary]:
     stored, sha256 = _read_all(source)
     try:
         parsed = parse(source.name, decompress(stored))
     except FileRejected as err:
         reject = Reject(source.name, 0, "", "file", str(err), {}, None)
-        return [], [reject], SourceSummary(source.name, sha256, 1, "unknown", file_error=str(err))
+        return SubjectTable.empty(), [reject], SourceSummary(source.name, sha256, 1, "unknown", file_error=str(err))
 
     verdict = validate(
         parsed.frame,
@@ -212,49 +231,49 @@ def _read_all(source: InputSource) -> tuple[bytes, str]:
     return b"".join(chunks), digest.hexdigest()
 
 
-def _build_subjects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: np.ndarray) -> list[Subject]:
-    """One `Subject` per request_id, identities in row order. The only per-subject Python loop."""
+def _build_subjects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: np.ndarray) -> SubjectTable:
+    """One subject per request_id (in order of first appearance), identities in row order: columns only."""
     accepted = np.flatnonzero(in_subject)
     if not len(accepted):
-        return []
+        return SubjectTable.empty()
     order = accepted[np.argsort(verdict.rid_code[accepted], kind="stable")]
     rid = verdict.rid_code[order]
-    bounds = np.flatnonzero(np.diff(rid)) + 1
-    starts = np.concatenate(([0], bounds)).tolist()
-    ends = np.concatenate((bounds, [len(order)])).tolist()
-    firsts = order[starts]
-
-    keys = verdict.request_id[firsts].tolist()
+    firsts_at = np.concatenate(([0], np.flatnonzero(np.diff(rid)) + 1))
+    identity_starts = np.concatenate((firsts_at, [len(order)])).astype(np.int64)
+    firsts = order[firsts_at]
+    record = parsed.frame["_row"].to_numpy().astype(np.int64)
+    if parsed.format == "csv":
+        rows, row_starts = record[order], identity_starts
+    else:  # JSON: several identities share one record row; each subject lists its rows once, sorted
+        rows, row_starts = _distinct_rows_per_subject(record[order], identity_starts)
     fields = {
-        name_: [values[c] for c in codes[firsts].tolist()]
-        for name_, (codes, values) in verdict.subject_values.items()
-        if name_ in SUBJECT_FIELDS
+        attribute: Coded(*_dense(verdict.subject_values[name][0][firsts], verdict.subject_values[name][1]))
+        for attribute, name in zip(SUBJECT_ATTRIBUTES, SUBJECT_FIELDS, strict=True)
     }
-    namespaces = verdict.namespace[order].tolist()
-    values = verdict.value[order].tolist()
-    types = verdict.id_type[order].tolist()
-    rows = parsed.frame["_row"].to_numpy()[order].tolist()
-    one_row_per_record = parsed.format == "csv"
+    return SubjectTable(SubjectColumns(
+        keys=verdict.request_id.take(pa.array(firsts)),
+        fields=fields,
+        identity_starts=identity_starts,
+        namespace=Coded(*_dense(verdict.namespace[0][order], verdict.namespace[1])),
+        value=verdict.value.take(pa.array(order)),
+        id_type=Coded(*_dense(verdict.id_type[0][order], verdict.id_type[1])),
+        row_starts=row_starts,
+        rows=rows,
+        source_codes=np.zeros(len(firsts), dtype=np.int64),
+        sources=(name,),
+    ))
 
-    subjects: list[Subject] = []
-    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        record_rows = rows[start:end]
-        subjects.append(
-            Subject(
-                key=keys[i],
-                actions=fields["action"][i],
-                regulation=fields["regulation"][i],
-                include=fields["include"][i],
-                identities=tuple(map(Identity, namespaces[start:end], values[start:end], types[start:end])),
-                received_at=fields["received_at"][i],
-                priority=fields["priority"][i],
-                expand_ids=fields["expand_ids"][i],
-                merge_policy_id=fields["merge_policy_id"][i],
-                source=name,
-                rows=tuple(record_rows) if one_row_per_record else tuple(sorted(set(record_rows))),
-            )
-        )
-    return subjects
+
+def _dense(codes: np.ndarray, values: list[Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """Codes re-numbered to the values actually used (failed rows' values drop out)."""
+    used, dense = np.unique(codes, return_inverse=True)
+    return dense.astype(np.int64).reshape(-1), tuple(values[c] for c in used.tolist())
+
+
+def _distinct_rows_per_subject(rows: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    subject_rows = [sorted(set(rows[a:b].tolist())) for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)]
+    flat = np.array([row for group in subject_rows for row in group], dtype=np.int64)
+    return flat, np.concatenate(([0], np.cumsum([len(group) for group in subject_rows]))).astype(np.int64)
 
 
 def _row_rejects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: np.ndarray) -> list[Reject]:
@@ -266,8 +285,9 @@ def _row_rejects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: 
         return []
     origins = _duplicate_origins(verdict, record, candidates)
     raw_rows = _raw_rows(parsed, candidates)
+    request_ids = verdict.request_id.take(pa.array(candidates)).to_pylist()
     rejects: dict[int, Reject] = {}
-    for index, raw in zip(candidates.tolist(), raw_rows, strict=True):
+    for index, raw, request_id in zip(candidates.tolist(), raw_rows, request_ids, strict=True):
         row = int(record[index])
         if row in accepted_records:
             continue  # JSON Lines: a repeated identity inside an accepted record
@@ -279,7 +299,7 @@ def _row_rejects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: 
             if row in rejects and not rejects[row].reason.startswith(DUPLICATE_REASON):
                 continue  # first failure of a record wins
             field_, reason = verdict.field[index], verdict.reason[index]
-        rejects[row] = Reject(name, row, str(verdict.request_id[index]), field_, reason, raw, parsed.line_of(row))
+        rejects[row] = Reject(name, row, request_id, field_, reason, raw, parsed.line_of(row))
     return list(rejects.values())
 
 
@@ -289,50 +309,56 @@ def _duplicate_origins(verdict: Verdict, record: np.ndarray, candidates: np.ndar
     if not len(duplicates):
         return {}
 
-    def key(i: int) -> tuple:
-        return (int(verdict.rid_code[i]), verdict.namespace[i], verdict.value[i], verdict.id_type[i],
-                *(int(verdict.subject_values[f][0][i]) for f in SUBJECT_FIELDS))
+    def keys(indexes: np.ndarray) -> list[tuple]:
+        codes = [verdict.rid_code, verdict.namespace[0], verdict.id_type[0],
+                 *(verdict.subject_values[f][0] for f in SUBJECT_FIELDS)]
+        values = verdict.value.take(pa.array(indexes)).to_pylist()
+        return list(zip(values, *(column[indexes].tolist() for column in codes), strict=True))
 
-    wanted = {key(i) for i in duplicates.tolist()}
+    wanted = set(keys(duplicates))
     same_request = np.isin(verdict.rid_code, np.unique(verdict.rid_code[duplicates]))
+    kept_rows = np.flatnonzero(same_request & ~verdict.duplicate)
     kept: dict[tuple, int] = {}
-    for i in np.flatnonzero(same_request & ~verdict.duplicate).tolist():
-        k = key(i)
+    for i, k in zip(kept_rows.tolist(), keys(kept_rows), strict=True):
         if k in wanted and k not in kept:
             kept[k] = int(record[i])
-    return {i: kept.get(key(i), 0) for i in duplicates.tolist()}
+    return {i: kept.get(k, 0) for i, k in zip(duplicates.tolist(), keys(duplicates), strict=True)}
 
 
 def _raw_rows(parsed: ParsedSource, indexes: np.ndarray) -> list[dict[str, str]]:
     """The rejected rows as they were read (CSV columns, or the JSON record text)."""
     if parsed.format == "csv":
         present = [c for c in parsed.columns if c in parsed.frame.columns]
-        return parsed.frame.iloc[indexes][present].to_dict("records")
+        taken = pa.array(indexes)
+        columns = [pa.array(parsed.frame[c]).take(taken).to_pylist() for c in present]
+        return [dict(zip(present, cells, strict=True)) for cells in zip(*columns, strict=True)] if columns \
+            else [{} for _ in range(len(indexes))]
     rows = parsed.frame["_row"].to_numpy()[indexes].tolist()
     return [{"json": parsed.record_text(row)} for row in rows]
 
 
 def _drop_clashing_keys(
-    subjects: Sequence[Subject], accepted_keys: dict[str, str], source_name: str
-) -> tuple[list[Subject], list[Reject]]:
-    keys = [subject.key for subject in subjects]
+    subjects: SubjectTable, accepted_keys: dict[str, str], source_name: str
+) -> tuple[SubjectTable, list[Reject]]:
+    keys = subjects.keys().to_pylist()
     if accepted_keys.keys().isdisjoint(keys):  # the usual case, at C speed
         accepted_keys.update(dict.fromkeys(keys, source_name))
-        return list(subjects), []
-    kept: list[Subject] = []
+        return subjects, []
+    kept: list[int] = []
     rejects: list[Reject] = []
-    for subject in subjects:
-        earlier = accepted_keys.get(subject.key)
+    for position, key in enumerate(keys):
+        earlier = accepted_keys.get(key)
         if earlier is None:
-            accepted_keys[subject.key] = source_name
-            kept.append(subject)
+            accepted_keys[key] = source_name
+            kept.append(position)
             continue
+        subject = subjects[position]
         reason = f"request_id already used by a request accepted from {earlier}"
         rejects.extend(
             Reject(source_name, row, subject.key, "request_id", reason, _subject_raw(subject), None)
             for row in subject.rows
         )
-    return kept, rejects
+    return subjects.take(np.array(kept, dtype=np.int64)), rejects
 
 
 def _subject_raw(subject: Subject) -> dict[str, Any]:

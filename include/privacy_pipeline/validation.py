@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import BAD_UTF8, FRAME_COLUMNS
@@ -60,11 +62,11 @@ class Verdict:
     field: np.ndarray  # object: str where failed
     reason: np.ndarray  # object: str where failed
     duplicate: np.ndarray  # bool: an exact copy of an earlier accepted row (dropped, not failed)
-    request_id: np.ndarray  # object: stripped
+    request_id: pa.Array  # string: stripped
     rid_code: np.ndarray  # int: request_id code, in order of first appearance
-    namespace: np.ndarray  # object: canonical
-    value: np.ndarray  # object: stripped
-    id_type: np.ndarray  # object: canonical
+    namespace: tuple[np.ndarray, list[str]]  # canonical: (codes per row, value per code)
+    value: pa.Array  # string: stripped
+    id_type: tuple[np.ndarray, list[str]]  # canonical: (codes per row, value per code)
     #: For each of SUBJECT_FIELDS: (codes per row, canonical value per code).
     subject_values: dict[str, tuple[np.ndarray, list[Any]]]
 
@@ -119,8 +121,8 @@ def _check_distinct_batch(
     Returns the raw codes per row and the per-distinct verdicts, with canonical codes that merge raw
     spellings of the same value (" GDPR" and "gdpr").
     """
-    raw_codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    results = resolve_all(np.asarray(uniques, dtype=object).tolist())
+    raw_codes, uniques = factorize(column)
+    results = resolve_all(uniques)
     canonical_index: dict[Hashable, int] = {}
     canonical_values: list[Any] = []
     remap = np.zeros(len(results), dtype=np.int64)
@@ -131,6 +133,29 @@ def _check_distinct_batch(
         remap[i] = canonical_index[value]
     errors = np.array([error for _, error in results], dtype=object)
     return raw_codes, _Column(remap[raw_codes], canonical_values, errors)
+
+
+def factorize(column: pd.Series | pa.Array) -> tuple[np.ndarray, list[str]]:
+    """(int64 code per item, distinct values in order of first appearance), like `pd.factorize`.
+
+    Arrow's hash-based dictionary encoding: several times faster than pandas on string columns.
+    """
+    codes, uniques = factorize_array(column if isinstance(column, pa.Array) else _arrow(column))
+    return codes, uniques.to_pylist()
+
+
+def factorize_array(array: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`factorize` keeping the distinct values as an Arrow array (no Python strings made)."""
+    encoded = array.dictionary_encode()
+    return encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """The Arrow array behind a string Series (no copy for Arrow-backed strings)."""
+    array = pa.array(column)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
 
 
 # ------------------------------------------------------------------------ value-by-value resolvers
@@ -236,11 +261,12 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     failures = _Failures(size)
     if check_utf8:
         for column in FRAME_COLUMNS:
-            mask = frame[column].str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
+            mask = _column(frame, column).str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
             failures.add(column, mask, "invalid UTF-8 bytes in this field")
 
     request_id = frame["request_id"].str.strip()
-    failures.add("request_id", (request_id == "").to_numpy(dtype=bool), "request_id is empty")
+    rid_empty = (request_id == "").to_numpy(dtype=bool)
+    failures.add("request_id", rid_empty, "request_id is empty")
 
     subject_values: dict[str, tuple[np.ndarray, list[Any]]] = {}
     resolvers: dict[str, Callable[[str], Any]] = {
@@ -248,18 +274,18 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
         "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations),
     }
     for name, resolve in resolvers.items():
-        raw_codes, column = _check_distinct(frame[name], resolve)
+        raw_codes, column = _check_distinct(_column(frame, name), resolve)
         failures.add(name, *column.row_errors(raw_codes))
         subject_values[name] = (column.codes, column.values)
 
-    raw_type_codes, types = _check_distinct(frame["type"], resolve_id_type)
+    raw_type_codes, types = _check_distinct(_column(frame, "type"), resolve_id_type)
     failures.add("type", *types.row_errors(raw_type_codes))
-    id_type = np.array(types.values, dtype=object)[types.codes] if size else np.zeros(0, dtype=object)
+    id_type = (types.codes, types.values)
 
-    namespace = _check_namespaces(frame["namespace"], id_type, failures)
+    namespace = _check_namespaces(_column(frame, "namespace"), id_type, failures)
     value = _check_values(frame["value"], namespace, id_type, failures)
 
-    received_codes, received = _check_distinct_batch(frame["received_at"], parse_received_at)
+    received_codes, received = _check_distinct_batch(_column(frame, "received_at"), parse_received_at)
     failures.add("received_at", *received.row_errors(received_codes))
     subject_values["received_at"] = (received.codes, received.values)
 
@@ -270,19 +296,18 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
         "merge_policy_id": resolve_merge_policy_id,
     }
     for name, resolve in shape_resolvers.items():
-        raw_codes, column = _check_distinct(frame[name], resolve)
+        raw_codes, column = _check_distinct(_column(frame, name), resolve)
         failures.add(name, *column.row_errors(raw_codes))
         subject_values[name] = (column.codes, column.values)
 
     record = frame["_row"].to_numpy()
     _spread_record_failures(record, failures)
 
-    rid_code, rid_uniques = pd.factorize(request_id, use_na_sentinel=False)
-    rid_code = np.asarray(rid_code, dtype=np.int64)
-    request_ids = request_id.to_numpy(dtype=object)
-    duplicate = _find_duplicates(frame, failures, rid_code, namespace, value, id_type, subject_values)
+    request_ids = _arrow(request_id)
+    rid_code, rid_uniques = factorize_array(request_ids)
+    duplicate = _find_duplicates(failures, rid_code, namespace[0], value, id_type[0], subject_values)
     _subject_rules(
-        failures, duplicate, rid_code, rid_uniques, request_ids, record, subject_values, options,
+        failures, duplicate, rid_code, rid_uniques, rid_empty, record, subject_values, options,
         failed_request_ids,
     )
     return Verdict(
@@ -291,40 +316,58 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     )
 
 
-def _check_namespaces(column: pd.Series, id_type: np.ndarray, failures: _Failures) -> np.ndarray:
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A frame column; an optional column the source did not have reads as "" on every row."""
+    if name in frame:
+        return frame[name]
+    return pd.Series(pd.array([""], dtype="str")).take(np.zeros(len(frame), dtype=np.int64))
+
+
+def _check_namespaces(column: pd.Series, id_type: tuple[np.ndarray, list[str]],
+                      failures: _Failures) -> tuple[np.ndarray, list[str]]:
     """Canonical namespace per row: standard ones from the catalogue, numeric for `namespaceId`."""
-    raw_codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    stripped = [u.strip() for u in np.asarray(uniques, dtype=object).tolist()]
+    raw_codes, uniques = factorize(column)
+    stripped = [u.strip() for u in uniques]
     standard = [catalog.STANDARD_NAMESPACES.get(s.lower()) for s in stripped]
-    canonical = np.array([ns.code if ns else s for ns, s in zip(standard, stripped, strict=True)], dtype=object)
+    canonical = [ns.code if ns else s for ns, s in zip(standard, stripped, strict=True)]
     is_standard = np.array([ns is not None for ns in standard], dtype=bool)
     is_empty = np.array([not s for s in stripped], dtype=bool)
     is_numeric = np.array([s.isascii() and s.isdigit() for s in stripped], dtype=bool)
+    type_codes, type_values = id_type
     failures.add("namespace", is_empty[raw_codes], "namespace is empty")
-    unknown_standard = (id_type == catalog.DEFAULT_ID_TYPE) & ~is_standard[raw_codes]
+    unknown_standard = _code_is(type_codes, type_values, catalog.DEFAULT_ID_TYPE) & ~is_standard[raw_codes]
     failures.add(
         "namespace",
         unknown_standard,
         np.array([f"unknown standard namespace {catalog.shown(s)}; use type custom for an org namespace" for s in stripped],
                  dtype=object)[raw_codes],
     )
-    failures.add("namespace", (id_type == "namespaceId") & ~is_numeric[raw_codes],
+    failures.add("namespace", _code_is(type_codes, type_values, "namespaceId") & ~is_numeric[raw_codes],
                  "type namespaceId needs a numeric namespace")
-    return canonical[raw_codes]
+    # Raw spellings of one namespace ("email", " Email") share one canonical code.
+    canonical_codes, canonical_values = factorize(pa.array(canonical, pa.string()))
+    return canonical_codes[raw_codes], canonical_values
 
 
-def _check_values(column: pd.Series, namespace: np.ndarray, id_type: np.ndarray, failures: _Failures) -> np.ndarray:
+def _code_is(codes: np.ndarray, values: list[Any], wanted: Any) -> np.ndarray:
+    """Per row: whether its coded value equals `wanted`."""
+    return np.array([value == wanted for value in values], dtype=bool)[codes] if len(values) else np.zeros(len(codes), bool)
+
+
+def _check_values(column: pd.Series, namespace: tuple[np.ndarray, list[str]],
+                  id_type: tuple[np.ndarray, list[str]], failures: _Failures) -> pa.Array:
     """Stripped identity values; empty values and malformed email addresses fail."""
     stripped = column.str.strip()
     failures.add("value", (stripped == "").to_numpy(dtype=bool), "value is empty")
-    is_email = (namespace == catalog.EMAIL_NAMESPACE) & (id_type == catalog.DEFAULT_ID_TYPE) & ~failures.failed
+    is_email = (_code_is(*namespace, catalog.EMAIL_NAMESPACE) & _code_is(*id_type, catalog.DEFAULT_ID_TYPE)
+                & ~failures.failed)
     if is_email.any():
         emails = stripped[is_email]
         valid = emails.str.fullmatch(EMAIL_PATTERN) & (emails.str.len() <= MAX_EMAIL_LENGTH)
         bad = np.zeros(len(stripped), dtype=bool)
         bad[np.flatnonzero(is_email)[~valid.to_numpy(dtype=bool)]] = True
         failures.add("value", bad, "not a valid email address")
-    return stripped.to_numpy(dtype=object)
+    return _arrow(stripped)
 
 
 def _spread_record_failures(record: np.ndarray, failures: _Failures) -> None:
@@ -345,24 +388,56 @@ def _spread_record_failures(record: np.ndarray, failures: _Failures) -> None:
         failures.failed |= spread
 
 
-def _find_duplicates(frame: pd.DataFrame, failures: _Failures, rid_code: np.ndarray, namespace: np.ndarray,
-                     value: np.ndarray, id_type: np.ndarray,
-                     subject_values: dict[str, tuple[np.ndarray, list[Any]]]) -> np.ndarray:
-    """Rows equal (after normalisation) to an earlier accepted row: the first copy is kept."""
-    duplicate = np.zeros(len(frame), dtype=bool)
+def _find_duplicates(failures: _Failures, rid_code: np.ndarray, namespace: np.ndarray, value: pa.Array,
+                     id_type: np.ndarray, subject_values: dict[str, tuple[np.ndarray, list[Any]]]) -> np.ndarray:
+    """Rows equal (after normalisation) to an earlier accepted row: the first copy is kept.
+
+    The integer codes are packed into one key; a stable sort by (key, value) puts equal rows next to
+    each other in row order, so every row equal to its predecessor there is a later copy.
+    """
+    duplicate = np.zeros(len(rid_code), dtype=bool)
     live = np.flatnonzero(~failures.failed)
     if len(live) < 2:
         return duplicate
-    keys = pd.DataFrame({"rid": rid_code[live], "namespace": namespace[live], "value": value[live],
-                         "type": id_type[live]})
-    for name in SUBJECT_FIELDS:
-        keys[name] = subject_values[name][0][live]
-    duplicate[live[keys.duplicated(keep="first").to_numpy()]] = True
+    key = pack_codes([rid_code[live], namespace[live], id_type[live],
+                      *(subject_values[name][0][live] for name in SUBJECT_FIELDS)])
+    live_values = value.take(pa.array(live))
+    # Arrow's sort_indices is stable: among equal rows the earliest comes first.
+    positions = pc.sort_indices(
+        pa.table({"key": key, "value": live_values}), sort_keys=[("key", "ascending"), ("value", "ascending")]
+    ).to_numpy()
+    sorted_key = key[positions]
+    sorted_value = live_values.take(pa.array(positions))
+    same = np.zeros(len(live), dtype=bool)
+    same[1:] = (sorted_key[1:] == sorted_key[:-1]) & pc.equal(
+        sorted_value.slice(1), sorted_value.slice(0, len(live) - 1)
+    ).to_numpy(zero_copy_only=False)
+    duplicate[live[positions[same]]] = True
     return duplicate
 
 
-def _subject_rules(failures: _Failures, duplicate: np.ndarray, rid_code: np.ndarray, rid_uniques: Any,
-                   request_ids: np.ndarray, record: np.ndarray,
+def pack_codes(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """One int64 per row that is equal exactly when every code column is equal.
+
+    Codes are non-negative and dense: they are packed bit-wise while they fit in 63 bits, and
+    re-numbered (factorized) whenever the next column would overflow.
+    """
+    key = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+    span = 1
+    for column in columns:
+        column = column.astype(np.int64, copy=False)
+        width = int(column.max()) + 1 if len(column) else 1
+        if span * width >= 1 << 62:
+            key, uniques = pd.factorize(key)
+            key = key.astype(np.int64)
+            span = max(len(uniques), 1)
+        key = key * width + column
+        span *= width
+    return key
+
+
+def _subject_rules(failures: _Failures, duplicate: np.ndarray, rid_code: np.ndarray, rid_uniques: pa.Array,
+                   rid_empty: np.ndarray, record: np.ndarray,
                    subject_values: dict[str, tuple[np.ndarray, list[Any]]], options: ValidationOptions,
                    failed_request_ids: Sequence[tuple[str, int]]) -> None:
     """Reject whole requests: conflicting fields, too many identities, or a rejected sibling row."""
@@ -390,7 +465,7 @@ def _subject_rules(failures: _Failures, duplicate: np.ndarray, rid_code: np.ndar
                 f"request has {int(identities[rid])} identities; Adobe allows at most "
                 f"{options.max_identities} per subject")))
 
-    for rid, row, field in _failed_siblings(failures, rid_code, rid_uniques, request_ids, record,
+    for rid, row, field in _failed_siblings(failures, rid_code, rid_uniques, rid_empty, record,
                                             failed_request_ids):
         reasons.setdefault(rid, ("request_id", f"another row of this request (row {row}) was rejected ({field})"))
 
@@ -405,10 +480,10 @@ def _subject_rules(failures: _Failures, duplicate: np.ndarray, rid_code: np.ndar
     failures.failed |= mask
 
 
-def _failed_siblings(failures: _Failures, rid_code: np.ndarray, rid_uniques: Any, request_ids: np.ndarray,
+def _failed_siblings(failures: _Failures, rid_code: np.ndarray, rid_uniques: pa.Array, rid_empty: np.ndarray,
                      record: np.ndarray, failed_request_ids: Sequence[tuple[str, int]]):
     """(rid code, row, field) of the first failed row of each request that has one."""
-    failed = np.flatnonzero(failures.failed & (request_ids != ""))
+    failed = np.flatnonzero(failures.failed & ~rid_empty)
     seen: set[int] = set()
     for index in failed.tolist():
         rid = int(rid_code[index])
@@ -416,8 +491,12 @@ def _failed_siblings(failures: _Failures, rid_code: np.ndarray, rid_uniques: Any
             seen.add(rid)
             yield rid, int(record[index]), failures.field[index]
     if failed_request_ids:
-        lookup = pd.Index(rid_uniques).get_indexer([rid for rid, _ in failed_request_ids])
-        for code, (_, row) in zip(lookup.tolist(), failed_request_ids, strict=True):
+        # Only the few wanted ids are hashed; the column of known ids is scanned once.
+        wanted = pa.array(sorted({rid for rid, _ in failed_request_ids}), pa.string())
+        known = np.flatnonzero(pc.is_in(rid_uniques, value_set=wanted).to_numpy(zero_copy_only=False))
+        code_of = dict(zip(rid_uniques.take(pa.array(known)).to_pylist(), known.tolist(), strict=True))
+        for rid_text, row in failed_request_ids:
+            code = code_of.get(rid_text, -1)
             if code >= 0 and code not in seen:
                 seen.add(code)
                 yield code, row, "malformed line"
