@@ -9,8 +9,10 @@ prints the run report, mirrors the run's S3 prefix into demo-output/, and stops 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +58,10 @@ def main() -> int:
         _run(["airflow", "db", "migrate"], env, DEMO_HOME / "db-migrate.log")
         conf = json.dumps({"input_uri": str(input_path), "poll_interval": 5, "wait_timeout": 600})
         print(f"running {DAG_ID} for {logical_date} (log: {DEMO_HOME / 'dags-test.log'}) ...")
-        code = _run(["airflow", "dags", "test", DAG_ID, logical_date, "-c", conf], env, DEMO_HOME / "dags-test.log")
+        code = _run(
+            ["airflow", "dags", "test", DAG_ID, logical_date, "-c", conf], env, DEMO_HOME / "dags-test.log",
+            progress=True,
+        )
         report_key = _mirror_run(s3.endpoint_url, logical_date)
         stats = adobe.stats()
     _print_summary(report_key, stats, time.monotonic() - started)
@@ -86,9 +91,21 @@ def _airflow_env(connections: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], env: dict[str, str], log: Path) -> int:
-    with open(log, "wb") as out:
-        return subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+# Our operators' own log lines (intake counts, chunks submitted, jobs open, archive, report) are the
+# run's story; everything else goes to the log file only.
+PROGRESS = re.compile(r"^\S+\s+\[(?:info|warning|error)\s*\]\s+(?P<message>.*?)\s+\[airflow\.task\.operators\.adobe_privacy\.operators\.(?P<task>\w+)\]")
+
+
+def _run(command: list[str], env: dict[str, str], log: Path, *, progress: bool = False) -> int:
+    with open(log, "w") as out, subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        for line in process.stdout:
+            out.write(line)
+            match = PROGRESS.match(line) if progress else None
+            if match and not match["message"].startswith("Batch "):  # per-batch lines: log file only
+                print(f"  {match['task']:<34} {match['message'][:150]}", flush=True)
+    return process.returncode
 
 
 def _s3(endpoint_url: str):
@@ -138,6 +155,7 @@ def _print_summary(report_key: str | None, stats: dict, elapsed: float) -> None:
         if name in report:
             print(f"  {name:<22} {report[name]}")
     print(f"  {'jobs_by_status':<22} {json.dumps(report.get('jobs_by_status', {}), sort_keys=True)}")
+    _print_rejects(OUTPUT / report_key.replace("report.json", "rejects.csv"))
     calls = stats.get("calls", {})
     posts = sum(calls.get("POST /data/core/privacy/jobs", {}).values())
     lists = sum(calls.get("GET /data/core/privacy/jobs", {}).values())
@@ -145,6 +163,22 @@ def _print_summary(report_key: str | None, stats: dict, elapsed: float) -> None:
           f"{stats.get('duplicate_user_actions', 0)} duplicate (userKey, action) jobs")
     print(f"\nOutputs mirrored to {OUTPUT}/ (rejects.csv, jobs.jsonl, report.json, content/*.zip)")
     print(f"Demo finished in {elapsed:.0f} s.")
+
+
+def _print_rejects(path: Path) -> None:
+    """Rejected rows by field, with one example reason each: what a user fixes in their input."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    by_field: dict[str, list[str]] = {}
+    for row in rows:
+        by_field.setdefault(row["field"], []).append(row["reason"])
+    print("  rejected rows by field (details in rejects.csv):")
+    for field, reasons in sorted(by_field.items(), key=lambda item: -len(item[1])):
+        print(f"    {len(reasons):>5}  {field:<14} e.g. {reasons[0][:90]}")
 
 
 def _count_lines(path: Path) -> int:
