@@ -18,7 +18,7 @@ task overwrites the object it wrote before instead of adding a second one.
     <root>/runs/<ds>/<run>/quarantine/<job_id>.zip
     <root>/runs/<ds>/<run>/jobs/part-<chunk>.jsonl, jobs.jsonl, report.json
     <root>/runs/<ds>/<run>/deadlines.png, deadlines.html
-    <root>/runs/<ds>/<run>/reconcile.json, consent/<sha256>.json (evidence), hygiene.json
+    <root>/runs/<ds>/<run>/reconcile.json, opt_out.json, consent/<sha256>.json (evidence)
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ class RunLayout:
         return self._key("reconcile.json")
 
     @property
-    def hygiene(self) -> str:
-        return self._key("hygiene.json")
+    def opt_out(self) -> str:
+        return self._key("opt_out.json")
 
     def consent_evidence(self, sha256: str) -> str:
         return self._key("consent", f"{sha256}.json")

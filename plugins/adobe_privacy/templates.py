@@ -1,0 +1,17 @@
+"""Jinja templates the companion DAGs share: where the archive and the inbox are, and how S3 writes are encrypted.
+
+Rendered at run time from Airflow Variables (never read at parse time), so one Variable configures
+every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`.
+"""
+
+ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
+#: Data Hygiene gets its own root under the archive: its own ledger, and its own budget (its own Adobe quota).
+HYGIENE_ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}/hygiene"
+INPUT_URI = (
+    "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
+    " ~ '/' ~ ds ~ '/') }}"
+)
+ENCRYPTION = {
+    "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",
+    "kms_key_id": "{{ var.value.get('privacy_kms_key_id', '') }}",
+}

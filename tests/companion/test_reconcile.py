@@ -1,0 +1,97 @@
+"""Reconcile against the emulator and moto: resubmit errored jobs once, archive late content, cap, stuck, alerts.
+
+The emulator's clock is moved forward (and the operator's `as_of` with it) instead of waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tests.companion.conftest import JOBS_ROUTE, subject_rows
+
+CONTENT_ROUTE = "GET /data/core/privacy/jobs/{jobId}/content"
+
+
+def reconcile(companion, run_id: str, **kwargs):
+    from adobe_privacy.companion_operators import ReconcilePrivacyJobsOperator
+
+    op = ReconcilePrivacyJobsOperator(task_id="reconcile", archive_uri=companion.archive_uri,
+                                      as_of=companion.clock.isoformat(), **kwargs)
+    return op.execute(companion.context(run_id=run_id))
+
+
+def submit_retries(companion, result, run_id: str) -> list[dict]:
+    return [companion.submit(chunk, run_id=run_id) for chunk in result["retry_chunks"]]
+
+
+def submitted_nightly(companion, rows: list[str], run_id: str = "nightly") -> dict:
+    """What a nightly run leaves behind when its wait times out: submitted batches, open markers."""
+    (keys,) = companion.take_in(companion.write_csv(f"{run_id}.csv", rows), run_id=run_id)
+    return companion.submit(keys, run_id=run_id)
+
+
+def test_errored_jobs_are_resubmitted_once_then_archived(companion):
+    companion.emulator.configure(error_rate=1.0)
+    first = submitted_nightly(companion, subject_rows(3) + subject_rows(1, action="delete", prefix="del"))
+    assert first["jobs"] == 4 and len(companion.ledger("open")) == 1
+    companion.advance(seconds=30)  # every job is now final: error
+
+    result = reconcile(companion, "reconcile-1")
+    assert result["decisions"] == {"resubmit": 4} and result["retry_batches"] == 1
+    submit_retries(companion, result, "reconcile-1")
+    assert set(companion.jobs_per_user_action().values()) == {2}  # one fresh job per subject and action
+    (resubmit,) = {r["retry_batch_id"] for r in companion.ledger("resubmits").values()}
+    assert resubmit.endswith(".r2")
+
+    # The same hour again (a retried task): nothing new is staged or posted; the first batch closes.
+    posts = companion.calls(JOBS_ROUTE)
+    again = reconcile(companion, "reconcile-1")
+    assert again["retry_chunks"] == [] and again["closed_batches"] == 1
+    assert companion.calls(JOBS_ROUTE) == posts
+
+    companion.emulator.configure(error_rate=0.0)
+    companion.advance(seconds=30)
+    done = reconcile(companion, "reconcile-2")
+    assert done["archive_outcomes"] == {"archived": 3} and done["closed_batches"] == 1
+    assert len(companion.keys("runs/2026-03-02/reconcile-2/content")) == 3
+    assert companion.ledger("open") == {}
+    assert reconcile(companion, "reconcile-3")["open_batches"] == 0
+
+
+def test_attempt_cap_stuck_jobs_and_unarchived_content_raise_alerts(companion, caplog):
+    companion.emulator.configure(error_rate=1.0)
+    submitted_nightly(companion, subject_rows(2, prefix="err"))
+    companion.advance(seconds=30)
+    submit_retries(companion, reconcile(companion, "r1", max_attempts=2), "r1")
+    companion.advance(seconds=30)
+    with caplog.at_level(logging.ERROR, logger="adobe_privacy.notifiers"):
+        capped = reconcile(companion, "r2", max_attempts=2)
+    assert capped["decisions"] == {"give_up": 2, "resubmit": 2} and capped["retry_chunks"] == []
+    assert "resubmit_cap_reached: 2 item(s)" in caplog.text
+    assert companion.ledger("open") == {}  # given up is final, and reported
+
+    # A job that never finishes: still processing after 45 days (beyond the list look-back).
+    companion.emulator.configure(error_rate=0.0, complete_after_seconds=60 * 86400)
+    submitted_nightly(companion, subject_rows(1, prefix="slow"), run_id="nightly-2")
+    companion.advance(days=46)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="adobe_privacy.notifiers"):
+        stuck = reconcile(companion, "r3")
+    assert stuck["stuck"] == 1 and "stuck_jobs: 1 item(s)" in caplog.text
+    assert len(companion.ledger("open")) == 1  # stuck is reported, still open
+
+
+def test_content_not_archived_days_after_completion_alerts(companion, caplog):
+    submitted_nightly(companion, subject_rows(1, prefix="zip"))
+    companion.advance(seconds=30)
+    # The download keeps failing (Adobe says come back much later): nothing archived, no alert yet.
+    companion.emulator.add_fault(route=CONTENT_ROUTE, kind="429", retry_after=100_000)
+    early = reconcile(companion, "r1", archive_alert_days=7)
+    assert early["archive_failures"] == 1 and early["archive_overdue"] == 0
+    companion.advance(days=8)
+    with caplog.at_level(logging.ERROR, logger="adobe_privacy.notifiers"):
+        late = reconcile(companion, "r2", archive_alert_days=7)
+    assert late["archive_overdue"] == 1 and "content_not_archived: 1 item(s)" in caplog.text
+    companion.emulator.clear_faults()
+    healed = reconcile(companion, "r3", archive_alert_days=7)
+    assert healed["archive_outcomes"] == {"archived": 1} and companion.ledger("open") == {}
