@@ -155,3 +155,33 @@ td,th{{border:1px solid #999;padding:.2em .6em;text-align:right}}</style></head>
 <h2>Overdue</h2><ul>{overdue or '<li>none</li>'}</ul>
 </body></html>
 """
+
+
+#: Order of precedence when a subject's jobs differ: the least finished status names the subject.
+_STATUS_PRECEDENCE = ("error", "submitted", "processing", "missing", "unknown", "complete")
+
+
+def subject_status(job_statuses: Iterable[str]) -> str:
+    """One status for a subject from its jobs' statuses: complete only when every job is."""
+    statuses = set(job_statuses)
+    for status in _STATUS_PRECEDENCE:
+        if status in statuses:
+            return status
+    return next(iter(sorted(statuses)), "not_submitted")
+
+
+def deadline_items(subjects: Iterable[Any], job_records: Iterable[dict[str, Any]],
+                   unsubmitted_status: str = "deferred") -> list[tuple[str, str, Any, str]]:
+    """(key, regulation, received_at, status) per subject, for `deadline_summary`.
+
+    `subjects` have `.key`, `.regulation`, `.received_at`; a subject without a job record was not
+    submitted (deferred by back-pressure or the budget, or a dry run) and is open under `unsubmitted_status`.
+    """
+    by_key: dict[str, list[str]] = {}
+    for record in job_records:
+        by_key.setdefault(str(record.get("userKey")), []).append(str(record.get("status") or "unknown"))
+    return [
+        (subject.key, subject.regulation, subject.received_at,
+         subject_status(by_key[subject.key]) if subject.key in by_key else unsubmitted_status)
+        for subject in subjects
+    ]

@@ -16,11 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseNotifier, BaseOperator, Context
 
 from adobe_privacy.budget import BUDGET_TEMPLATE, DailyBudgetExhaustedError, DailyJobBudget
+from adobe_privacy.deadline_report import write_deadline_outputs
 from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
 from adobe_privacy.hooks import PrivacyServiceHook
+from adobe_privacy.notifiers import PrivacyAlertLogNotifier
 from adobe_privacy.sensors import PrivacyJobsSensor
 from adobe_privacy.storage import PrivacyArchiveStore
 
@@ -609,9 +611,12 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
 
     `jobs.jsonl` is the concatenation of the archive tasks' parts (streamed part by part). The report
     is written before the accounting check, so a failed check still leaves the evidence behind.
+    Legal deadlines: each subject's due date (`received_at` + its regulation's window, else
+    `deadline_default_days`) gives `report["deadlines"]` (overdue and due-within-7-days keys), a chart
+    `deadlines.png` + `deadlines.html` beside report.json, and `overdue_notifier` fires on overdue subjects.
     """
 
-    template_fields: Sequence[str] = ("archive_uri", "submissions", *ENCRYPTION_FIELDS)
+    template_fields: Sequence[str] = ("archive_uri", "submissions", "deadline_default_days", *ENCRYPTION_FIELDS)
     ui_color = "#d9c4f2"
 
     def __init__(
@@ -623,11 +628,15 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
         adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
         sse: str = "AES256",
         kms_key_id: str | None = None,
+        deadline_default_days: int | str = 30,
+        overdue_notifier: BaseNotifier | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.archive_uri = archive_uri
         self.submissions = submissions
+        self.deadline_default_days = deadline_default_days
+        self.overdue_notifier = overdue_notifier if overdue_notifier is not None else PrivacyAlertLogNotifier()
         self.aws_conn_id = aws_conn_id
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
         self.sse = sse
@@ -650,6 +659,9 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
             jobs_file.seek(0)
             self.store.put_fileobj(jobs_file, run.jobs, content_type="application/x-ndjson")
         submissions = [s for s in materialize(self.submissions) if s]
+        deadlines = write_deadline_outputs(self.store, run, intake, records, context=context,
+                                           default_days=int(self.deadline_default_days),
+                                           notifier=self.overdue_notifier)
         report = build_report(
             intake=intake,
             submissions=submissions,
@@ -658,6 +670,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
             jobs_key=self.store.uri(run.jobs),
             logical_date=run_partition(context),
             run_id=context["run_id"],
+            deadlines=deadlines,
         )
         try:
             check_accounting(report)
