@@ -9,6 +9,7 @@ chunks even for a million subjects (Airflow's max_map_length is 1024). All I/O g
 from __future__ import annotations
 
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,11 @@ from adobe_privacy.storage import PrivacyArchiveStore
 # How far back the list endpoint is searched when recovering jobs of an earlier attempt. Adobe's list
 # look-back is 45 days and its span at most 30; an attempt's intent is never older than a few days.
 RECOVERY_WINDOW_DAYS = 29
+
+# A 429 on POST /jobs means Adobe refused the request unprocessed, so resending it is safe: short waits
+# are sat out in the task. A longer wait, the daily cap or 1030-400 defers the batch to the next run.
+RATE_LIMIT_ATTEMPTS = 5
+MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
 
 
 # Templated on every operator that writes to S3, so a deployment sets them once as Airflow Variables.
@@ -165,7 +171,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         self.log.info("Batch %s reserved %d jobs of today's budget; %d left", batch.batch_id, len(missing), remaining)
         self.store.put_json(ledger_key, entry.to_json())
         try:
-            created = self._post_jobs(self._payload(batch, missing))
+            created = self._post_paced(self._payload(batch, missing))
         except PrivacyOutcomeUnknownError:
             summary.api_posts += 1
             self.log.warning("Outcome of POST for batch %s unknown; reconciling via the list endpoint", batch.batch_id)
@@ -207,6 +213,21 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
             len(missing),
         )
         return entry.with_recovered(found, missing, now=_utcnow())
+
+    def _post_paced(self, payload: dict):
+        """POST until accepted, waiting out short rate limits (429); other back-pressure goes to the caller."""
+        attempt = 1
+        while True:
+            try:
+                return self._post_jobs(payload)
+            except PrivacyBackPressureError as err:
+                wait = _rate_limit_wait(err, attempt)
+                if wait is None:
+                    raise
+                self.log.warning("POST rate-limited (attempt %d/%d); resending in %.1f s", attempt,
+                                 RATE_LIMIT_ATTEMPTS, wait)
+                time.sleep(wait)
+                attempt += 1
 
     # Seams for job APIs with the same exactly-once protocol (the Data Hygiene operators override them).
     def _post_jobs(self, payload: dict):
@@ -313,6 +334,14 @@ class SubmissionSummary:
             "jobs": self.jobs,
             "dry_run_subjects": self.dry_run_subjects,
         }
+
+
+def _rate_limit_wait(error: PrivacyBackPressureError, attempt: int) -> float | None:
+    """Seconds to wait before resending a refused POST; None when the batch should be deferred instead."""
+    if error.status != 429 or error.daily_limit or attempt >= RATE_LIMIT_ATTEMPTS:
+        return None
+    wait = error.retry_after if error.retry_after is not None else float(2**attempt)
+    return wait if wait <= MAX_RATE_LIMIT_WAIT_SECONDS else None
 
 
 def _utcnow() -> datetime:
