@@ -188,6 +188,12 @@ class NightlyHarness:
             rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id))
             return [XComModel.deserialize_value(row) for row in rows]
 
+    def use_fresh_archive(self, suffix: str) -> None:
+        """Point the DAG at a new archive root: a new ledger, as if on another deployment."""
+        self.archive_prefix = f"{self.archive_prefix}-{suffix}"
+        self.archive_uri = f"s3://{ARCHIVE_BUCKET}/{self.archive_prefix}"
+        self.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_ARCHIVE_URI", self.archive_uri)
+
     # -- the ledger and the emulator's view ---------------------------------------------------------
     def ledger(self, kind: str) -> dict[str, dict[str, Any]]:
         """Ledger documents of one kind (`batches`, `deferred`, `inputs`, `jobs`) by object name."""
@@ -201,6 +207,13 @@ class NightlyHarness:
 
     def posts(self) -> int:
         return sum(self.emulator.stats()["calls"].get(JOBS_ROUTE, {}).values())
+
+    def faults_fired(self) -> dict[str, int]:
+        """Fault id -> how often it fired (the emulator's admin view)."""
+        import httpx
+
+        faults = httpx.get(f"{self.emulator.base_url}/_emulator/faults", timeout=10).json()
+        return {fault["id"]: fault["fired"] for fault in faults}
 
     def jobs_per_user_action(self) -> Counter:
         """(userKey, action) -> how many jobs the emulator holds for it."""
