@@ -58,7 +58,7 @@ def privacy_reconcile():
         pool="adobe_privacy_api",
         archive_uri=ARCHIVE_URI,
         **ENCRYPTION,
-    ).expand(batch_keys=reconciled.output["retry_chunks"])
+    ).expand(batch_keys=reconciled.output)
 
 
 privacy_reconcile()

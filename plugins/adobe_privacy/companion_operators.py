@@ -51,7 +51,8 @@ class ReconcilePrivacyJobsOperator(ArchivePrivacyJobsOperator):
     posts exactly once; a job past `stuck_after_days` is reported stuck; a complete access job still
     not archived `archive_alert_days` after completion raises an alert through `alert_notifier`.
 
-    Returns `{"retry_chunks": [[batch keys]], ...counts}`; writes `reconcile.json` under the run.
+    Returns the retry batches' keys in chunks (the downstream submit task maps over them); writes the
+    counts and the stuck / given-up / overdue job ids to `reconcile.json` under the run.
     """
 
     template_fields: Sequence[str] = ("archive_uri", "max_attempts", "archive_alert_days", "stuck_after_days",
@@ -123,9 +124,8 @@ class ReconcilePrivacyJobsOperator(ArchivePrivacyJobsOperator):
         send_alert(self.alert_notifier, context, kind="content_not_archived", items=summary["archive_overdue_jobs"])
         send_alert(self.alert_notifier, context, kind="stuck_jobs", items=summary["stuck_jobs"])
         send_alert(self.alert_notifier, context, kind="resubmit_cap_reached", items=summary["gave_up_jobs"])
-        chunks = chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
-        return {"retry_chunks": chunks, **{k: v for k, v in summary.items() if not isinstance(v, list)},
-                "stuck": len(outcome.stuck), "archive_overdue": len(outcome.archive_overdue)}
+        # The XCom is the retry batches' keys in chunks, for the mapped submit task; the rest is in reconcile.json.
+        return chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
 
     # -- statuses -------------------------------------------------------------------------------
     def _job_states(self, entries, markers, now: datetime) -> dict[str, Any]:

@@ -14,10 +14,14 @@ CONTENT_ROUTE = "GET /data/core/privacy/jobs/{jobId}/content"
 
 def reconcile(companion, run_id: str, **kwargs):
     from adobe_privacy.companion_operators import ReconcilePrivacyJobsOperator
+    from privacy_pipeline.layout import ArchiveLayout
 
     op = ReconcilePrivacyJobsOperator(task_id="reconcile", archive_uri=companion.archive_uri,
                                       as_of=companion.clock.isoformat(), **kwargs)
-    return op.execute(companion.context(run_id=run_id))
+    chunks = op.execute(companion.context(run_id=run_id))
+    summary = companion.get_json(ArchiveLayout(companion.prefix).run("2026-03-02", run_id).reconcile)
+    return {**summary, "retry_chunks": chunks, "stuck": len(summary["stuck_jobs"]),
+            "archive_overdue": len(summary["archive_overdue_jobs"])}
 
 
 def submit_retries(companion, result, run_id: str) -> list[dict]:
