@@ -109,13 +109,18 @@ class RunOutputs:
     def json(self, name: str) -> Any:
         return json.loads(self.get(name))
 
+    def jsonl(self, key: str) -> list[dict[str, Any]]:
+        """The records of a JSON Lines object, by its full key."""
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
     @property
     def report(self) -> dict[str, Any]:
         return self.json("report.json")
 
     @property
     def jobs(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.get("jobs.jsonl").splitlines() if line.strip()]
+        return self.jsonl(self.key("jobs.jsonl"))
 
     def rejects(self) -> list[dict[str, str]]:
         return list(csv.DictReader(io.StringIO(self.get("rejects.csv").decode("utf-8"))))
@@ -178,6 +183,9 @@ class NightlyHarness:
         from privacy_pipeline.layout import ArchiveLayout
 
         root = ArchiveLayout(self.archive_prefix).run(dag_run.logical_date.date().isoformat(), dag_run.run_id).root
+        return self.outputs_at(root)
+
+    def outputs_at(self, root: str) -> RunOutputs:
         return RunOutputs(self.s3, self.bucket, root)
 
     def task_xcom(self, dag_run, task_id: str) -> list[Any]:
@@ -228,7 +236,9 @@ class NightlyHarness:
 
     def task_context(self, logical_date: str, run_id: str, map_index: int = 0) -> dict[str, Any]:
         """The parts of a task context our operators read, for calling `execute` directly."""
-        return {"ds": logical_date, "run_id": run_id, "ti": SimpleNamespace(map_index=map_index)}
+        when = datetime.fromisoformat(logical_date).replace(tzinfo=UTC)
+        return {"ds": logical_date, "logical_date": when, "run_id": run_id,
+                "dag_run": SimpleNamespace(run_id=run_id, run_after=when), "ti": SimpleNamespace(map_index=map_index)}
 
 
 def boto3_s3(endpoint_url: str):
