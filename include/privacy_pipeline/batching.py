@@ -147,7 +147,9 @@ def _plan_table(table: SubjectTable, max_subjects: int) -> list[Batch]:
         return []
     _check_table_submittable(table)
     keys = table.keys()
-    if pc.count_distinct(keys).as_py() != len(table):
+    by_key = pc.sort_indices(keys).to_numpy()
+    sorted_keys = keys.take(pa.array(by_key))
+    if len(keys) > 1 and pc.any(pc.equal(sorted_keys.slice(1), sorted_keys.slice(0, len(keys) - 1))).as_py():
         raise ValueError("a subject key appears twice; keys must be unique within a run")
     codes = [table.field_codes(name) for name in _SHAPE_FIELDS]
     shape_ids, first_at, shape_of = np.unique(pack_codes(codes), return_index=True, return_inverse=True)
@@ -161,11 +163,10 @@ def _plan_table(table: SubjectTable, max_subjects: int) -> list[Batch]:
     rank = np.empty(len(shape_ids), dtype=np.int64)
     rank[ranked] = np.arange(len(ranked))
     subject_rank = rank[shape_of.reshape(-1)]
-    order = pc.sort_indices(
-        pa.table({"shape": subject_rank, "key": keys}), sort_keys=[("shape", "ascending"), ("key", "ascending")]
-    ).to_numpy()
+    within_shape = np.argsort(subject_rank[by_key], kind="stable")  # keeps key order inside each shape
+    order = by_key[within_shape]
     sorted_rank = subject_rank[order]
-    sorted_keys = keys.take(pa.array(order)).to_pylist()
+    sorted_keys = sorted_keys.take(pa.array(within_shape)).to_pylist()
     action_suffix = ["\x01" + "|".join(actions) for actions in table.field_values("actions")]
     sorted_actions = table.field_codes("actions")[order].tolist()
 
@@ -315,7 +316,7 @@ def _subject_json(table: SubjectTable) -> tuple[pa.Array, pa.Array]:
     identity_lists = _join_lists(columns.identity_starts, identities)
     received = columns.fields["received_at"]
     received_json = pa.array(
-        [json.dumps(value.isoformat()) if value else "null" for value in received.values], pa.large_string()
+        [f'"{value.isoformat()}"' if value else "null" for value in received.values], pa.large_string()
     ).take(pa.array(received.codes)) if len(received.values) else pa.array([], pa.large_string())
     head = _join(
         "[", _json_strings(columns.keys), ",", _coded_json(columns.fields["actions"], list), ",[", identity_lists,

@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ JSONL = "jsonl"
 JSON_ARRAY = "json"
 
 BAD_UTF8 = "\ufffd"
+_BLANK = re.compile(rb"[\r\n]*")
+_CR = re.compile(rb"\r")
+_SCAN_SLICE = 1 << 24
+#: pyarrow's block size is a 32-bit int; larger inputs are read in several blocks.
+_MAX_BLOCK = (1 << 31) - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 
@@ -123,22 +129,25 @@ def is_valid_utf8(data: bytes) -> bool:
     return True
 
 
-def _split_header(data: bytes) -> tuple[list[str], int, bytes]:
-    """(normalised column names, physical lines up to and including the header, the data after it)."""
+def _split_header(data: bytes) -> tuple[list[str], int, memoryview]:
+    """(normalised column names, physical lines up to and including the header, the data after it).
+
+    The data after the header is a view on `data`, not a copy (inputs can be hundreds of MB).
+    """
     lines_before = 0
-    rest = data
+    rest = memoryview(data)
     while rest:
         line, sep, after = _next_line(rest)
         lines_before += 1
-        if line.strip():
-            text = line.decode("utf-8", errors="replace")
+        if bytes(line).strip():
+            text = bytes(line).decode("utf-8", errors="replace")
             names = next(csv.reader([text]), [])
             return [n.strip().lower() for n in names], lines_before, after
         rest = after
-    return [], lines_before, b""
+    return [], lines_before, memoryview(b"")
 
 
-def _next_line(data: bytes) -> tuple[bytes, bytes, bytes]:
+def _next_line(data: memoryview) -> tuple[memoryview, memoryview, memoryview]:
     """Split off the first physical line (\\n, \\r\\n or \\r ends it, like the CSV parser)."""
     for i, byte in enumerate(data):
         if byte == 0x0A:
@@ -146,7 +155,7 @@ def _next_line(data: bytes) -> tuple[bytes, bytes, bytes]:
         if byte == 0x0D:
             end = i + 2 if data[i + 1 : i + 2] == b"\n" else i + 1
             return data[:i], data[i:end], data[end:]
-    return data, b"", b""
+    return data, data[:0], data[:0]
 
 
 def _check_header(names: list[str]) -> None:
@@ -176,7 +185,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _parse_csv(data: bytes) -> ParsedSource:
-    raw_names, header_lines, body = _split_header(data)
+    raw_names, header_lines, body_view = _split_header(data)
+    body: bytes | memoryview = body_view
     if not raw_names:  # an empty (or blank) file: nothing to do, and nothing wrong
         frame = pd.DataFrame({c: pd.Series([], dtype=str) for c in FRAME_COLUMNS})
         frame["_row"] = pd.Series([], dtype="int64")
@@ -187,7 +197,7 @@ def _parse_csv(data: bytes) -> ParsedSource:
     if had_bad_utf8:
         # Rare path: replace undecodable bytes with U+FFFD so each affected row can be rejected alone
         # (pyarrow would otherwise fail the whole file, or the invalid-row handler on its text).
-        body = body.decode("utf-8", errors="replace").encode("utf-8")
+        body = bytes(body).decode("utf-8", errors="replace").encode("utf-8")
     try:
         table, invalid = _read_csv_table(body, names)
     except pa.ArrowInvalid as err:
@@ -195,15 +205,13 @@ def _parse_csv(data: bytes) -> ParsedSource:
     frame = table.to_pandas()
     record_count = len(frame) + len(invalid)
     frame["_row"] = _valid_row_numbers(record_count, [row for row, _ in invalid])
-    for column in FRAME_COLUMNS:
-        if column not in frame:
-            frame[column] = ""
+    # Optional columns the header lacks stay absent: validation reads them as "" on every row.
     bad_rows = [_malformed_row(row, text, names) for row, text in invalid]
     line_of = _csv_line_locator(body, header_lines, record_count)
     return ParsedSource(CSV, frame, bad_rows, record_count, had_bad_utf8, line_of, columns=names)
 
 
-def _read_csv_table(body: bytes, names: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
+def _read_csv_table(body: bytes | memoryview, names: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Parse `body` with every column as string; malformed records come back as (row, text)."""
     invalid: list[tuple[int | None, str]] = []
 
@@ -211,12 +219,14 @@ def _read_csv_table(body: bytes, names: list[str]) -> tuple[pa.Table, list[tuple
         invalid.append((row.number, row.text))
         return "skip"
 
-    if not body.strip(b"\r\n"):
+    if _BLANK.fullmatch(body):
         return pa.table({name: pa.array([], pa.string()) for name in names}), []
-    # Single-threaded: only then does pyarrow know the record number of an invalid row.
+    # Single-threaded: only then does pyarrow know the record number of an invalid row. One block:
+    # every column is then one contiguous Arrow array, which later steps use without copying.
+    block_size = min(max(len(body) + 1, 1 << 20), _MAX_BLOCK)
     table = pacsv.read_csv(
-        io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 24),
+        pa.BufferReader(pa.py_buffer(body)),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=block_size),
         parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
@@ -227,12 +237,12 @@ def _read_csv_table(body: bytes, names: list[str]) -> tuple[pa.Table, list[tuple
     return table, [(number or 0, text) for number, text in invalid]
 
 
-def _valid_row_numbers(record_count: int, invalid_rows: list[int]):
+def _valid_row_numbers(record_count: int, invalid_rows: list[int]) -> np.ndarray:
     """1-based data-row numbers of the records that parsed, given those that did not."""
+    rows = np.arange(1, record_count + 1, dtype=np.int64)
     if not invalid_rows:
-        return pd.RangeIndex(1, record_count + 1).to_numpy()
-    skipped = set(invalid_rows)
-    return [r for r in range(1, record_count + 1) if r not in skipped]
+        return rows
+    return rows[~np.isin(rows, np.array(invalid_rows, dtype=np.int64))]
 
 
 def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
@@ -248,7 +258,7 @@ def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
     )
 
 
-def _csv_line_locator(body: bytes, header_lines: int, record_count: int) -> Callable[[int], int | None]:
+def _csv_line_locator(body: bytes | memoryview, header_lines: int, record_count: int) -> Callable[[int], int | None]:
     """A lazy row -> physical line map, built on first use (only rejected rows need it)."""
     cache: list[list[int]] = []
 
@@ -263,14 +273,13 @@ def _csv_line_locator(body: bytes, header_lines: int, record_count: int) -> Call
     return line_of
 
 
-def _record_start_lines(body: bytes, record_count: int) -> list[int]:
+def _record_start_lines(body: bytes | memoryview, record_count: int) -> list[int]:
     """The 1-based physical line (within `body`) where each record starts."""
-    lines = body.splitlines()
-    nonempty = [i + 1 for i, line in enumerate(lines) if line]
+    nonempty = _nonempty_lines(body)
     if len(nonempty) == record_count:
-        return nonempty  # no quoted newlines: one record per non-empty line
+        return nonempty.tolist()  # no quoted newlines: one record per non-empty line
     starts: list[int] = []
-    reader = csv.reader(io.StringIO(body.decode("utf-8", errors="replace"), newline=""))
+    reader = csv.reader(io.StringIO(bytes(body).decode("utf-8", errors="replace"), newline=""))
     previous_end = 0
     try:
         for record in reader:
@@ -280,6 +289,36 @@ def _record_start_lines(body: bytes, record_count: int) -> list[int]:
     except csv.Error:
         pass
     return starts if len(starts) == record_count else []
+
+
+def _nonempty_lines(body: bytes | memoryview) -> np.ndarray:
+    """1-based numbers of the non-empty lines of `body`, counted as `bytes.splitlines()` does.
+
+    Vectorised: a line ends at LF, at CR LF, or at a CR not followed by LF.
+    """
+    data = np.frombuffer(body, dtype=np.uint8)
+    size = len(data)
+    if not size:
+        return np.zeros(0, dtype=np.int64)
+    if _CR.search(body) is None:  # the usual case: LF only, scanned in slices to bound the temporaries
+        terminator = np.concatenate([
+            np.flatnonzero(data[start : start + _SCAN_SLICE] == 0x0A) + start for start in range(0, size, _SCAN_SLICE)
+        ])
+        next_start = terminator + 1
+    else:
+        is_lf = data == 0x0A
+        is_cr = data == 0x0D
+        crlf = np.zeros(size, dtype=bool)
+        crlf[:-1] = is_cr[:-1] & is_lf[1:]
+        lf_of_crlf = np.zeros(size, dtype=bool)
+        lf_of_crlf[1:] = crlf[:-1]
+        terminator = np.flatnonzero(is_cr | (is_lf & ~lf_of_crlf))
+        next_start = terminator + 1 + crlf[terminator]
+    line_start = np.concatenate(([0], next_start))
+    line_end = np.concatenate((terminator, [size]))
+    if line_start[-1] == size:  # a final terminator ends the last line; no empty line follows it
+        line_start, line_end = line_start[:-1], line_end[:-1]
+    return np.flatnonzero(line_end > line_start) + 1
 
 
 # --------------------------------------------------------------------------------------- JSON Lines

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import FileRejected, ParsedSource, decompress, parse
@@ -36,7 +37,6 @@ from privacy_pipeline.models import (
 )
 from privacy_pipeline.validation import SUBJECT_FIELDS, ValidationOptions, Verdict, validate
 
-_READ_CHUNK = 1 << 20
 DUPLICATE_REASON = "exact duplicate of row"
 
 
@@ -95,7 +95,7 @@ def read_requests(sources: Iterable[InputSource], options: IntakeOptions) -> Int
     """
     result = IntakeResult()
     tables: list[SubjectTable] = []
-    accepted_keys: dict[str, str] = {}
+    accepted_keys: list[tuple[str, pa.Array]] = []
     for source in sources:
         with _gc_paused():
             subjects, rejects, summary = _read_source(source, options)
@@ -222,13 +222,10 @@ def _read_source(source: InputSource, options: IntakeOptions) -> tuple[SubjectTa
 
 
 def _read_all(source: InputSource) -> tuple[bytes, str]:
-    digest = hashlib.sha256()
-    chunks: list[bytes] = []
+    # One read into one buffer: no chunk list to join (a second copy of the whole input).
     with source.open() as stream:
-        while chunk := stream.read(_READ_CHUNK):
-            digest.update(chunk)
-            chunks.append(chunk)
-    return b"".join(chunks), digest.hexdigest()
+        data = stream.read()
+    return data, hashlib.sha256(data).hexdigest()
 
 
 def _build_subjects(name: str, parsed: ParsedSource, verdict: Verdict, in_subject: np.ndarray) -> SubjectTable:
@@ -266,8 +263,10 @@ def _build_subjects(name: str, parsed: ParsedSource, verdict: Verdict, in_subjec
 
 def _dense(codes: np.ndarray, values: list[Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
     """Codes re-numbered to the values actually used (failed rows' values drop out)."""
-    used, dense = np.unique(codes, return_inverse=True)
-    return dense.astype(np.int64).reshape(-1), tuple(values[c] for c in used.tolist())
+    used = np.flatnonzero(np.bincount(codes, minlength=len(values)))
+    renumber = np.zeros(len(values), dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return renumber[codes], tuple(values[c] for c in used.tolist())
 
 
 def _distinct_rows_per_subject(rows: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,27 +337,29 @@ def _raw_rows(parsed: ParsedSource, indexes: np.ndarray) -> list[dict[str, str]]
 
 
 def _drop_clashing_keys(
-    subjects: SubjectTable, accepted_keys: dict[str, str], source_name: str
+    subjects: SubjectTable, accepted_keys: list[tuple[str, pa.Array]], source_name: str
 ) -> tuple[SubjectTable, list[Reject]]:
-    keys = subjects.keys().to_pylist()
-    if accepted_keys.keys().isdisjoint(keys):  # the usual case, at C speed
-        accepted_keys.update(dict.fromkeys(keys, source_name))
+    """Reject subjects whose key an earlier source had; `accepted_keys` is (source, its keys) so far."""
+    keys = subjects.keys()
+    earlier_keys = [known for _, known in accepted_keys]
+    clashing = (pc.is_in(keys, value_set=pa.concat_arrays(earlier_keys)).to_numpy(zero_copy_only=False)
+                if earlier_keys and len(keys) else np.zeros(len(keys), dtype=bool))
+    if not clashing.any():  # the usual case: nothing per subject in Python
+        accepted_keys.append((source_name, keys))
         return subjects, []
-    kept: list[int] = []
     rejects: list[Reject] = []
-    for position, key in enumerate(keys):
-        earlier = accepted_keys.get(key)
-        if earlier is None:
-            accepted_keys[key] = source_name
-            kept.append(position)
-            continue
+    for position in np.flatnonzero(clashing).tolist():
         subject = subjects[position]
+        earlier = next(name for name, known in accepted_keys if pc.is_in(pa.array([subject.key], known.type),
+                                                                          value_set=known)[0].as_py())
         reason = f"request_id already used by a request accepted from {earlier}"
         rejects.extend(
             Reject(source_name, row, subject.key, "request_id", reason, _subject_raw(subject), None)
             for row in subject.rows
         )
-    return subjects.take(np.array(kept, dtype=np.int64)), rejects
+    kept = subjects.take(np.flatnonzero(~clashing))
+    accepted_keys.append((source_name, kept.keys()))
+    return kept, rejects
 
 
 def _subject_raw(subject: Subject) -> dict[str, Any]:

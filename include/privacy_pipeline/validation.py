@@ -87,6 +87,18 @@ class _Failures:
         self.reason[new] = reasons if isinstance(reasons, str) else reasons[new]
         self.failed |= new
 
+    def add_coded(self, field: str, raw_codes: np.ndarray, errors: np.ndarray) -> None:
+        """`add` for a factorized column: `errors` per distinct value (None where it is fine)."""
+        has_error = np.array([e is not None for e in errors], dtype=bool)
+        if not has_error.any():
+            return
+        new = has_error[raw_codes] & ~self.failed
+        if not new.any():
+            return
+        self.field[new] = field
+        self.reason[new] = errors[raw_codes[new]]
+        self.failed |= new
+
 
 @dataclass
 class _Column:
@@ -96,9 +108,6 @@ class _Column:
     values: list[Any]
     errors: np.ndarray  # object per distinct raw value: None or the reason
 
-    def row_errors(self, raw_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        has_error = np.array([e is not None for e in self.errors], dtype=bool)
-        return has_error[raw_codes], self.errors[raw_codes]
 
 
 def _check_distinct(column: pd.Series, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
@@ -148,6 +157,21 @@ def factorize_array(array: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """`factorize` keeping the distinct values as an Arrow array (no Python strings made)."""
     encoded = array.dictionary_encode()
     return encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
+
+
+def factorize_runs(array: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`factorize_array` for a column whose equal values mostly come in runs (a request's rows).
+
+    Only the first item of each run is hashed; the codes are the same, since a value's first
+    appearance always starts a run.
+    """
+    size = len(array)
+    if size < 2:
+        return factorize_array(array)
+    starts = np.ones(size, dtype=bool)
+    starts[1:] = pc.not_equal(array.slice(1), array.slice(0, size - 1)).to_numpy(zero_copy_only=False)
+    head_codes, uniques = factorize_array(array.filter(pa.array(starts)))
+    return head_codes[np.cumsum(starts) - 1], uniques
 
 
 def _arrow(column: pd.Series) -> pa.Array:
@@ -275,18 +299,18 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     }
     for name, resolve in resolvers.items():
         raw_codes, column = _check_distinct(_column(frame, name), resolve)
-        failures.add(name, *column.row_errors(raw_codes))
+        failures.add_coded(name, raw_codes, column.errors)
         subject_values[name] = (column.codes, column.values)
 
     raw_type_codes, types = _check_distinct(_column(frame, "type"), resolve_id_type)
-    failures.add("type", *types.row_errors(raw_type_codes))
+    failures.add_coded("type", raw_type_codes, types.errors)
     id_type = (types.codes, types.values)
 
     namespace = _check_namespaces(_column(frame, "namespace"), id_type, failures)
     value = _check_values(frame["value"], namespace, id_type, failures)
 
     received_codes, received = _check_distinct_batch(_column(frame, "received_at"), parse_received_at)
-    failures.add("received_at", *received.row_errors(received_codes))
+    failures.add_coded("received_at", received_codes, received.errors)
     subject_values["received_at"] = (received.codes, received.values)
 
     shape_resolvers: dict[str, Callable[[str], Any]] = {
@@ -297,14 +321,14 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     }
     for name, resolve in shape_resolvers.items():
         raw_codes, column = _check_distinct(_column(frame, name), resolve)
-        failures.add(name, *column.row_errors(raw_codes))
+        failures.add_coded(name, raw_codes, column.errors)
         subject_values[name] = (column.codes, column.values)
 
     record = frame["_row"].to_numpy()
     _spread_record_failures(record, failures)
 
     request_ids = _arrow(request_id)
-    rid_code, rid_uniques = factorize_array(request_ids)
+    rid_code, rid_uniques = factorize_runs(request_ids)
     duplicate = _find_duplicates(failures, rid_code, namespace[0], value, id_type[0], subject_values)
     _subject_rules(
         failures, duplicate, rid_code, rid_uniques, rid_empty, record, subject_values, options,
@@ -396,23 +420,24 @@ def _find_duplicates(failures: _Failures, rid_code: np.ndarray, namespace: np.nd
     each other in row order, so every row equal to its predecessor there is a later copy.
     """
     duplicate = np.zeros(len(rid_code), dtype=bool)
-    live = np.flatnonzero(~failures.failed)
-    if len(live) < 2:
+    if np.count_nonzero(~failures.failed) < 2:
         return duplicate
-    key = pack_codes([rid_code[live], namespace[live], id_type[live],
-                      *(subject_values[name][0][live] for name in SUBJECT_FIELDS)])
-    live_values = value.take(pa.array(live))
+    key = pack_codes([rid_code, namespace, id_type, *(subject_values[name][0] for name in SUBJECT_FIELDS)])
+    # Failed rows get keys of their own (negative, distinct), so they never pair with anything.
+    failed = np.flatnonzero(failures.failed)
+    key[failed] = -1 - np.arange(len(failed))
     # Arrow's sort_indices is stable: among equal rows the earliest comes first.
     positions = pc.sort_indices(
-        pa.table({"key": key, "value": live_values}), sort_keys=[("key", "ascending"), ("value", "ascending")]
+        pa.table({"key": key, "value": value}), sort_keys=[("key", "ascending"), ("value", "ascending")]
     ).to_numpy()
     sorted_key = key[positions]
-    sorted_value = live_values.take(pa.array(positions))
-    same = np.zeros(len(live), dtype=bool)
+    sorted_value = value.take(pa.array(positions))
+    size = len(positions)
+    same = np.zeros(size, dtype=bool)
     same[1:] = (sorted_key[1:] == sorted_key[:-1]) & pc.equal(
-        sorted_value.slice(1), sorted_value.slice(0, len(live) - 1)
+        sorted_value.slice(1), sorted_value.slice(0, size - 1)
     ).to_numpy(zero_copy_only=False)
-    duplicate[live[positions[same]]] = True
+    duplicate[positions[same]] = True
     return duplicate
 
 

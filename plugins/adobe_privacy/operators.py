@@ -550,6 +550,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline.batching import chunk_evenly, dump_batch, plan_batches
         from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests
+        from privacy_pipeline.models import SubjectTable
         from privacy_pipeline.report import write_rejects_csv
 
         from adobe_privacy.storage import iter_input_objects
@@ -565,7 +566,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             map_legacy_regulations=_as_bool(self.map_legacy_regulations),
             **({"allowed_actions": tuple(self.allowed_actions)} if self.allowed_actions else {}),
         )
-        subjects, rejects, sources, skipped = [], [], [], []
+        tables, rejects, sources, skipped = [], [], [], []
         rows_read = 0
         for name, opener in iter_input_objects(self.input_uri, aws_conn_id=self.aws_conn_id):
             result = read_requests([InputSource(name=name, open=opener)], options)
@@ -574,12 +575,14 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
                 self.log.info("Input %s (sha256 %s) was taken in by an earlier run; skipping", name, source.sha256)
                 skipped.append({"name": name, "sha256": source.sha256})
                 continue
-            subjects.extend(result.subjects)
+            tables.append(result.subjects)
             rejects.extend(result.rejects)
             rows_read += result.rows_read
             sources.append({"name": name, "sha256": source.sha256, "rows_read": source.rows_read,
                             "format": source.format})
 
+        # Columns all the way: plan_batches and dump_batch never build a Subject per input row.
+        subjects = SubjectTable.concat(tables)
         batches = plan_batches(subjects, max_subjects=self.max_subjects)
         staged = []
         for batch in batches:
@@ -590,8 +593,8 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
                 "key": key,
                 "regulation": batch.shape.regulation,
                 "subjects": len(batch.subjects),
-                "rows": sum(len(s.rows) for s in batch.subjects),
-                "jobs_expected": sum(len(s.actions) for s in batch.subjects),
+                "rows": batch.rows_total,
+                "jobs_expected": batch.jobs_expected,
             })
         carried = self._carried_batches(exclude={b["batch_id"] for b in staged})
 
@@ -612,7 +615,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             "carried": carried,
             "rows_read": rows_read,
             "rows_rejected": len(rejects),
-            "rows_in_subjects": sum(len(s.rows) for s in subjects),
+            "rows_in_subjects": subjects.row_total(),
             "subjects": len(subjects),
             "rejects_key": run.rejects,
         })
