@@ -30,17 +30,9 @@ from adobe_privacy.operators import (
     PrivacyRunReportOperator,
     SubmitPrivacyBatchesOperator,
 )
+from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, INPUT_URI
 from airflow.sdk import Param, dag
 
-ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
-INPUT_URI = (
-    "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
-)
-ENCRYPTION = {
-    "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",
-    "kms_key_id": "{{ var.value.get('privacy_kms_key_id', '') }}",
-}
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
 
 

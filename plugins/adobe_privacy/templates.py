@@ -1,4 +1,4 @@
-"""Jinja templates the companion DAGs share: where the archive and the inbox are, and how S3 writes are encrypted.
+"""Jinja templates every DAG shares: where the archive and the inbox are, and how S3 writes are encrypted.
 
 Rendered at run time from Airflow Variables (never read at parse time), so one Variable configures
 every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`.
@@ -7,9 +7,10 @@ every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_k
 ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
 #: Data Hygiene gets its own root under the archive: its own ledger, and its own budget (its own Adobe quota).
 HYGIENE_ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}/hygiene"
+#: A run reads its day's partition of the inbox; a run without a logical date (a manual trigger) the day it ran.
 INPUT_URI = (
     "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/' ~ ds ~ '/') }}"
+    " ~ '/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
 )
 ENCRYPTION = {
     "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",
