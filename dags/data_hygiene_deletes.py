@@ -20,14 +20,8 @@ from adobe_privacy.companion_operators import (
     SubmitHygieneBatchesOperator,
 )
 from adobe_privacy.operators import PrivacyIntakeOperator, PrivacyRunReportOperator
-from adobe_privacy.templates import ENCRYPTION, HYGIENE_ARCHIVE_URI
+from adobe_privacy.templates import ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
 from airflow.sdk import Param, dag
-
-INPUT_URI = (
-    "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/hygiene/' ~ ds ~ '/') }}"
-)
-
 
 def _archive_arguments(submission: dict) -> dict:
     return {"batch_ids": submission["batch_ids"], "chunk_index": submission["chunk"]}
@@ -52,7 +46,7 @@ def _archive_arguments(submission: dict) -> dict:
 def data_hygiene_deletes():
     intake = PrivacyIntakeOperator(
         task_id="take_in_deletes",
-        input_uri=INPUT_URI,
+        input_uri=HYGIENE_INPUT_URI,
         archive_uri=HYGIENE_ARCHIVE_URI,
         default_include=["aepDataLake"],  # required by the contract; the hygiene API ignores it
         allowed_actions=["delete"],

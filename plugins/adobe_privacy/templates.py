@@ -12,6 +12,11 @@ INPUT_URI = (
     "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
     " ~ '/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
 )
+#: Data Hygiene deletes arrive in their own partition of the inbox.
+HYGIENE_INPUT_URI = (
+    "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
+    " ~ '/hygiene/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
+)
 ENCRYPTION = {
     "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",
     "kms_key_id": "{{ var.value.get('privacy_kms_key_id', '') }}",
