@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 
 from bench.inputs import requests_csv
@@ -64,10 +65,24 @@ def run_ours(rows: int) -> dict:
             raise RuntimeError(f"the DAG run failed (exit {code}); see {log}")
         stats = stack.emulator.stats()
         report = _run_report(stack, logical_date)
+        tasks = _task_seconds(stack.airflow_home / "airflow.db")
     return {
         "seconds": seconds, "posts": _calls(stats, POST_ROUTE), "lists": _calls(stats, LIST_ROUTE),
         "details": _calls(stats, DETAIL_ROUTE), "downloads": _calls(stats, CONTENT_ROUTE), "report": report,
+        "task_seconds": tasks,
     }
+
+
+def _task_seconds(db_path) -> dict[str, float]:
+    """Seconds spent per task (mapped instances summed), from the run's own metadata DB."""
+    import sqlite3
+
+    with closing(sqlite3.connect(db_path)) as db:
+        rows = db.execute(
+            "SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) "
+            "FROM task_instance GROUP BY task_id ORDER BY MIN(start_date)"
+        ).fetchall()
+    return {task_id: round(seconds or 0.0, 1) for task_id, seconds in rows}
 
 
 def _run_report(stack, logical_date: str) -> dict:
@@ -119,7 +134,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
                      f"{ours['downloads']} downloads; report jobs_by_status "
                      f"{json.dumps(ours['report'].get('jobs_by_status', {}), sort_keys=True)}. Naive "
                      f"{reference['posts']} POSTs, {reference['status_gets']} GETs in {reference['passes']} passes, "
-                     f"{reference['downloads']} downloads"),
+                     f"{reference['downloads']} downloads. Ours per task: "
+                     + ", ".join(f"{task} {sec:g} s" for task, sec in ours["task_seconds"].items())),
     )
     status_ratio = reference["status_gets"] / max(ours["lists"], 1)
     bench.results.append(

@@ -56,6 +56,15 @@ def parse_seconds(path: Path, env: dict[str, str], *, preloaded: bool = False) -
     return float(result.stdout.strip().splitlines()[-1])
 
 
+def import_error(path: Path, env: dict[str, str]) -> str | None:
+    """The last line of the error when `path` does not import (it is then reported, not timed)."""
+    try:
+        parse_seconds(path, env)
+    except RuntimeError as err:
+        return str(err).strip().splitlines()[-1]
+    return None
+
+
 def run(smoke: bool = False) -> BenchmarkRun:
     repeats = 1 if smoke else 7
     home = work_dir("b5")
@@ -74,6 +83,12 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "DAG processor; that is the file's own cost.",
         ],
     )
+    broken = {path: error for path in files if (error := import_error(path, env))}
+    files = [path for path in files if path not in broken]
+    for path, error in broken.items():
+        bench.results.append(
+            Result("B5", path.name, "does not import", "-", None, f"<= {TARGET_RATIO}x", False, notes=error)
+        )
     measures = {"empty": lambda: parse_seconds(empty, env)}
     measures |= {p.name: (lambda p=p: parse_seconds(p, env)) for p in files}
     cold = interleaved_medians(repeats, measures)
@@ -90,7 +105,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
                       f"for the empty DAG",
             )
         )
-    if not files:
+    if not files and not broken:
         bench.notes.append("dags/ holds no DAG file yet.")
     (home / "raw.json").write_text(json.dumps({"cold": cold, "preloaded": warm}, indent=1))
     return bench
