@@ -260,17 +260,24 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         return {**payload, "users": users}
 
     def _defer(self, batch, batch_key: str, *, reason: str) -> None:
-        """Mark a batch deferred (unless something was already sent for it) and list it for the next run."""
+        """List a batch for the next run to carry; its ledger entry says `deferred` unless a POST may have gone out.
+
+        A batch refused at its POST already has an intent on record: the intent stays (the next run
+        recovers from the list endpoint before posting), but the batch must still be listed, or no later
+        run would ever submit it.
+        """
         from privacy_pipeline.ledger import LedgerEntry
 
         ledger_key = self.layout.ledger_batch(batch.batch_id)
         existing = self.store.get_json(ledger_key)
         entry = LedgerEntry.from_json(existing) if existing else None
-        if entry is not None and entry.state != "deferred":
-            return  # never downgrade an intent or a submission
-        self.store.put_json(
-            ledger_key, LedgerEntry.deferred_for(batch, batch_key=batch_key, now=_utcnow(), reason=reason).to_json()
-        )
+        if entry is not None and entry.state == "submitted":
+            return  # done: nothing to carry
+        if entry is None or entry.state == "deferred":
+            self.store.put_json(
+                ledger_key,
+                LedgerEntry.deferred_for(batch, batch_key=batch_key, now=_utcnow(), reason=reason).to_json(),
+            )
         self.store.put_json(
             self.layout.ledger_deferred(batch.batch_id),
             {"batch_id": batch.batch_id, "key": batch_key, "regulation": batch.shape.regulation,
