@@ -160,13 +160,17 @@ class NightlyHarness:
             task.retry_exponential_backoff = False
         return dag
 
-    def run(self, logical_date: str, *, expect: str = "success", **conf: Any):
-        """One `dag.test()` run of the nightly DAG; returns the DagRun (its state checked against `expect`)."""
+    def run(self, logical_date: str, *, expect: str = "success", run_after: datetime | None = None, **conf: Any):
+        """One `dag.test()` run of the nightly DAG; returns the DagRun (its state checked against `expect`).
+
+        `run_after` of an earlier run gives that run's run_id again: dag.test() replaces the run, so
+        this is a clear-and-rerun of it (XComs gone, its S3 state and ledger intact).
+        """
         conf = {"poll_interval": POLL_INTERVAL, "wait_timeout": 120, **conf}
         if isinstance(conf.get("input_uri"), Path):
             conf["input_uri"] = str(conf["input_uri"])
         when = datetime.fromisoformat(logical_date).replace(tzinfo=UTC)
-        dag_run = self.dag().test(logical_date=when, run_conf=conf)
+        dag_run = self.dag().test(logical_date=when, run_conf=conf, run_after=run_after)
         self.runs.append(dag_run)
         assert dag_run.state == expect, self.failed_tasks(dag_run)
         return dag_run

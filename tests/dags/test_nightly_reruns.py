@@ -1,0 +1,70 @@
+"""Runs that follow runs: a cleared rerun, the same file dropped again, and back-pressure carried over."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from privacy_pipeline.report import check_accounting
+
+from tests.dags.conftest import assert_exactly_once, report_accounting, write_input
+
+
+@pytest.mark.slow
+def test_a_rerun_posts_nothing_and_the_same_file_dropped_again_submits_nothing(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=40, seed=41)
+    first = nightly.run("2026-06-01", input_uri=source)
+    posts = nightly.posts()
+    first_report = nightly.outputs(first).report
+    assert first_report["jobs_created"] == expected.jobs and posts == first_report["api_posts"] > 0
+
+    rerun = nightly.run("2026-06-01", input_uri=source, run_after=first.run_after)
+
+    assert rerun.run_id == first.run_id, "the same run, cleared and run again"
+    out = nightly.outputs(rerun)
+    assert nightly.posts() == posts, "a rerun makes no POST"
+    assert out.report["api_posts"] == 0
+    assert report_accounting(out.report) == report_accounting(first_report)
+    assert len(out.keys("content")) == expected.access_jobs, "the rerun re-archives nothing as a new object"
+
+    dropped_again = nightly.tmp_path / "inbox" / "requests-again.csv"
+    dropped_again.parent.mkdir()
+    shutil.copyfile(source, dropped_again)
+    next_night = nightly.run("2026-06-02", input_uri=dropped_again.parent)
+
+    out = nightly.outputs(next_night)
+    assert nightly.posts() == posts, "a file taken in before is not submitted again"
+    intake = out.json("intake.json")
+    assert [s["name"] for s in intake["skipped_sources"]] == [str(dropped_again)]
+    assert out.report["rows_read"] == out.report["subjects_submitted"] == out.report["jobs_created"] == 0
+    assert_exactly_once(nightly, expected.user_actions)
+
+
+@pytest.mark.slow
+def test_the_daily_cap_defers_batches_and_the_next_run_submits_them_once(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=60, seed=51)
+    nightly.emulator.configure(daily_job_cap=expected.jobs // 2)
+
+    capped = nightly.run("2026-06-10", input_uri=source)
+
+    report = nightly.outputs(capped).report
+    check_accounting(report)
+    assert 0 < report["subjects_deferred"] < expected.subjects
+    assert report["subjects_submitted"] + report["subjects_deferred"] == expected.subjects
+    assert report["jobs_created"] == nightly.emulator.stats()["jobs_total"] <= expected.jobs // 2
+    markers = nightly.ledger("deferred")
+    assert len(markers) == report["batches_deferred"] > 0
+    assert sum(m["subjects"] for m in markers.values()) == report["subjects_deferred"]
+
+    nightly.emulator.configure(daily_job_cap=20000)
+    carried = nightly.run("2026-06-11", input_uri=source)
+
+    report = nightly.outputs(carried).report
+    check_accounting(report)
+    assert report["rows_read"] == 0, "the input itself was taken in last night"
+    assert report["subjects_carried_in"] == report["subjects_submitted"] == sum(m["subjects"] for m in markers.values())
+    assert report["subjects_deferred"] == 0
+    assert nightly.ledger("deferred") == {}
+    assert_exactly_once(nightly, expected.user_actions)
