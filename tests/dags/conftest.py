@@ -142,6 +142,7 @@ class NightlyHarness:
         self.bucket = ARCHIVE_BUCKET
         self.archive_prefix = archive_prefix
         self.archive_uri = f"s3://{ARCHIVE_BUCKET}/{archive_prefix}"
+        self.inbox_prefix = f"inbox/{archive_prefix}"  # outside the archive root, as in production
         self.monkeypatch = monkeypatch
         self.tmp_path = tmp_path
         self.runs: list[Any] = []
@@ -270,7 +271,7 @@ def nightly(request, emulator, archive_s3, airflow_connections, airflow_db, monk
     archive_prefix = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")
     harness = NightlyHarness(emulator, archive_s3, archive_prefix, monkeypatch, tmp_path)
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_ARCHIVE_URI", harness.archive_uri)
-    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_INPUT_URI", f"s3://{ARCHIVE_BUCKET}/inbox-{archive_prefix}")
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_INPUT_URI", f"s3://{ARCHIVE_BUCKET}/{harness.inbox_prefix}")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     yield harness
     emulator.clear_faults()

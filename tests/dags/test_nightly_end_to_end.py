@@ -80,17 +80,22 @@ def _assert_zip_matches_record(body: bytes, job_id: str, record: dict) -> None:
 
 
 @pytest.mark.slow
-def test_kms_variables_encrypt_every_object_with_the_key(nightly):
+def test_kms_variables_encrypt_every_object_including_a_multipart_zip(nightly):
     key_id = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_SSE", "aws:kms")
     nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_KMS_KEY_ID", key_id)
+    # Above boto3's 8 MiB multipart threshold: the encryption must reach CreateMultipartUpload too.
+    nightly.emulator.configure(content_bytes=9 * 1024**2)
     source = nightly.tmp_path / "requests.csv"
-    expected = write_input(source, rows=12, seed=5, bad_rows=BAD_ROWS[:1])
+    expected = write_input(source, rows=4, seed=5, bad_rows=BAD_ROWS[:1])
 
     run = nightly.run("2026-03-03", input_uri=source)
 
     out = nightly.outputs(run)
-    assert out.report["content_archived"] == expected.access_jobs > 0
+    assert out.report["content_archived"] == expected.access_jobs == 1
+    (zip_key,) = out.keys("content")
+    head = nightly.head(zip_key)
+    assert head["ContentLength"] > 9 * 1024**2 and head["ETag"].strip('"').endswith("-2"), "uploaded in parts"
     assert_encrypted(nightly, nightly.archive_prefix, sse="aws:kms", kms_key_id=key_id)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from privacy_pipeline.report import check_accounting
 
@@ -28,15 +26,15 @@ def test_a_rerun_posts_nothing_and_the_same_file_dropped_again_submits_nothing(n
     assert report_accounting(out.report) == report_accounting(first_report)
     assert len(out.keys("content")) == expected.access_jobs, "the rerun re-archives nothing as a new object"
 
-    dropped_again = nightly.tmp_path / "inbox" / "requests-again.csv"
-    dropped_again.parent.mkdir()
-    shutil.copyfile(source, dropped_again)
-    next_night = nightly.run("2026-06-02", input_uri=dropped_again.parent)
+    # The next night the same bytes land in the inbox the scheduled run reads (no input_uri given).
+    inbox_key = f"{nightly.inbox_prefix}/2026-06-02/requests-again.csv"
+    nightly.s3.put_object(Bucket=nightly.bucket, Key=inbox_key, Body=source.read_bytes())
+    next_night = nightly.run("2026-06-02")
 
     out = nightly.outputs(next_night)
     assert nightly.posts() == posts, "a file taken in before is not submitted again"
     intake = out.json("intake.json")
-    assert [s["name"] for s in intake["skipped_sources"]] == [str(dropped_again)]
+    assert [s["name"] for s in intake["skipped_sources"]] == [f"s3://{nightly.bucket}/{inbox_key}"]
     assert out.report["rows_read"] == out.report["subjects_submitted"] == out.report["jobs_created"] == 0
     assert_exactly_once(nightly, expected.user_actions)
 
