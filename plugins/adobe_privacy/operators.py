@@ -566,6 +566,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         recorded = self.store.get_json(run.intake)
         if recorded is not None:
             self.log.info("Intake of this run was recorded already; reusing %s", run.intake)
+            self._mark_taken_in(recorded["sources"], run.root)  # the first try may have died before it did
             return recorded["chunks"]
 
         options = IntakeOptions(
@@ -627,13 +628,19 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             "rejects_key": run.rejects,
         })
         # Only now are the inputs marked taken: a crash before this line re-reads them next time.
-        for source in [] if _as_bool(self.dry_run) else sources:
-            self.store.put_json(self.layout.ledger_input(source["sha256"]), {**source, "run_root": run.root})
+        self._mark_taken_in(sources, run.root)
         self.log.info(
             "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d inputs skipped",
             rows_read, len(rejects), len(subjects), len(staged), len(carried), len(skipped),
         )
         return chunks
+
+    def _mark_taken_in(self, sources: list[dict[str, Any]], run_root: str) -> None:
+        """Record each input's content hash so later runs skip the same file (idempotent; not on a dry run)."""
+        if _as_bool(self.dry_run):
+            return
+        for source in sources:
+            self.store.put_json(self.layout.ledger_input(source["sha256"]), {**source, "run_root": run_root})
 
     def _carried_batches(self, exclude: set[str]) -> list[dict[str, Any]]:
         carried = []
