@@ -142,3 +142,23 @@ def test_archive_dies_halfway_then_the_retry_completes_without_a_second_copy(nig
         assert nightly.head(run.content(job_id))["ContentLength"] == record["size"]
         assert archived[job_id]["content_key"] == run.content(job_id)
         assert archived[job_id]["sha256"] == record["sha256"]
+
+
+def test_intake_dies_before_marking_its_input_then_the_retry_still_marks_it(nightly):
+    source = nightly.tmp_path / "requests.csv"
+    write_input(source, rows=20, seed=61, bad_rows=[])
+
+    def intake(run_id: str) -> list[list[str]]:
+        operator = PrivacyIntakeOperator(
+            task_id="take_in_requests", input_uri=str(source), archive_uri=nightly.archive_uri,
+            default_include=["aepDataLake"],
+        )
+        return operator.execute(nightly.task_context(LOGICAL_DATE, run_id))
+
+    # intake.json is written, then the process dies before the input is marked as taken in.
+    with dies_at(lambda key, _document: "/ledger/inputs/" in key), pytest.raises(ProcessDied):
+        intake(RUN_ID)
+    chunks = intake(RUN_ID)
+
+    assert chunks and len(nightly.ledger("inputs")) == 1
+    assert intake("manual__2026-05-02T02:00:00+00:00") == [], "the next run skips the file"
