@@ -162,3 +162,31 @@ def test_intake_dies_before_marking_its_input_then_the_retry_still_marks_it(nigh
 
     assert chunks and len(nightly.ledger("inputs")) == 1
     assert intake("manual__2026-05-02T02:00:00+00:00") == [], "the next run skips the file"
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: a submit task that fails for good strands its whole chunk: the "
+                   "input is marked taken, no batch has a carry marker, reconcile reads open/ only; today only a "
+                   "clear of the failed run (a retry, as above) submits it")
+def test_a_chunk_whose_run_gave_up_is_submitted_by_the_next_run(nightly, staged):
+    from adobe_privacy.exceptions import PrivacyOutcomeUnknownError
+
+    from tests.dags.conftest import JOBS_ROUTE
+
+    keys, expected = staged
+    nightly.emulator.add_fault(route=JOBS_ROUTE, kind="5xx", times=100)  # Adobe down for the whole run
+    with pytest.raises(PrivacyOutcomeUnknownError):
+        submit(nightly, keys)  # its last try: the run fails (first batch an intent, the rest untouched)
+    nightly.emulator.clear_faults()
+
+    next_run = "scheduled__2026-05-02T02:00:00+00:00"
+    intake = PrivacyIntakeOperator(
+        task_id="take_in_requests", input_uri=str(nightly.tmp_path / "requests.csv"),
+        archive_uri=nightly.archive_uri, default_include=["aepDataLake", "profileService", "identity"],
+    )
+    chunks = intake.execute(nightly.task_context("2026-05-02", next_run))
+    carried = [key for chunk in chunks for key in chunk]
+    SubmitPrivacyBatchesOperator(
+        task_id="submit_batches", batch_keys=carried, archive_uri=nightly.archive_uri, daily_job_budget=20000
+    ).execute(nightly.task_context("2026-05-02", next_run))
+
+    assert_exactly_once(nightly, expected.user_actions)
