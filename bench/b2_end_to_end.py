@@ -116,9 +116,9 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "Ours: `airflow dags test` wall time, poll_interval 5 s (the param's minimum), triggers inline; "
             "the Airflow DB migration is not timed. It also stages batches, keeps the ledger, inspects "
             "and uploads every ZIP to S3 (moto), which the naive client does not.",
-            f"Size capped at about {subjects:,} subjects: the naive side is sequential by design "
-            "(minutes at this size).",
-            "Status calls: ours = list calls (sensor, trigger and archive); naive = GET /jobs/{id} until final. "
+            f"Size capped at {rows:,} input rows (about {subjects:,} subjects before rejects and shapes): the naive "
+            "side is sequential by design (minutes at this size).",
+            "Status calls: ours = every list call the run made (whoever made it); naive = GET /jobs/{id} until final. "
             "The `all job reads` row adds ours' GET /jobs/{id} detail reads (archive: product responses "
             "and download URL of each final job).",
         ],
