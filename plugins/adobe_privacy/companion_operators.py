@@ -13,13 +13,12 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from adobe_privacy.exceptions import PrivacyServiceError
-from adobe_privacy.hooks import PrivacyServiceHook
 from adobe_privacy.notifiers import PrivacyAlertLogNotifier, send_alert
 from adobe_privacy.operators import (
     ENCRYPTION_FIELDS,
@@ -29,6 +28,12 @@ from adobe_privacy.operators import (
     materialize,
     run_partition,
 )
+from adobe_privacy.protocol import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    # The hook module imports requests and aiohttp (through the HTTP provider): built at run time,
+    # never imported while a DAG file is parsed.
+    pass
 
 #: Adobe's list endpoint looks back 45 days and spans at most 30; we stay a day inside both.
 LIST_LOOKBACK_DAYS = 44
@@ -301,7 +306,7 @@ class SubmitOptOutsOperator(_ArchiveStoreMixin, BaseOperator):
         input_uri: str,
         archive_uri: str,
         max_values_per_request: int = 1000,
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         aws_conn_id: str | None = "aws_default",
         sse: str = "AES256",
         kms_key_id: str | None = None,
@@ -414,7 +419,7 @@ class HygieneJobsSensor(BaseSensorOperator):
         submissions: list[dict[str, Any]] | Any,
         poll_interval: float | str = 900,
         wait_timeout: float | str = 6 * 3600,
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mode", "reschedule")
@@ -433,6 +438,8 @@ class HygieneJobsSensor(BaseSensorOperator):
         job_ids = [job_id for ids in window["jobs_by_regulation"].values() for job_id in ids]
         builder = SummaryBuilder({"hygiene": job_ids})
         if job_ids:
+            from adobe_privacy.hooks import PrivacyServiceHook
+
             hook = PrivacyServiceHook(self.adobe_privacy_conn_id)
             for job in hook.iter_hygiene_jobs(from_date=window["from_date"], to_date=window["to_date"]):
                 builder.observe("hygiene", [job])

@@ -17,17 +17,22 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier, BaseOperator, Context
 
 from adobe_privacy.budget import BUDGET_TEMPLATE, DailyBudgetExhaustedError, DailyJobBudget
 from adobe_privacy.deadline_report import write_deadline_outputs
 from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
-from adobe_privacy.hooks import PrivacyServiceHook
 from adobe_privacy.notifiers import PrivacyAlertLogNotifier
+from adobe_privacy.protocol import DEFAULT_CONN_ID
 from adobe_privacy.sensors import PrivacyJobsSensor
 from adobe_privacy.storage import PrivacyArchiveStore
+
+if TYPE_CHECKING:
+    # The hook module imports requests and aiohttp (through the HTTP provider): built at run time,
+    # never imported while a DAG file is parsed.
+    from adobe_privacy.hooks import PrivacyServiceHook
 
 # How far back the list endpoint is searched when recovering jobs of an earlier attempt. Adobe's list
 # look-back is 45 days and its span at most 30; an attempt's intent is never older than a few days.
@@ -60,6 +65,8 @@ class _ArchiveStoreMixin:
 
     @cached_property
     def hook(self) -> PrivacyServiceHook:
+        from adobe_privacy.hooks import PrivacyServiceHook
+
         return PrivacyServiceHook(adobe_privacy_conn_id=self.adobe_privacy_conn_id)
 
     @cached_property
@@ -96,7 +103,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         *,
         batch_keys: list[str],
         archive_uri: str,
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         aws_conn_id: str | None = "aws_default",
         sse: str = "AES256",
         kms_key_id: str | None = None,
@@ -385,7 +392,7 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         chunk_index: int | str,
         max_uncompressed_bytes: int = 2 * 1024**3,
         max_parallel_jobs: int = 8,
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         aws_conn_id: str | None = "aws_default",
         sse: str = "AES256",
         kms_key_id: str | None = None,
@@ -431,6 +438,8 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
     @property
     def hook(self) -> PrivacyServiceHook:
         """One hook per thread: jobs are archived concurrently, and an HTTP session is not shared."""
+        from adobe_privacy.hooks import PrivacyServiceHook
+
         local = self.__dict__.setdefault("_thread_hooks", threading.local())
         if not hasattr(local, "hook"):
             local.hook = PrivacyServiceHook(adobe_privacy_conn_id=self.adobe_privacy_conn_id)
@@ -549,7 +558,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         max_chunks: int = 16,
         min_batches_per_chunk: int = 8,
         aws_conn_id: str | None = "aws_default",
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         sse: str = "AES256",
         kms_key_id: str | None = None,
         dry_run: bool | str = False,
@@ -687,7 +696,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
         archive_uri: str,
         submissions: list[dict[str, Any]] | Any,
         aws_conn_id: str | None = "aws_default",
-        adobe_privacy_conn_id: str = PrivacyServiceHook.default_conn_name,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         sse: str = "AES256",
         kms_key_id: str | None = None,
         deadline_default_days: int | str = 30,

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from adobe_privacy.exceptions import PrivacyServiceError
-from adobe_privacy.hooks import PrivacyServiceHook
 from adobe_privacy.protocol import DEFAULT_CONN_ID
 from adobe_privacy.triggers import PrivacyJobsTrigger
+
+if TYPE_CHECKING:
+    # The hook module imports requests and aiohttp (through the HTTP provider): built at run time,
+    # never imported while a DAG file is parsed.
+    from adobe_privacy.hooks import PrivacyServiceHook
 
 EVENT_STATUSES = ("success", "timeout", "error")
 # The trigger reports its own timeout at ``end_at``; Airflow's deferral timeout is only a backstop.
@@ -84,6 +88,8 @@ class PrivacyJobsSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> PrivacyServiceHook:
+        from adobe_privacy.hooks import PrivacyServiceHook
+
         return PrivacyServiceHook(self.adobe_privacy_conn_id)
 
     def _summarize(self) -> dict[str, Any]:
