@@ -640,6 +640,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         # Enough chunks to submit in parallel, few enough that task overhead does not dominate.
         wanted = min(self.max_chunks, -(-len(keys) // self.min_batches_per_chunk))
         chunks = chunk_evenly(keys, wanted) if keys else []
+        self._list_until_submitted(staged)
         self.store.put_json(run.intake, {
             "chunks": chunks,
             "sources": sources,
@@ -659,6 +660,22 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             rows_read, len(rejects), len(subjects), len(staged), len(carried), len(skipped),
         )
         return chunks
+
+    def _list_until_submitted(self, staged: list[dict[str, Any]]) -> None:
+        """Give every staged batch a carry marker, which the submit task deletes once the batch is submitted.
+
+        Written before intake.json (so a retry that reuses it finds them) and before the input is marked
+        taken in: if this run's submit fails for good, the next run carries the batches (recovering any
+        POST that went out from the list endpoint first) instead of no run ever submitting them. Not on
+        a dry run, which must leave nothing for a later run to act on.
+        """
+        if _as_bool(self.dry_run):
+            return
+        for batch in staged:
+            self.store.put_json(self.layout.ledger_deferred(batch["batch_id"]), {
+                **{name: batch[name] for name in ("batch_id", "key", "regulation", "subjects", "jobs_expected")},
+                "reason": "staged; carried by a later run unless this run submits it",
+            })
 
     def _mark_taken_in(self, sources: list[dict[str, Any]], run_root: str) -> None:
         """Record each input's content hash so later runs skip the same file (idempotent; not on a dry run)."""
