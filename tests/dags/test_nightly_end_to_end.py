@@ -43,6 +43,8 @@ def test_clean_run_adds_up_archives_every_access_zip_and_encrypts_everything(nig
     assert report["subjects_deferred"] == report["content_quarantined"] == report["content_pending"] == 0
     assert report["api_posts"] == report["batches_submitted"], "one POST per batch on a clean run"
     assert_exactly_once(nightly, expected.user_actions)
+    assert nightly.ledger("deferred") == {}, "every carry marker is cleared once its batch is submitted"
+    assert len(nightly.ledger("inputs")) == 1
 
     rejected = out.rejects()
     assert sorted(r["request_id"] for r in rejected) == sorted(row[0] for row in BAD_ROWS)
@@ -112,7 +114,7 @@ def test_dry_run_validates_and_batches_but_posts_nothing(nightly):
     assert report["subjects_dry_run"] == expected.subjects
     assert report["rows_rejected"] == expected.rows_rejected
     assert report["subjects_submitted"] == report["jobs_created"] == 0
-    assert nightly.ledger("batches") == {}
+    assert nightly.ledger("batches") == nightly.ledger("deferred") == nightly.ledger("inputs") == {}
 
     # A dry run is a rehearsal: the same file taken in for real afterwards is submitted in full.
     real = nightly.run("2026-03-05", input_uri=source)
