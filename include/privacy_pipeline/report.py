@@ -66,6 +66,9 @@ def build_report(
         "rows_read": int(intake.get("rows_read", 0)),
         "rows_rejected": int(intake.get("rows_rejected", 0)),
         "rows_in_subjects": int(intake.get("rows_in_subjects", 0)),
+        # Opt-out-of-sale rows in the shared inbox belong to privacy_opt_out: counted, not rejected.
+        "rows_routed_to_opt_out": int(intake.get("rows_routed_to_opt_out", 0)),
+        "subjects_routed_to_opt_out": int(intake.get("subjects_routed_to_opt_out", 0)),
         "subjects_intake": int(intake.get("subjects", 0)),
         "subjects_carried_in": sum(int(c.get("subjects", 0)) for c in intake.get("carried") or []),
         "subjects_submitted": _total(submissions, "submitted_subjects"),
@@ -115,8 +118,8 @@ def check_accounting(report: Mapping[str, Any]) -> None:
             problems.append(f"{name}: {detail} ({left} != {right})")
 
     r = report
-    expect("rows", r["rows_read"], r["rows_in_subjects"] + r["rows_rejected"],
-           "rows_read must equal rows in subjects + rows_rejected")
+    expect("rows", r["rows_read"], r["rows_in_subjects"] + r["rows_rejected"] + r.get("rows_routed_to_opt_out", 0),
+           "rows_read must equal rows in subjects + rows_rejected + rows routed to opt-out")
     expect("subjects", r["subjects_intake"] + r["subjects_carried_in"],
            r["subjects_submitted"] + r["subjects_deferred"] + r["subjects_dry_run"],
            "subjects taken in (+ carried in) must equal submitted + deferred + dry-run")

@@ -8,12 +8,14 @@ chunks even for a million subjects (Airflow's max_map_length is 1024). All I/O g
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -580,9 +582,9 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from privacy_pipeline import catalog
         from privacy_pipeline.batching import chunk_evenly, dump_batch, plan_batches
-        from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests
-        from privacy_pipeline.models import SubjectTable
+        from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests, split_opt_outs
         from privacy_pipeline.report import write_rejects_csv
 
         from adobe_privacy.storage import iter_input_objects
@@ -594,28 +596,21 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             self._mark_taken_in(recorded["sources"], run.root)  # the first try may have died before it did
             return recorded["chunks"]
 
+        # The shared inbox also carries opt-out-of-sale rows: they are privacy_opt_out's, so they are
+        # counted as routed there, not rejected (unless this DAG names its own allowed actions).
         options = IntakeOptions(
             default_include=tuple(_as_list(self.default_include)),
             map_legacy_regulations=_as_bool(self.map_legacy_regulations),
-            **({"allowed_actions": tuple(self.allowed_actions)} if self.allowed_actions else {}),
+            allowed_actions=tuple(self.allowed_actions or (*catalog.JOB_ACTIONS, catalog.OPT_OUT_OF_SALE)),
         )
-        tables, rejects, sources, skipped = [], [], [], []
-        rows_read = 0
-        for name, opener in iter_input_objects(self.input_uri, aws_conn_id=self.aws_conn_id):
-            result = read_requests([InputSource(name=name, open=opener)], options)
-            source = result.sources[0]
-            if self.store.get_json(self.layout.ledger_input(source.sha256)) is not None:
-                self.log.info("Input %s (sha256 %s) was taken in by an earlier run; skipping", name, source.sha256)
-                skipped.append({"name": name, "sha256": source.sha256})
-                continue
-            tables.append(result.subjects)
-            rejects.extend(result.rejects)
-            rows_read += result.rows_read
-            sources.append({"name": name, "sha256": source.sha256, "rows_read": source.rows_read,
-                            "format": source.format})
-
+        fresh, skipped = self._new_inputs(iter_input_objects(self.input_uri, aws_conn_id=self.aws_conn_id))
+        # One read over every new file, so a request_id reused across two files is a reject, not a crash.
+        result = read_requests([InputSource(name=name, open=opener) for name, opener, _digest in fresh], options)
+        rejects, rows_read = result.rejects, result.rows_read
+        sources = [{"name": s.name, "sha256": s.sha256, "rows_read": s.rows_read, "format": s.format}
+                   for s in result.sources]
         # Columns all the way: plan_batches and dump_batch never build a Subject per input row.
-        subjects = SubjectTable.concat(tables)
+        subjects, opt_outs = split_opt_outs(result.subjects)
         batches = plan_batches(subjects, max_subjects=self.max_subjects)
         staged = []
         for batch in batches:
@@ -651,15 +646,38 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
             "rows_rejected": len(rejects),
             "rows_in_subjects": subjects.row_total(),
             "subjects": len(subjects),
+            "rows_routed_to_opt_out": opt_outs.row_total(),
+            "subjects_routed_to_opt_out": len(opt_outs),
             "rejects_key": run.rejects,
         })
         # Only now are the inputs marked taken: a crash before this line re-reads them next time.
         self._mark_taken_in(sources, run.root)
         self.log.info(
-            "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d inputs skipped",
-            rows_read, len(rejects), len(subjects), len(staged), len(carried), len(skipped),
+            "Intake: %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d opt-out subjects "
+            "left to privacy_opt_out, %d inputs skipped",
+            rows_read, len(rejects), len(subjects), len(staged), len(carried), len(opt_outs), len(skipped),
         )
         return chunks
+
+    def _new_inputs(self, objects) -> tuple[list[tuple[str, Any, str]], list[dict[str, str]]]:
+        """Split input objects into those not taken in yet and those an earlier run took in (by sha256).
+
+        Hashing streams each object once before it is parsed; reading the new ones together afterwards
+        costs a second read, which is what lets intake check keys across files.
+        """
+        fresh, skipped = [], []
+        for name, opener in objects:
+            digest = hashlib.sha256()  # of the stored bytes, as intake's own SourceSummary.sha256
+            with closing(opener()) as stream:
+                while chunk := stream.read(8 * 1024**2):
+                    digest.update(chunk)
+            sha256 = digest.hexdigest()
+            if self.store.get_json(self.layout.ledger_input(sha256)) is not None:
+                self.log.info("Input %s (sha256 %s) was taken in by an earlier run; skipping", name, sha256)
+                skipped.append({"name": name, "sha256": sha256})
+            else:
+                fresh.append((name, opener, sha256))
+        return fresh, skipped
 
     def _list_until_submitted(self, staged: list[dict[str, Any]]) -> None:
         """Give every staged batch a carry marker, which the submit task deletes once the batch is submitted.

@@ -87,7 +87,9 @@ def test_kms_variables_encrypt_every_object_including_a_multipart_zip(nightly):
     nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_SSE", "aws:kms")
     nightly.monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_KMS_KEY_ID", key_id)
     # Above boto3's 8 MiB multipart threshold: the encryption must reach CreateMultipartUpload too.
-    nightly.emulator.configure(content_bytes=9 * 1024**2)
+    # Every product finds data: a "user IDs not found" (6052) product has no data files, and with random
+    # job ids the one access job's ZIP would otherwise be tiny now and then.
+    nightly.emulator.configure(content_bytes=9 * 1024**2, product_outcome_weights={"6000": 1.0})
     source = nightly.tmp_path / "requests.csv"
     expected = write_input(source, rows=4, seed=5, bad_rows=BAD_ROWS[:1])
 
