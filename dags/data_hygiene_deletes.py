@@ -23,6 +23,7 @@ from adobe_privacy.operators import PrivacyIntakeOperator, PrivacyRunReportOpera
 from adobe_privacy.templates import ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
 from airflow.sdk import Param, dag
 
+
 def _archive_arguments(submission: dict) -> dict:
     return {"batch_ids": submission["batch_ids"], "chunk_index": submission["chunk"]}
 
