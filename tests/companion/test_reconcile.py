@@ -35,7 +35,9 @@ def submitted_nightly(companion, rows: list[str], run_id: str = "nightly") -> di
 
 
 def test_errored_jobs_are_resubmitted_once_then_archived(companion):
-    companion.emulator.configure(error_rate=1.0)
+    # Jobs finish only when the test moves the clock: the second reconcile of the same hour must see the
+    # resubmitted jobs still open, however slowly this machine runs the steps in between.
+    companion.emulator.configure(error_rate=1.0, processing_after_seconds=10.0, complete_after_seconds=20.0)
     first = submitted_nightly(companion, subject_rows(3) + subject_rows(1, action="delete", prefix="del"))
     assert first["jobs"] == 4 and len(companion.ledger("open")) == 1
     companion.advance(seconds=30)  # every job is now final: error
