@@ -75,6 +75,9 @@ class LedgerEntry:
     attempts: int = 0
     batch_key: str | None = None
     reason: str | None = None
+    #: POST /jobs requests sent for this batch, by Airflow run id: written before each one goes out, so a
+    #: run's report counts the POSTs of every try of its tasks, not just the last try's.
+    posts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -94,6 +97,7 @@ class LedgerEntry:
             intent_at=_aware(now),
             attempts=(previous.attempts if previous else 0) + 1,
             batch_key=batch_key,
+            posts=dict(previous.posts) if previous else {},
         )
 
     @classmethod
@@ -114,6 +118,10 @@ class LedgerEntry:
     def with_attempt(self, *, now: datetime) -> LedgerEntry:
         """Another POST is about to go out for the pairs still missing; the intent time stays."""
         return replace(self, attempts=self.attempts + 1, intent_at=self.intent_at or _aware(now))
+
+    def with_post(self, run_id: str) -> LedgerEntry:
+        """One more POST is about to be sent for this batch by run `run_id`."""
+        return replace(self, posts={**self.posts, run_id: self.posts.get(run_id, 0) + 1})
 
     def with_jobs(self, created: Iterable[Any], *, now: datetime) -> LedgerEntry:
         """Add the jobs a POST returned (job refs, `CreatedJob`s or Adobe job dicts).
@@ -169,6 +177,7 @@ class LedgerEntry:
             "attempts": self.attempts,
             "batch_key": self.batch_key,
             "reason": self.reason,
+            "posts": dict(sorted(self.posts.items())),
         }
 
     @classmethod
@@ -189,6 +198,7 @@ class LedgerEntry:
             attempts=int(document.get("attempts", 0)),
             batch_key=document.get("batch_key"),
             reason=document.get("reason"),
+            posts={str(run): int(n) for run, n in (document.get("posts") or {}).items()},
         )
 
 

@@ -43,6 +43,7 @@ def build_report(
     logical_date: str | None = None,
     run_id: str | None = None,
     deadlines: Mapping[str, Any] | None = None,
+    api_posts: int | None = None,
 ) -> dict[str, Any]:
     """Assemble report.json from the run's records.
 
@@ -82,7 +83,8 @@ def build_report(
         "jobs_created": _total(submissions, "jobs"),
         "jobs_recorded": len(records),
         "duplicate_job_records": sorted(job_id for job_id, n in job_ids.items() if n > 1),
-        "api_posts": _total(submissions, "api_posts"),
+        # The ledger's per-run count when given (every try of every submit task); else the summaries'.
+        "api_posts": _total(submissions, "api_posts") if api_posts is None else int(api_posts),
         "jobs_by_status": dict(sorted(jobs_by_status.items())),
         "complete_access_jobs": len(complete_access),
         "content_archived": sum(archive_outcomes[o] for o in ARCHIVED),

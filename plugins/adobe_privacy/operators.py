@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -138,7 +138,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 summary.add_deferred(batch, over_budget=isinstance(back_pressure, DailyBudgetExhaustedError))
                 continue
             try:
-                entry = self._submit_once(batch, batch_key, summary)
+                entry = self._submit_once(batch, batch_key, summary, context["run_id"])
             except PrivacyBackPressureError as err:
                 if isinstance(err, DailyBudgetExhaustedError):
                     self.log.warning("Daily job budget spent (%s); deferring the rest of this chunk", err)
@@ -162,7 +162,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         return summary.as_xcom()
 
     # -- exactly once -----------------------------------------------------------------------------
-    def _submit_once(self, batch, batch_key: str, summary: SubmissionSummary):
+    def _submit_once(self, batch, batch_key: str, summary: SubmissionSummary, run_id: str):
         from privacy_pipeline.ledger import LedgerEntry
 
         ledger_key = self.layout.ledger_batch(batch.batch_id)
@@ -180,9 +180,16 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         missing = self._missing_user_actions(entry)
         remaining = self.budget.reserve(batch.batch_id, len(missing))  # before the intent: a miss defers cleanly
         self.log.info("Batch %s reserved %d jobs of today's budget; %d left", batch.batch_id, len(missing), remaining)
+        entry = entry.with_post(run_id)
         self.store.put_json(ledger_key, entry.to_json())
+
+        def count_resend() -> None:
+            nonlocal entry
+            entry = entry.with_post(run_id)
+            self.store.put_json(ledger_key, entry.to_json())
+
         try:
-            created = self._post_paced(self._payload(batch, missing))
+            created = self._post_paced(self._payload(batch, missing), before_resend=count_resend)
         except PrivacyOutcomeUnknownError:
             summary.api_posts += 1
             self.log.warning("Outcome of POST for batch %s unknown; reconciling via the list endpoint", batch.batch_id)
@@ -225,7 +232,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         )
         return entry.with_recovered(found, missing, now=_utcnow())
 
-    def _post_paced(self, payload: dict):
+    def _post_paced(self, payload: dict, *, before_resend: Callable[[], None] = lambda: None):
         """POST until accepted, waiting out short rate limits (429); other back-pressure goes to the caller."""
         attempt = 1
         while True:
@@ -238,6 +245,7 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
                 self.log.warning("POST rate-limited (attempt %d/%d); resending in %.1f s", attempt,
                                  RATE_LIMIT_ATTEMPTS, wait)
                 time.sleep(wait)
+                before_resend()
                 attempt += 1
 
     # Seams for job APIs with the same exactly-once protocol (the Data Hygiene operators override them).
@@ -777,6 +785,7 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
             logical_date=run_partition(context),
             run_id=context["run_id"],
             deadlines=deadlines,
+            api_posts=_posts_of_run(self.store, self.layout, intake, context["run_id"]),
         )
         try:
             check_accounting(report)
@@ -787,6 +796,20 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
         self.store.put_json(run.report, report)
         self.log.info("Report written to %s: %s", self.store.uri(run.report), _headline(report))
         return {"report_key": run.report, **_headline(report)}
+
+
+def _posts_of_run(store, layout, intake: dict[str, Any] | None, run_id: str) -> int:
+    """POST /jobs requests this run sent, from the ledger: every try of every submit task counts."""
+    from privacy_pipeline.ledger import LedgerEntry
+
+    batch_ids = {b["batch_id"] for b in (intake or {}).get("batches", [])}
+    batch_ids |= {c["batch_id"] for c in (intake or {}).get("carried", [])}
+    total = 0
+    for batch_id in sorted(batch_ids):
+        document = store.get_json(layout.ledger_batch(batch_id))
+        if document is not None:
+            total += LedgerEntry.from_json(document).posts.get(run_id, 0)
+    return total
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:

@@ -50,3 +50,5 @@ def test_faults_cost_retries_not_jobs_and_the_accounting_matches_a_clean_run(nig
     assert all(fired[fault_id] > 0 for fault_id in fault_ids), f"every fault kind must have fired: {fired}"
     post_statuses = nightly.emulator.stats()["calls"][JOBS_ROUTE]
     assert {"503", "429"} & set(post_statuses), f"POSTs were refused too: {post_statuses}"
+    # The report counts every POST the run sent, across task retries (the ledger keeps them per run).
+    assert bumpy["api_posts"] == sum(post_statuses.values()) > clean["api_posts"]

@@ -110,3 +110,12 @@ def test_input_marker_is_json():
     marker = input_marker("ab" * 32, "s3://bucket/in/a.csv", "scheduled__2025-06-01", rows_read=12)
     assert json.loads(json.dumps(marker)) == {"sha256": "ab" * 32, "source": "s3://bucket/in/a.csv",
                                               "run_id": "scheduled__2025-06-01", "rows_read": 12}
+
+
+def test_posts_are_counted_per_run_and_survive_json():
+    from privacy_pipeline.ledger import LedgerEntry as Entry
+
+    entry = Entry(batch_id="b-1", payload_sha256="x", regulation="gdpr", user_actions=[("k", "access")],
+                  state="intent").with_post("run-a").with_post("run-a").with_post("run-b")
+    assert entry.posts == {"run-a": 2, "run-b": 1}
+    assert Entry.from_json(entry.to_json()).posts == {"run-a": 2, "run-b": 1}
