@@ -9,7 +9,6 @@ fresh interpreter; RSS growth is the peak during the call minus the resident set
 
 from __future__ import annotations
 
-import inspect
 import os
 
 from bench.measure import current_rss_mb, peak_rss_mb, run_probe, stopwatch, work_dir
@@ -47,11 +46,10 @@ def archive_ours(key: str) -> dict:
 
     hook = PrivacyServiceHook()
     detail = _complete_access_job(hook, key)
-    arguments = {"task_id": "bench_archive", "batch_ids": [], "archive_uri": ARCHIVE_URI, "chunk_index": 0}
-    if "run_root" in inspect.signature(ArchivePrivacyJobsOperator.__init__).parameters:
-        arguments["run_root"] = RUN_ROOT  # only some revisions of the operator take it
-    operator = ArchivePrivacyJobsOperator(**arguments)
-    operator.hook = hook  # the same hook (and token) the job was created with
+    # The operator builds its own hook; the token the job was created with is reused (cached per connection).
+    operator = ArchivePrivacyJobsOperator(
+        task_id="bench_archive", batch_ids=[], archive_uri=ARCHIVE_URI, chunk_index=0
+    )
     operator.store.client  # noqa: B018 - build the S3 client before the clock, as the reference does
     rss_before = current_rss_mb()
     with stopwatch() as clock:
