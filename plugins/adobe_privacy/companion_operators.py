@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseNotifier, BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from adobe_privacy.exceptions import PrivacyServiceError
@@ -23,8 +23,8 @@ from adobe_privacy.notifiers import PrivacyAlertLogNotifier, send_alert
 from adobe_privacy.operators import (
     ENCRYPTION_FIELDS,
     ArchivePrivacyJobsOperator,
+    PrivacyArchiveOperator,
     SubmitPrivacyBatchesOperator,
-    _ArchiveStoreMixin,
     materialize,
     run_partition,
 )
@@ -67,7 +67,6 @@ class ReconcilePrivacyJobsOperator(ArchivePrivacyJobsOperator):
     def __init__(
         self,
         *,
-        archive_uri: str,
         max_attempts: int | str = 3,
         archive_alert_days: float | str = 7,
         stuck_after_days: float | str = 45,
@@ -76,7 +75,7 @@ class ReconcilePrivacyJobsOperator(ArchivePrivacyJobsOperator):
         alert_notifier: BaseNotifier | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(batch_ids=[], archive_uri=archive_uri, chunk_index=0, **kwargs)
+        super().__init__(batch_ids=[], chunk_index=0, **kwargs)
         self.max_attempts = max_attempts
         self.archive_alert_days = archive_alert_days
         self.stuck_after_days = stuck_after_days
@@ -284,7 +283,7 @@ def _as_of(value: str | datetime | None) -> datetime:
 # ------------------------------------------------------------------------------------ opt-out of sale
 
 
-class SubmitOptOutsOperator(_ArchiveStoreMixin, BaseOperator):
+class SubmitOptOutsOperator(PrivacyArchiveOperator):
     """
     Send a run's opt-out-of-sale requests to `POST /consent`, each payload once, with evidence in S3.
 
@@ -304,22 +303,12 @@ class SubmitOptOutsOperator(_ArchiveStoreMixin, BaseOperator):
         self,
         *,
         input_uri: str,
-        archive_uri: str,
         max_values_per_request: int = 1000,
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        aws_conn_id: str | None = "aws_default",
-        sse: str = "AES256",
-        kms_key_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.input_uri = input_uri
-        self.archive_uri = archive_uri
         self.max_values_per_request = max_values_per_request
-        self.adobe_privacy_conn_id = adobe_privacy_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.sse = sse
-        self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline import catalog

@@ -50,14 +50,37 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
 ENCRYPTION_FIELDS = ("sse", "kms_key_id")
 
 
-class _ArchiveStoreMixin:
-    """Builds the hooks lazily (never in __init__: operators are constructed at every DAG parse)."""
+class PrivacyArchiveOperator(BaseOperator):
+    """
+    Base of every operator here: the Adobe connection, the archive root and how S3 writes are encrypted.
 
-    archive_uri: str
-    aws_conn_id: str | None
-    adobe_privacy_conn_id: str
-    sse: str
-    kms_key_id: str | None
+    Like the Amazon provider's `AwsBaseOperator`, it owns the connection arguments once, so each concrete
+    operator declares only its own. The hooks are built lazily, never in `__init__`: operators are
+    constructed at every DAG parse.
+
+    :param archive_uri: `s3://bucket/prefix` root of the ledger and the run outputs (templated).
+    :param adobe_privacy_conn_id: the `adobe_privacy_service` connection.
+    :param aws_conn_id: the Amazon connection for S3.
+    :param sse: server-side encryption of every write, `AES256` or `aws:kms` (templated).
+    :param kms_key_id: the KMS key for `aws:kms` (templated).
+    """
+
+    def __init__(
+        self,
+        *,
+        archive_uri: str,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        aws_conn_id: str | None = "aws_default",
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.archive_uri = archive_uri
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.sse = sse
+        self.kms_key_id = kms_key_id
 
     @cached_property
     def store(self) -> PrivacyArchiveStore:
@@ -78,7 +101,7 @@ class _ArchiveStoreMixin:
         return ArchiveLayout(self.store.prefix)
 
 
-class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
+class SubmitPrivacyBatchesOperator(PrivacyArchiveOperator):
     """
     Submit each staged batch of a chunk to `POST /jobs` exactly once.
 
@@ -104,11 +127,6 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         self,
         *,
         batch_keys: list[str],
-        archive_uri: str,
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        aws_conn_id: str | None = "aws_default",
-        sse: str = "AES256",
-        kms_key_id: str | None = None,
         dry_run: bool | str = False,
         daily_job_budget: int | str | None = BUDGET_TEMPLATE,
         **kwargs: Any,
@@ -116,11 +134,6 @@ class SubmitPrivacyBatchesOperator(_ArchiveStoreMixin, BaseOperator):
         super().__init__(**kwargs)
         self.daily_job_budget = daily_job_budget
         self.batch_keys = batch_keys
-        self.archive_uri = archive_uri
-        self.adobe_privacy_conn_id = adobe_privacy_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.sse = sse
-        self.kms_key_id = kms_key_id
         self.dry_run = dry_run
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -374,7 +387,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
+class ArchivePrivacyJobsOperator(PrivacyArchiveOperator):
     """
     Archive what a chunk's jobs produced: each complete access job's ZIP, and every job's record.
 
@@ -398,26 +411,16 @@ class ArchivePrivacyJobsOperator(_ArchiveStoreMixin, BaseOperator):
         self,
         *,
         batch_ids: list[str],
-        archive_uri: str,
         chunk_index: int | str,
         max_uncompressed_bytes: int = 2 * 1024**3,
         max_parallel_jobs: int = 8,
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        aws_conn_id: str | None = "aws_default",
-        sse: str = "AES256",
-        kms_key_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.batch_ids = batch_ids
-        self.archive_uri = archive_uri
         self.chunk_index = chunk_index
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.max_parallel_jobs = max_parallel_jobs
-        self.adobe_privacy_conn_id = adobe_privacy_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.sse = sse
-        self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline.ledger import LedgerEntry
@@ -529,7 +532,7 @@ def _product_outcome(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
+class PrivacyIntakeOperator(PrivacyArchiveOperator):
     """
     Take in a run's requests: read, validate, batch, stage; return chunks of batch keys (the XCom).
 
@@ -560,34 +563,24 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         self,
         *,
         input_uri: str,
-        archive_uri: str,
         default_include: list[str] | str,
         map_legacy_regulations: bool | str = False,
         allowed_actions: Sequence[str] | None = None,
         max_subjects: int = 1000,
         max_chunks: int = 16,
         min_batches_per_chunk: int = 8,
-        aws_conn_id: str | None = "aws_default",
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        sse: str = "AES256",
-        kms_key_id: str | None = None,
         dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dry_run = dry_run
         self.input_uri = input_uri
-        self.archive_uri = archive_uri
         self.default_include = default_include
         self.map_legacy_regulations = map_legacy_regulations
         self.allowed_actions = allowed_actions
         self.max_subjects = max_subjects
         self.max_chunks = max_chunks
         self.min_batches_per_chunk = min_batches_per_chunk
-        self.aws_conn_id = aws_conn_id
-        self.adobe_privacy_conn_id = adobe_privacy_conn_id
-        self.sse = sse
-        self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline import catalog
@@ -719,7 +712,7 @@ class PrivacyIntakeOperator(_ArchiveStoreMixin, BaseOperator):
         return carried
 
 
-class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
+class PrivacyRunReportOperator(PrivacyArchiveOperator):
     """
     Write the run's `jobs.jsonl` and `report.json`, and fail loudly when the counts do not add up.
 
@@ -736,25 +729,15 @@ class PrivacyRunReportOperator(_ArchiveStoreMixin, BaseOperator):
     def __init__(
         self,
         *,
-        archive_uri: str,
         submissions: list[dict[str, Any]] | Any,
-        aws_conn_id: str | None = "aws_default",
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        sse: str = "AES256",
-        kms_key_id: str | None = None,
         deadline_default_days: int | str = 30,
         overdue_notifier: BaseNotifier | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.archive_uri = archive_uri
         self.submissions = submissions
         self.deadline_default_days = deadline_default_days
         self.overdue_notifier = overdue_notifier if overdue_notifier is not None else PrivacyAlertLogNotifier()
-        self.aws_conn_id = aws_conn_id
-        self.adobe_privacy_conn_id = adobe_privacy_conn_id
-        self.sse = sse
-        self.kms_key_id = kms_key_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         import json

@@ -8,8 +8,23 @@ from datetime import UTC, datetime, timedelta
 from tests.companion.conftest import subject_rows
 
 
-def test_report_lists_overdue_and_due_soon_keys_writes_chart_and_notifies(companion, caplog):
+class _Captured(logging.Handler):
+    """Records on the notifier's logger itself: after a dag.test() in the same process, Airflow's logging
+    setup may stop propagation to the root logger, where pytest's caplog listens."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_report_lists_overdue_and_due_soon_keys_writes_chart_and_notifies(companion):
     from adobe_privacy.operators import ArchivePrivacyJobsOperator, PrivacyRunReportOperator
+
+    # The jobs must still be open at the report, however slowly this machine gets there.
+    companion.emulator.configure(processing_after_seconds=30.0, complete_after_seconds=60.0)
 
     today = datetime.now(UTC)
     soon = (today - timedelta(days=25)).strftime("%Y-%m-%dT00:00:00Z")  # GDPR: due in about 5 days
@@ -20,17 +35,22 @@ def test_report_lists_overdue_and_due_soon_keys_writes_chart_and_notifies(compan
     summary = companion.submit(keys, run_id="d1")
     ArchivePrivacyJobsOperator(task_id="archive", batch_ids=summary["batch_ids"], archive_uri=companion.archive_uri,
                                chunk_index=0).execute(companion.context(run_id="d1"))  # jobs still open
-    with caplog.at_level(logging.ERROR, logger="adobe_privacy.notifiers"):
+    notifier_log, captured = logging.getLogger("adobe_privacy.notifiers"), _Captured()
+    notifier_log.addHandler(captured)
+    try:
         PrivacyRunReportOperator(task_id="report", archive_uri=companion.archive_uri, submissions=[summary]).execute(
             companion.context(run_id="d1"))
+    finally:
+        notifier_log.removeHandler(captured)
+    alerts = "\n".join(captured.lines)
 
     run_root = "runs/2026-03-02/d1"
     deadlines = companion.get_json(f"{companion.prefix}/{run_root}/report.json")["deadlines"]
     assert [item["key"] for item in deadlines["overdue"]] == ["late-0", "late-1"]
     assert [item["key"] for item in deadlines["due_within_7_days"]] == ["soon-0"]
     assert deadlines["open"] == 4 and deadlines["open_by_bucket"]["31+ days"]
-    assert "overdue_subjects: 2 item(s)" in caplog.text and "late-0" in caplog.text
-    assert "@example.com" not in caplog.text  # keys only, never identity values
+    assert "overdue_subjects: 2 item(s)" in alerts and "late-0" in alerts
+    assert "@example.com" not in alerts  # keys only, never identity values
     chart = companion.s3.get_object(Bucket=companion.bucket, Key=f"{companion.prefix}/{run_root}/deadlines.png")
     assert chart["Body"].read()[:8] == b"\x89PNG\r\n\x1a\n" and chart["ServerSideEncryption"] == "AES256"
     page = companion.s3.get_object(Bucket=companion.bucket, Key=f"{companion.prefix}/{run_root}/deadlines.html")
