@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import privacy_connection, s3_connection
-from tests.deployment.stack import REPO, Stack
+from tests.deployment.stack import REPO, Stack, wait_until
 
 pytestmark = [pytest.mark.deployment, pytest.mark.slow]
 
@@ -345,3 +345,73 @@ def test_ui_login_dag_grid_and_connection_form(ui_page, celery_stack, api):
         # Relabelled, not added: the generic labels are gone and the hidden fields stay hidden.
         for generic in ("Host", "Login", "Password", "Port", "Schema"):
             assert f"\n{generic}\n" not in f"\n{form_text}\n", f"generic field {generic!r} still shown"
+
+
+BACKFILL_DATES = ("2026-02-01", "2026-02-02")
+INBOX_BUCKET = "privacy-inbox"
+
+
+def backfill(api, conf: dict, reprocess_behavior: str) -> list[dict]:
+    """`airflow backfill create` through REST API v2; waits for every run the scheduler makes for it."""
+    body = {
+        "dag_id": NIGHTLY_DAG_ID,
+        "from_date": f"{BACKFILL_DATES[0]}T00:00:00Z",
+        "to_date": f"{BACKFILL_DATES[-1]}T23:59:59Z",
+        "dag_run_conf": conf,
+        "reprocess_behavior": reprocess_behavior,
+        "max_active_runs": 1,
+    }
+    response = api.client.post("/api/v2/backfills", json=body)
+    assert response.status_code in (200, 201), response.text
+    backfill_id = response.json()["id"]
+
+    def finished() -> bool:
+        return api.get(f"/api/v2/backfills/{backfill_id}").get("completed_at") is not None
+
+    wait_until(finished, timeout=RUN_TIMEOUT_S * len(BACKFILL_DATES), what=f"backfill {backfill_id}", interval=2)
+    runs = api.get(f"/api/v2/dags/{NIGHTLY_DAG_ID}/dagRuns", limit=100)["dag_runs"]
+    return [run for run in runs if run["dag_run_id"].startswith("backfill__")
+            and (run.get("logical_date") or "")[:10] in BACKFILL_DATES]
+
+
+def test_backfill_processes_each_days_partition_exactly_once_also_when_run_twice(
+    celery_stack, api, emulator, s3_client, archive_bucket, tmp_path
+):
+    """A real `backfill create` over two days through the scheduler, then the same range reprocessed."""
+    from privacy_pipeline.sample import generate_requests_csv
+
+    with component_logs_on_failure(celery_stack):
+        ensure_pool(api, NIGHTLY_POOL, slots=2)
+        if INBOX_BUCKET not in {b["Name"] for b in s3_client.list_buckets()["Buckets"]}:
+            s3_client.create_bucket(Bucket=INBOX_BUCKET)
+        for seed, day in enumerate(BACKFILL_DATES, start=30):
+            local = tmp_path / f"{day}.csv"
+            generate_requests_csv(local, rows=20, bad_fraction=0.0, seed=seed)
+            # The DAG's default input: <privacy_input_uri>/<ds>/ (the stack leaves the variable at its default).
+            s3_client.upload_file(str(local), INBOX_BUCKET, f"requests/{day}/requests.csv")
+        api.wait_for_dag(NIGHTLY_DAG_ID)
+        api.unpause(NIGHTLY_DAG_ID)
+        conf = {"poll_interval": 5, "wait_timeout": 150}
+        posts_before = sum(emulator.stats()["calls"].get("POST /data/core/privacy/jobs", {}).values())
+
+        first = backfill(api, conf, reprocess_behavior="none")
+        assert sorted(run["logical_date"][:10] for run in first) == list(BACKFILL_DATES)
+        assert {run["state"] for run in first} == {"success"}, [(r["dag_run_id"], r["state"]) for r in first]
+        posts_after_first = sum(emulator.stats()["calls"]["POST /data/core/privacy/jobs"].values())
+        assert posts_after_first > posts_before
+
+        again = backfill(api, conf, reprocess_behavior="completed")
+        assert {run["state"] for run in again} == {"success"}, [(r["dag_run_id"], r["state"]) for r in again]
+        assert sum(emulator.stats()["calls"]["POST /data/core/privacy/jobs"].values()) == posts_after_first, (
+            "the second backfill of the same range must not post again"
+        )
+        assert emulator.stats()["duplicate_user_actions"] == 0
+
+    keys = list_keys(s3_client, archive_bucket, "privacy/runs/")
+    for day in BACKFILL_DATES:
+        reports = [k for k in keys if k.startswith(f"privacy/runs/{day}/") and k.endswith("/report.json")]
+        assert reports, f"no report for {day}"
+        documents = [json.loads(s3_client.get_object(Bucket=archive_bucket, Key=k)["Body"].read()) for k in reports]
+        # The day's partition was taken in once: a reprocessed run either reuses its intake (same run) or,
+        # as a new run, skips the file by its hash and reads nothing.
+        assert sorted(d["rows_read"] for d in documents) == [0] * (len(documents) - 1) + [20], documents
