@@ -22,8 +22,7 @@ from privacy_emulator.errors import (
     not_found,
 )
 from privacy_emulator.gateway import API_DEPENDENCIES
-from privacy_emulator.jobs import basic_job, create_jobs, created_response, utc_day_bounds
-from privacy_emulator.lifecycle import lifecycle_of
+from privacy_emulator.jobs import basic_job, create_jobs, created_response, list_page, utc_day_bounds
 from privacy_emulator.listing import JOB_STATUSES, parse_list_query
 from privacy_emulator.models import (
     CreatedJobsResponse,
@@ -114,19 +113,7 @@ async def list_hygiene_jobs(
         settings=state.settings,
         service="HYGN",
     )
-    total, jobs = state.store.list_jobs(
-        kind="hygiene",
-        org_id=state.settings.org_id,
-        regulation=None,
-        created_from=query.created_from,
-        created_to=query.created_to,
-        status=query.status,
-        now=now,
-        lifecycle=lifecycle_of(state.settings),
-        offset=query.offset,
-        limit=query.size,
-    )
-    return {"totalRecords": total, "jobDetails": [basic_job(job, state, now) for job in jobs]}
+    return list_page(state, kind="hygiene", regulation=None, query=query, now=now)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from privacy_emulator.clock import adobe_date
 from privacy_emulator.errors import aep_error
 from privacy_emulator.lifecycle import job_draws, job_status, last_modified_at, lifecycle_of
+from privacy_emulator.listing import ListQuery
 from privacy_emulator.settings import DAY
 from privacy_emulator.state import EmulatorState
 from privacy_emulator.store import JobRecord
@@ -110,3 +111,20 @@ def basic_job(job: JobRecord, state: EmulatorState, now: float) -> dict:
         "createdDate": adobe_date(job.created_at),
         "lastModifiedDate": adobe_date(last_modified_at(job, now, lifecycle)),
     }
+
+
+def list_page(state: EmulatorState, *, kind: str, regulation: str | None, query: ListQuery, now: float) -> dict:
+    """One page of a list endpoint, privacy or hygiene: the same store query and the same response shape."""
+    total, jobs = state.store.list_jobs(
+        kind=kind,
+        org_id=state.settings.org_id,
+        regulation=regulation,
+        created_from=query.created_from,
+        created_to=query.created_to,
+        status=query.status,
+        now=now,
+        lifecycle=lifecycle_of(state.settings),
+        offset=query.offset,
+        limit=query.size,
+    )
+    return {"totalRecords": total, "jobDetails": [basic_job(job, state, now) for job in jobs]}

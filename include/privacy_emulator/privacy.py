@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from privacy_emulator.content import blob_token, zip_stream
 from privacy_emulator.errors import GATEWAY_RESPONSES, aep_error, aep_responses, formatting_error, not_found
 from privacy_emulator.gateway import API_DEPENDENCIES
-from privacy_emulator.jobs import basic_job, create_jobs, created_response
+from privacy_emulator.jobs import basic_job, create_jobs, created_response, list_page
 from privacy_emulator.lifecycle import job_status, lifecycle_of, product_responses
 from privacy_emulator.listing import JOB_STATUSES, parse_list_query
 from privacy_emulator.models import (
@@ -107,19 +107,7 @@ async def list_privacy_jobs(
         settings=state.settings,
         errors=collector.items,
     )
-    total, jobs = state.store.list_jobs(
-        kind="privacy",
-        org_id=state.settings.org_id,
-        regulation=regulation,
-        created_from=query.created_from,
-        created_to=query.created_to,
-        status=query.status,
-        now=now,
-        lifecycle=lifecycle_of(state.settings),
-        offset=query.offset,
-        limit=query.size,
-    )
-    return {"totalRecords": total, "jobDetails": [basic_job(job, state, now) for job in jobs]}
+    return list_page(state, kind="privacy", regulation=regulation, query=query, now=now)
 
 
 def _find_job(state: EmulatorState, job_id: str) -> JobRecord:
