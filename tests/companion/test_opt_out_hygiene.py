@@ -47,6 +47,9 @@ def test_hygiene_deletes_submitted_once_waited_on_and_archived(companion):
     )
     from adobe_privacy.operators import PrivacyRunReportOperator
 
+    # Jobs finish only when the test moves the clock: the first poke must see them open however slowly
+    # this machine gets there.
+    companion.emulator.configure(processing_after_seconds=5.0, complete_after_seconds=20.0)
     hygiene_uri = f"{companion.archive_uri}/hygiene"
     rows = subject_rows(3, action="delete", prefix="std") + subject_rows(
         2, action="delete", prefix="crm", namespace="crmId", id_type="custom")
