@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import (
-    ArchiveHygieneJobsOperator,
-    HygieneJobsSensor,
-    SubmitHygieneBatchesOperator,
-)
-from adobe_privacy.operators import PrivacyIntakeOperator, PrivacyRunReportOperator
-from adobe_privacy.templates import ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
+from adobe_privacy.operators.hygiene import ArchiveHygieneJobsOperator, SubmitHygieneBatchesOperator
+from adobe_privacy.operators.intake import PrivacyIntakeOperator
+from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.sensors import HygieneJobsSensor
+from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
 from airflow.sdk import Param, dag
 
 
@@ -57,6 +55,7 @@ def data_hygiene_deletes():
         task_id="submit_deletes",
         pool="adobe_privacy_api",
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
         **ENCRYPTION,
     ).expand(batch_keys=intake.output)
     waited = HygieneJobsSensor(
@@ -68,11 +67,13 @@ def data_hygiene_deletes():
     archived = ArchiveHygieneJobsOperator.partial(
         task_id="archive_results",
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
         task_id="write_report",
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
         submissions=submitted.output,
         trigger_rule="none_failed",
         **ENCRYPTION,

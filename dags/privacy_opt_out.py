@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import SubmitOptOutsOperator
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, INPUT_URI
+from adobe_privacy.operators.opt_out import SubmitOptOutsOperator
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
 from airflow.sdk import Param, dag
 
 
@@ -38,6 +38,7 @@ def privacy_opt_out():
         pool="adobe_privacy_api",
         input_uri=INPUT_URI,
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         **ENCRYPTION,
     )
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import ReconcilePrivacyJobsOperator
-from adobe_privacy.operators import SubmitPrivacyBatchesOperator
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION
+from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
+from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION
 from airflow.sdk import Param, dag
 
 
@@ -48,6 +48,7 @@ def privacy_reconcile():
     reconciled = ReconcilePrivacyJobsOperator(
         task_id="reconcile",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         max_attempts="{{ params.max_attempts }}",
         archive_alert_days="{{ params.archive_alert_days }}",
         stuck_after_days="{{ params.stuck_after_days }}",
@@ -57,6 +58,7 @@ def privacy_reconcile():
         task_id="resubmit",
         pool="adobe_privacy_api",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         **ENCRYPTION,
     ).expand(batch_keys=reconciled.output)
 

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.operators import (
-    ArchivePrivacyJobsOperator,
-    PrivacyIntakeOperator,
-    PrivacyRunJobsSensor,
-    PrivacyRunReportOperator,
-    SubmitPrivacyBatchesOperator,
-)
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, INPUT_URI
+from adobe_privacy.operators.archive import ArchivePrivacyJobsOperator
+from adobe_privacy.operators.intake import PrivacyIntakeOperator
+from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
+from adobe_privacy.sensors import PrivacyRunJobsSensor
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
 from airflow.sdk import Param, dag
 
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
@@ -76,6 +74,7 @@ def privacy_requests_nightly():
         task_id="submit_batches",
         pool="adobe_privacy_api",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         dry_run="{{ params.dry_run }}",
         **ENCRYPTION,
     ).expand(batch_keys=intake.output)
@@ -88,11 +87,13 @@ def privacy_requests_nightly():
     archived = ArchivePrivacyJobsOperator.partial(
         task_id="archive_results",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
         task_id="write_report",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         submissions=submitted.output,
         trigger_rule="none_failed",  # an input with no valid row maps nothing, and still gets its report
         **ENCRYPTION,
