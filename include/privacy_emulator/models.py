@@ -147,13 +147,18 @@ class PrivacyJobDetail(JobBasic):
     userIds: list[UserIdOut]
     productResponses: list[ProductResponse]
     regulation: str
-    downloadUrl: str | None = Field(default=None, description="Only for complete access jobs.")
-    downloadURL: str | None = Field(default=None, description="Same link; Adobe's docs spell it both ways.")
+    downloadUrl: str | None = Field(
+        default=None,
+        description="Only for complete access jobs (every job with adobe_known_bugs); the default spelling.",
+    )
+    downloadURL: str | None = Field(
+        default=None, description="The same link when download_url_key is downloadURL; never both."
+    )
 
 
 class HygieneJobDetail(JobBasic):
     userIds: list[UserIdOut]
-    sandboxName: str
+    sandboxName: str | None = None
 
 
 class Quota(BaseModel):

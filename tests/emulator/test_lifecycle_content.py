@@ -60,7 +60,7 @@ def test_complete_detail_has_the_documented_shape(api, clean_emulator):
         assert status["responseMsgCode"] in ADOBE_CODES
         assert product["processedDate"].endswith(" GMT")
         assert ("results" in status) == (status["responseMsgCode"] == "PRVCY-6054-200")
-    assert detail["downloadUrl"] == detail["downloadURL"]
+    assert "downloadURL" not in detail  # one spelling per setting; downloadUrl by default
     assert detail["downloadUrl"] == f"{clean_emulator.base_url}{JOBS}/{detail['jobId']}/content"
     delete_detail = api.get(f"{JOBS}/{job_ids['user12345|delete']}").json()
     assert delete_detail["status"] == "complete" and "downloadUrl" not in delete_detail
