@@ -178,6 +178,10 @@ class EmulatorServer(_Subprocess):
             "Accept": "application/json",
         }
 
+    def hygiene_headers(self, token: str | None = None, sandbox_name: str = "prod") -> dict[str, str]:
+        """The gateway headers plus ``x-sandbox-name``, as the work-order API requires."""
+        return {**self.headers(token), "x-sandbox-name": sandbox_name}
+
     # -- admin ---------------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._client.request(method, f"/_emulator{path}", **kwargs)
