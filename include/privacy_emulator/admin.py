@@ -138,7 +138,7 @@ async def get_clock(state: State) -> dict:
 async def advance_clock(advance: ClockAdvance, state: State) -> dict:
     """Move the emulator clock forward (persisted); job statuses and token expiry follow."""
     state.clock.advance(advance.seconds)
-    state.final_transitions.sweep()
+    state.final_transitions.sweep_safely()
     return _clock_state(state)
 
 

@@ -194,7 +194,7 @@ async def throttle(state: State) -> None:
 async def sweep_final_transitions(state: State) -> None:
     """Let final-transition listeners see what ended since the last call (only while one is subscribed)."""
     if state.final_transitions.has_listeners:
-        state.final_transitions.sweep()
+        state.final_transitions.sweep_safely()
 
 
 API_DEPENDENCIES = [

@@ -16,12 +16,14 @@ subscribes later still gets every transition since the watermark (0 on a fresh d
 
 Delivery is at least once, like Adobe's I/O Events: the watermark is saved after the listeners ran, so a
 crash in between repeats those transitions, and a listener that raises leaves the watermark where it was
-(the next sweep retries). Changing ``complete_after_seconds`` or ``workorder_complete_after_seconds`` at
+(the next sweep retries); the API and admin calls that sweep (``sweep_safely``) log that failure and
+answer as usual. Changing ``complete_after_seconds`` or ``workorder_complete_after_seconds`` at
 run time moves the end of unfinished jobs; a sweep reports what the settings say now.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from privacy_emulator.workorder_store import WorkOrderRecord, WorkOrderTimeline
 if TYPE_CHECKING:
     from privacy_emulator.state import EmulatorState
 
+LOG = logging.getLogger(__name__)
 WATERMARK_KEY = "final_transitions_watermark"
 MAX_STRETCH = 2.0  # jitter_ratio <= 1, so no job's delays stretch further
 
@@ -93,6 +96,14 @@ class FinalTransitionFeed:
                     listener(transition)
             store.set_meta_value(WATERMARK_KEY, repr(until))
             return len(transitions)
+
+    def sweep_safely(self) -> int | None:
+        """``sweep()`` for the API and admin paths: a failing listener is logged, never breaks the call."""
+        try:
+            return self.sweep()
+        except Exception:
+            LOG.exception("a final-transition listener failed; the next sweep delivers again")
+            return None
 
     def _transitions(self, since: float, until: float) -> list[FinalTransition]:
         state = self._state
