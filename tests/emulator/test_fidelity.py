@@ -6,6 +6,9 @@ seeds and the newest docs win over the OAS file.
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 import pytest
 
@@ -218,3 +221,107 @@ def test_size_maximum_is_a_setting_and_names_size(api, clean_emulator, maximum, 
         assert body["error_code"] == "PRVCY-1000-400"
         assert [error["field"] for error in body["errors"]] == ["size"]
         assert str(maximum) in body["errors"][0]["message"]
+
+
+# -- Adobe's OAS examples (privacy-service.yaml) -----------------------------------------------------------
+OAS_CREATE_EXAMPLE = {
+    "companyContexts": [{"namespace": "imsOrgID", "value": "{IMS_ORG}"}],
+    "users": [
+        {
+            "key": "DavidSmith",
+            "action": ["access"],
+            "userIDs": [
+                {"namespace": "email", "value": "dsmith@acme.com", "type": "standard"},
+                {
+                    "namespace": "ECID",
+                    "type": "standard",
+                    "value": "443636576799758681021090721276",
+                    "isDeletedClientSide": False,
+                },
+            ],
+        },
+        {
+            "key": "user12345",
+            "action": ["access", "delete"],
+            "userIDs": [
+                {"namespace": "email", "value": "ajones@acme.com", "type": "standard"},
+                {"namespace": "loyaltyAccount", "value": "12AD45FE30R29", "type": "integrationCode"},
+            ],
+        },
+    ],
+    "include": ["Analytics", "AudienceManager"],
+    "expandIds": False,
+    "priority": "normal",
+    "regulation": "ccpa",
+}
+# The OAS's example answer (PrivacyJobCreateList), ids left out: the users' identities as Adobe echoes them.
+OAS_CREATED_USERS = {
+    ("user12345", "access"): [
+        {
+            "namespace": "email",
+            "value": "ajones@acme.com",
+            "type": "standard",
+            "namespaceId": 6,
+            "isDeletedClientSide": False,
+        },
+        {
+            "namespace": "loyaltyAccount",
+            "value": "12AD45FE30R29",
+            "type": "integrationCode",
+            "isDeletedClientSide": False,
+        },
+    ],
+    ("DavidSmith", "access"): [
+        {
+            "namespace": "email",
+            "value": "dsmith@acme.com",
+            "type": "standard",
+            "namespaceId": 6,
+            "isDeletedClientSide": False,
+        },
+        {
+            "namespace": "ECID",
+            "value": "443636576799758681021090721276",
+            "type": "standard",
+            "namespaceId": 4,
+            "isDeletedClientSide": False,
+        },
+    ],
+}
+OAS_CREATED_USERS[("user12345", "delete")] = OAS_CREATED_USERS[("user12345", "access")]
+
+
+def test_oas_create_example_answers_as_the_oas_example(api, clean_emulator):
+    body = json.loads(json.dumps(OAS_CREATE_EXAMPLE).replace("{IMS_ORG}", clean_emulator.org_id))
+    response = api.post(JOBS, json=body)
+    assert response.status_code == 202
+    created = response.json()
+    assert created["totalRecords"] == 3 and "jobs" in created
+    echoed = {
+        (job["customer"]["user"]["key"], job["customer"]["user"]["action"][0]): job["customer"]["user"][
+            "userIDs"
+        ]
+        for job in created["jobs"]
+    }
+    assert echoed == OAS_CREATED_USERS
+
+
+def test_oas_list_example_shape(api, clean_emulator):
+    """PrivacyJobListResponse example: totalRecords and jobDetails of basic fields in Adobe's date format."""
+    body = json.loads(json.dumps(OAS_CREATE_EXAMPLE).replace("{IMS_ORG}", clean_emulator.org_id))
+    api.post(JOBS, json={**body, "expandIds": "false"})  # the OAS schema's string spelling
+    clean_emulator.advance_clock(FINISHED)
+    listed = api.get(JOBS, params={"regulation": "ccpa"}).json()
+    assert set(listed) == {"totalRecords", "jobDetails"} and listed["totalRecords"] == 3
+    for job in listed["jobDetails"]:
+        assert set(job) == {
+            "jobId",
+            "requestId",
+            "userKey",
+            "action",
+            "status",
+            "submittedBy",
+            "createdDate",
+            "lastModifiedDate",
+        }
+        assert re.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2} (AM|PM) GMT", job["createdDate"])
