@@ -50,10 +50,17 @@ HYGIENE_RULES = JobRequestRules(
     require_regulation=False,
     require_company_contexts=False,
 )
-QUOTA_DESCRIPTIONS = {
-    "datasetExpirationQuota": "Concurrently active dataset expirations.",
-    "dailyConsumerDeleteIdentitiesQuota": "Identities deleted by record delete today.",
-    "monthlyConsumerDeleteIdentitiesQuota": "Identities deleted by record delete this month.",
+QUOTA_DESCRIPTIONS = {  # the texts of the data-hygiene OAS example where it has one
+    "datasetExpirationQuota": (
+        "The number of concurrently active Expiration Dataset Delete operations in all work order requests "
+        "for the organization."
+    ),
+    "dailyConsumerDeleteIdentitiesQuota": (
+        "The consumed number of deleted identities in all work order requests for the organization for today."
+    ),
+    "monthlyConsumerDeleteIdentitiesQuota": (
+        "The consumed number of deleted identities in all work order requests for the organization this month."
+    ),
     "monthlyUpdatedFieldIdentitiesQuota": "Identities with updated fields this month.",
 }
 DATASET_EXPIRATION_QUOTA = 20

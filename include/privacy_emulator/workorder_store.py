@@ -170,8 +170,8 @@ class WorkOrderStoreMixin:
             where.append(f"({WORKORDER_STATUS_SQL}) IN ({', '.join(names)})")
             params.update({name[1:]: status for name, status in zip(names, query.statuses, strict=True)})
         if query.display_name is not None:
-            where.append("display_name = :display_name")
-            params["display_name"] = query.display_name
+            where.append("lower(display_name) = :display_name")
+            params["display_name"] = query.display_name.lower()
         if query.workorder_id is not None:
             where.append("workorder_id = :workorder_id")
             params["workorder_id"] = query.workorder_id

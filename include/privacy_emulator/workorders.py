@@ -3,6 +3,10 @@
 Follows ``help/hygiene/api/workorder.md`` (the newest docs, via the reference's section 5 and 11.3) over the
 draft data-hygiene OAS where they differ:
 
+The data-hygiene OAS is a draft (editor questions inside; its GET example id is ``WO-…`` and it lists no
+``x-sandbox-name`` on ``GET /workorder/{id}``); the docs and the 2026 facts win there. Its quota example
+gives the quota descriptions.
+
 - ``POST /workorder`` ``{displayName, description, action, datasetId, namespacesIdentities: [{namespace:
   {code}, IDs: [...]}]}`` answers **200** with ``workorderId`` ``DI-<uuid>``, ``bundleId`` ``BN-<uuid>``,
   ``action: "identity-delete"`` (Adobe documents the mismatch with the request's ``delete_identity``; the
@@ -23,7 +27,8 @@ draft data-hygiene OAS where they differ:
 - ``GET /workorder``: ``type`` (only ``identity-delete`` exists here; another type lists nothing),
   ``status`` (comma-separated, case-sensitive), ``fromDate``+``toDate`` (together), ``filterDate`` (with
   both, the filters add up as on ``/jobs``), ``page`` (0-based), ``limit`` (1-100, default 25), ``search``
-  (case-insensitive, over displayName and description), ``displayName`` and ``workorderId`` (exact),
+  (case-insensitive, over displayName and description), ``displayName`` (the whole name, case-insensitive
+as the OAS's parameter says), ``workorderId`` (exact),
   ``orderBy`` (``createdAt`` or ``displayName``, ``+``/``-``; default ``+createdAt``, our choice: stable
   while orders are added), ``sandboxName`` (``*`` = every sandbox; default the header's) →
   ``{results, total, count, _links: {next, page}}``. The ``_links`` hrefs omit the API's base path exactly
@@ -344,7 +349,7 @@ async def list_workorders(
     page: Annotated[int, Query(description="0-based.")] = 0,
     limit: Annotated[int, Query(description="1 to 100.")] = DEFAULT_LIMIT,
     search: Annotated[str | None, Query()] = None,
-    displayName: Annotated[str | None, Query(description="Exact display name.")] = None,
+    displayName: Annotated[str | None, Query(description="The whole display name, case-insensitive.")] = None,
     workorderId: Annotated[str | None, Query()] = None,
     orderBy: Annotated[str | None, Query(description="[+|-]createdAt or [+|-]displayName.")] = None,
     sandboxName: Annotated[str | None, Query(description="* for every sandbox.")] = None,
@@ -380,7 +385,7 @@ async def list_workorders(
         descending=order_by.startswith("-"),
         offset=page * limit,
         limit=limit,
-        display_name=displayName,
+        display_name=blank_is_absent(displayName),
         workorder_id=blank_is_absent(workorderId),
     )
     now = state.clock.now()

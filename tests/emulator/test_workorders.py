@@ -242,7 +242,8 @@ def test_list_pages_filters_and_links(wo, clean_emulator):
     assert wo.get(WORKORDER, params={"search": "ALPHA"}).json()["total"] == 1
     assert wo.get(WORKORDER, params={"search": "description"}).json()["total"] == 5
     assert wo.get(WORKORDER, params={"displayName": "beta"}).json()["results"][0]["displayName"] == "beta"
-    assert wo.get(WORKORDER, params={"displayName": "bet"}).json()["total"] == 0
+    assert wo.get(WORKORDER, params={"displayName": "BETA"}).json()["total"] == 1  # OAS: case-insensitive
+    assert wo.get(WORKORDER, params={"displayName": "bet"}).json()["total"] == 0  # the whole name
     by_id = wo.get(WORKORDER, params={"workorderId": orders[3]["workorderId"]}).json()
     assert [o["displayName"] for o in by_id["results"]] == ["delta"]
     assert wo.get(WORKORDER, params={"sandboxName": "*"}).json()["total"] == 6
