@@ -144,7 +144,6 @@ def _base_app(title: str, state: EmulatorState) -> FastAPI:
     app.state.emulator = state
     app.add_exception_handler(EmulatorHTTPError, emulator_http_error_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
-    app.add_exception_handler(StarletteHTTPException, _starlette_http_error_handler)
     return app
 
 
@@ -169,6 +168,7 @@ def create_app(
 
 def create_app_for_state(state: EmulatorState) -> Any:
     app = _base_app("Adobe Privacy Service emulator", state)
+    app.add_exception_handler(StarletteHTTPException, _starlette_http_error_handler)
     app.description = (
         "A local stand-in for Adobe Experience Platform Privacy Service, Data Hygiene record delete and "
         "IMS OAuth server-to-server tokens, with fault injection and a clock under /_emulator."

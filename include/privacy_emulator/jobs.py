@@ -3,7 +3,9 @@
 Ids follow the seed, so no test outcome depends on chance: a job id is ``seeded_uuid(seed, "job", n)`` and a
 request id's random digits come from ``(seed, "request", n)``, where ``n`` is a persisted counter that
 never goes back (not even on ``POST /_emulator/reset``). The same seed and the same calls on a fresh
-database give the same ids; a restart or a reset never hands out an id twice.
+database give the same ids; a restart or a reset never hands out an id twice. A *fresh* database with the same
+seed does hand them out again: when the emulator's state is wiped but an archive that keys content by job
+id is kept, start it with another ``--seed``.
 """
 
 from __future__ import annotations
