@@ -170,3 +170,30 @@ class Quota(BaseModel):
 
 class QuotaResponse(BaseModel):
     quotas: list[Quota]
+
+
+class WorkOrderNamespace(BaseModel):
+    code: str
+
+
+class WorkOrderIdentities(BaseModel):
+    namespace: WorkOrderNamespace
+    IDs: list[str] = Field(min_length=1)
+
+
+class WorkOrderRequest(BaseModel):
+    """``POST /data/core/hygiene/workorder`` (Adobe's workorder guide); validated by hand, 400 on errors."""
+
+    displayName: str
+    description: str | None = None
+    action: Literal["delete_identity", "delete-identity"]
+    datasetId: str = Field(description="ALL or a dataset id (24 hexadecimal characters).")
+    namespacesIdentities: list[WorkOrderIdentities] = Field(min_length=1)
+
+
+class WorkOrderUpdate(BaseModel):
+    """``PUT /data/core/hygiene/workorder/{id}``: the docs' ``name`` (the OAS's ``displayName`` also works)."""
+
+    name: str | None = None
+    displayName: str | None = None
+    description: str | None = None

@@ -194,6 +194,10 @@ class EmulatorServer(_Subprocess):
     def configure(self, **settings: Any) -> dict:
         return self._admin("PATCH", "/config", json=settings)
 
+    def adobe_known_bugs(self, enabled: bool = True) -> dict:
+        """Switch the flagged-org bugs on or off (links on unfinished and delete jobs)."""
+        return self.configure(adobe_known_bugs=enabled)
+
     def add_fault(self, **fault: Any) -> str:
         return self._admin("POST", "/faults", json=fault)["id"]
 

@@ -53,6 +53,8 @@ from privacy_emulator.hygiene import quota_entry, require_sandbox
 from privacy_emulator.jobs import technical_account
 from privacy_emulator.lifecycle import job_draws, seeded_uuid
 from privacy_emulator.listing import blank_is_absent
+from privacy_emulator.models import WorkOrderRequest, WorkOrderUpdate
+from privacy_emulator.openapi import documented_body
 from privacy_emulator.privacy import json_body
 from privacy_emulator.settings import DAY
 from privacy_emulator.state import EmulatorState, State
@@ -232,7 +234,7 @@ def check_identity_limits(state: EmulatorState, identities: int, now: float) -> 
             )
 
 
-@router.post("/workorder", responses=RESPONSES)
+@router.post("/workorder", responses=RESPONSES, openapi_extra=documented_body(WorkOrderRequest))
 async def create_workorder(request: Request, state: State) -> dict:
     """Create a record-delete work order (200, status ``received``)."""
     display_name, description, dataset_id, namespaces = validate_workorder(await json_body(request, "HYGN"))
@@ -284,7 +286,7 @@ async def get_workorder(
     )
 
 
-@router.put("/workorder/{workorderId}", responses=RESPONSES)
+@router.put("/workorder/{workorderId}", responses=RESPONSES, openapi_extra=documented_body(WorkOrderUpdate))
 async def update_workorder(
     workorderId: str, request: Request, sandbox: Annotated[str, Depends(require_sandbox)], state: State
 ) -> dict:
