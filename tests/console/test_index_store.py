@@ -93,3 +93,18 @@ def test_queries_order_overdue_first_and_filter(archive, tmp_path):
     assert idx.query(prefix="zzz")["total"] == 0
     assert idx.deadline_alerts(date(2026, 11, 30)) == {
         "overdue": [{"request_id": "req-a2", "due_date": "2026-11-19"}], "due_soon": []}
+
+
+def test_the_rebuild_command_indexes_the_archive(archive, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    store, _ = archive
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "rebuild_index.py"), "--archive-uri",
+                             store.archive_uri, "--cache-dir", str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["records"] == 4
+    assert RequestIndex(store, cache_dir=tmp_path / "x").lookup("req-c1")["status"] == "postponed"
