@@ -246,10 +246,16 @@ def is_open(record: Mapping[str, Any]) -> bool:
 
 
 def touched_by(request_ids: Iterable[str], *, dag_id: str, run_id: str, dag_version: str | None,
-               at: datetime | str, task_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """Partial records saying that a DAG run (and which version of the DAG) touched these requests."""
+               at: datetime | str, task_id: str | None = None, root: str | None = None,
+               ) -> Iterator[dict[str, Any]]:
+    """Partial records saying that a DAG run (and which version of the DAG) touched these requests.
+
+    `root` is the run's folder in the archive (its report.json and jobs.jsonl are evidence).
+    """
     run = {"dag_id": dag_id, "run_id": run_id, "dag_version": dag_version, "at": _iso(at),
            "tasks": [task_id] if task_id else []}
+    if root:
+        run["root"] = root
     for request_id in request_ids:
         yield new_record(request_id, runs=[dict(run)])
 

@@ -314,8 +314,11 @@ def update_index(
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
     keys = sorted({fact["request_id"] for fact in facts})
+    from privacy_pipeline.layout import ArchiveLayout
+
+    root = ArchiveLayout(store.prefix).run(ds, run_id).root
     facts.extend(index.touched_by(keys, dag_id=dag_id, run_id=run_id, dag_version=dag_version, at=at,
-                                  task_id=task_id))
+                                  task_id=task_id, root=root))
     name = task_id if map_index is None or int(map_index) < 0 else f"{task_id}-{int(map_index)}"
     return RequestIndex(store).write_delta(facts, ds=ds, run_id=run_id, name=name)
 
@@ -393,7 +396,7 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
         dag_id = ("privacy_reconcile" if docs["reconcile"] is not None else "privacy_requests_nightly")
         run_id = (docs["report"] or {}).get("run_id") or run.rsplit("/", 1)[-1]
         facts.extend(index.touched_by(sorted(keys), dag_id=dag_id, run_id=run_id, dag_version=None,
-                                      at=files["first_at"]))
+                                      at=files["first_at"], root=run))
     for record in resubmits:
         owner = job_owner.get(record["job_id"])
         if owner:
