@@ -269,10 +269,22 @@ class RequestIndex:
 
     @staticmethod
     def _merged_touched(con) -> dict[str, dict[str, Any]]:
-        """Whole records of every key the deltas touch: their base row merged with every delta row."""
-        rows = con.execute("""SELECT record FROM base WHERE request_id IN (SELECT request_id FROM deltas)
-                              UNION ALL SELECT record FROM deltas""").fetchall()
-        return index.merge_all(json.loads(row[0]) for row in rows)
+        """Whole records of every key the deltas touch: their base row merged with every delta row.
+
+        Cheap at scale: a touched key already in the base is nearly always open, so its record comes
+        from the small open file; the big base is probed on its key column only, and the few closed
+        records touched again are read one by one (each a pruned point read of the sorted base).
+        """
+        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
+        rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
+        found = con.execute("SELECT request_id, record FROM open_base "
+                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
+        rows += [record for _key, record in found]
+        in_base = {r[0] for r in con.execute("SELECT request_id FROM base "
+                                             "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
+        for key in sorted(in_base - {key for key, _record in found}):
+            rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
+        return index.merge_all(json.loads(row) for row in rows)
 
 
 # --------------------------------------------------------------------------------- what steps call
@@ -352,7 +364,7 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
         carry = [(k, m) for k, m in zip(
             [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])],
             pool.map(get_json, [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])]), strict=True) if m]
-        runs = _runs(by_prefix.get("runs", []), layout)
+        runs = _runs(by_prefix.get("runs", []), layout, objects)
         run_docs = {run: dict(zip(("intake", "report", "reconcile"), pool.map(get_json, [
             f"{run}/intake.json", f"{run}/report.json", f"{run}/reconcile.json"]), strict=True)) for run in runs}
         batch_bodies = dict(zip(
@@ -443,8 +455,9 @@ def _list_with_times(store: PrivacyArchiveStore, prefix: str) -> dict[str, str]:
     return found
 
 
-def _runs(keys: Iterable[str], layout) -> dict[str, dict[str, Any]]:
-    """Run folder -> its staged batches, job files (jobs.jsonl, else the parts), rejects.csv, first time."""
+def _runs(keys: Iterable[str], layout, times: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Run folder -> its staged batches, job files (jobs.jsonl, else the parts), rejects.csv, and when the
+    run wrote its first object (when it touched its requests)."""
     runs: dict[str, dict[str, Any]] = {}
     for key in keys:
         head, _, rest = key.partition("/runs/") if layout.root else ("", "", key.removeprefix("runs/"))
@@ -460,7 +473,7 @@ def _runs(keys: Iterable[str], layout) -> dict[str, dict[str, Any]]:
             files["parts"].append(key)
         elif name == "rejects.csv":
             files["rejects"] = key
-        files["first_at"] = f"{ds}T00:00:00+00:00"
+        files["first_at"] = min(filter(None, (files["first_at"], times.get(key))), default=None)
     for files in runs.values():
         if not files["jobs"]:
             files["jobs"] = sorted(files["parts"])

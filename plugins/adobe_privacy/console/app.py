@@ -16,6 +16,7 @@ import os
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
@@ -121,7 +122,7 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
                              "sha256": job["content_sha256"], "size": job["content_size"]})
     runs = []
     for run in record.get("runs") or ():
-        runs.append({**run, "grid_url": f"/dags/{run['dag_id']}/runs/{run['run_id']}"})
+        runs.append({**run, "grid_url": f"/dags/{quote(run['dag_id'], safe='')}/runs/{quote(run['run_id'], safe='')}"})
         if run.get("root"):
             for name in ("report.json", "jobs.jsonl"):
                 evidence.append({"kind": f"run {name}", "run_id": run["run_id"],
