@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8080, help="api-server port (a free one if it is taken)")
     parser.add_argument("--rows", type=int, default=DEMO_ROWS, help="rows of the generated demo input")
+    parser.add_argument("--daily-job-budget", type=int, default=None,
+                        help="privacy_daily_job_budget for this stack (default: the DAGs' own, 20000)")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR,
                         help="where the stack keeps its state and logs (tests use their own; up.env goes inside)")
     args = parser.parse_args(argv)
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The stack is already running: {running['url']} (login {running['user']}); `make down` stops it.")
         return 0
     started = time.monotonic()
-    stack = LocalStack(port=args.port if _port_free(args.port) else None, rows=args.rows, state_dir=args.state_dir)
+    stack = LocalStack(port=args.port if _port_free(args.port) else None, rows=args.rows, state_dir=args.state_dir,
+                       daily_job_budget=args.daily_job_budget)
     try:
         stack.start()
     except BaseException as error:
@@ -78,7 +81,9 @@ def running_stack(state_dir: Path = DEFAULT_DIR) -> dict[str, Any] | None:
 
 
 class LocalStack:
-    def __init__(self, *, port: int | None, rows: int, state_dir: Path = DEFAULT_DIR) -> None:
+    def __init__(self, *, port: int | None, rows: int, state_dir: Path = DEFAULT_DIR,
+                 daily_job_budget: int | None = None) -> None:
+        self.daily_job_budget = daily_job_budget
         sys.path[:0] = [str(REPO), str(REPO / "scripts")]
         from tests.deployment.stack import free_port
 
@@ -174,6 +179,8 @@ class LocalStack:
             "AWS_DEFAULT_REGION": "us-east-1",
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
+        if self.daily_job_budget is not None:
+            env["AIRFLOW_VAR_PRIVACY_DAILY_JOB_BUDGET"] = str(self.daily_job_budget)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: self.password}))
         # Scripts (the index rebuild) read the same connections and variables from here.
         (self.dir / "airflow.env").write_text("".join(

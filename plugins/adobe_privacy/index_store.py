@@ -79,6 +79,8 @@ class RequestIndex:
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "privacy-index-cache")
         self._listing: tuple[float, dict[str, Any], list[str]] | None = None
         self._lock = threading.Lock()
+        self._snapshot: IndexSnapshot | None = None
+        self._snapshot_lock = threading.Lock()
 
     # -- keys ----------------------------------------------------------------------------------------
     @property
@@ -144,14 +146,15 @@ class RequestIndex:
     # -- reads ---------------------------------------------------------------------------------------
     def lookup(self, request_id: str) -> dict[str, Any] | None:
         """The whole record of one request key, or None."""
-        con = self.connect()
+        snapshot = self.snapshot()
+        if request_id in snapshot.merged:  # touched since the last compaction: merged once per listing
+            return snapshot.merged[request_id]
+        cursor = snapshot.cursor()
         try:
-            rows = con.execute("SELECT record FROM base WHERE request_id = $k UNION ALL "
-                               "SELECT record FROM deltas WHERE request_id = $k", {"k": request_id}).fetchall()
+            rows = cursor.execute("SELECT record FROM base WHERE request_id = $k", {"k": request_id}).fetchall()
         finally:
-            con.close()
-        merged = index.merge_all(json.loads(row[0]) for row in rows)
-        return merged.get(request_id)
+            cursor.close()
+        return index.merge_all(json.loads(row[0]) for row in rows).get(request_id)
 
     def query(self, *, prefix: str | None = None, regulation: str | None = None, action: str | None = None,
               status: str | None = None, open_only: bool = False, as_of: date | None = None,
@@ -161,10 +164,8 @@ class RequestIndex:
         Returns `{"total", "items": [summary rows with days_left], "by_bucket": {bucket: {status: n}}}`.
         """
         as_of = as_of or datetime.now(UTC).date()
-        con = self.connect()
+        con = self.snapshot().cursor()
         try:
-            merged = self._merged_touched(con)
-            con.register("merged_rows", records_table(merged.values()))
             source = "open_base" if open_only else "base"
             where, params = ["TRUE"], {"today": as_of}
             if prefix:
@@ -210,10 +211,8 @@ class RequestIndex:
 
     def deadline_alerts(self, today: date) -> dict[str, list[dict[str, str]]]:
         """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`)."""
-        con = self.connect()
+        con = self.snapshot().cursor()
         try:
-            merged = self._merged_touched(con)
-            con.register("merged_rows", records_table(merged.values()))
             rows = con.execute("""SELECT request_id, status, due_date FROM open_base
                                   WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
                                   UNION ALL SELECT request_id, status, due_date FROM merged_rows""").fetchall()
@@ -221,10 +220,20 @@ class RequestIndex:
             con.close()
         return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today)
 
-    def connect(self):
-        """A DuckDB connection with views `base`, `open_base` and `deltas` over the current files."""
+    def snapshot(self) -> IndexSnapshot:
+        """The current files as one DuckDB connection, and the records the deltas touch, merged.
+
+        Built once per listing (the files are immutable; the listing is refreshed every few seconds).
+        """
         manifest, deltas = self._current()
-        return self._connect(manifest, deltas)[0]
+        ident = (manifest.get("records"), manifest.get("open"), tuple(deltas))
+        with self._snapshot_lock:
+            if self._snapshot is None or self._snapshot.ident != ident:
+                if self._snapshot is not None:
+                    self._snapshot.close()
+                con = self._connect(manifest, deltas)[0]
+                self._snapshot = IndexSnapshot(ident, con, self._merged_touched(con))
+            return self._snapshot
 
     # -- internals -----------------------------------------------------------------------------------
     def _current(self, *, refresh: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -257,6 +266,7 @@ class RequestIndex:
         base_files = [self._local(manifest["records"])] if manifest.get("records") else []
         open_files = [self._local(manifest["open"])] if manifest.get("open") else []
         con = duckdb.connect()
+        con.execute("SET parquet_metadata_cache = true")
         empty = records_table([])
         con.register("empty_index", empty)
         for view, files in (("base", base_files), ("open_base", open_files), ("deltas", delta_files)):
@@ -285,6 +295,28 @@ class RequestIndex:
         for key in sorted(in_base - {key for key, _record in found}):
             rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
         return index.merge_all(json.loads(row) for row in rows)
+
+
+class IndexSnapshot:
+    """One listing of the index: a DuckDB connection over its files and the touched records merged.
+
+    `cursor()` gives each query its own connection to the same database, with the merged records as the
+    table `merged_rows` (what the base and the open file hold for those keys is superseded by them).
+    """
+
+    def __init__(self, ident: tuple, con, merged: dict[str, dict[str, Any]]) -> None:
+        self.ident = ident
+        self.con = con
+        self.merged = merged
+        self.merged_table = records_table(merged.values())
+
+    def cursor(self):
+        cursor = self.con.cursor()
+        cursor.register("merged_rows", self.merged_table)
+        return cursor
+
+    def close(self) -> None:
+        self.con.close()
 
 
 # --------------------------------------------------------------------------------- what steps call
