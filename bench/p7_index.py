@@ -161,7 +161,10 @@ def _hex(rng, rows: int, nbytes: int):
 
     table = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint8).reshape(256, 2)
     chars = table[rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8)].reshape(rows, nbytes * 2)
-    return pa.array(np.ascontiguousarray(chars).view(f"S{nbytes * 2}").ravel()).cast(pa.string())
+    array = pa.array(np.ascontiguousarray(chars).view(f"S{nbytes * 2}").ravel())
+    if isinstance(array, pa.ChunkedArray):  # large inputs come back chunked
+        array = array.combine_chunks()
+    return array.cast(pa.string())
 
 
 def _chunk(rng, start: int, rows: int, days: list[date]):
@@ -210,13 +213,21 @@ def _chunk(rng, start: int, rows: int, days: list[date]):
         '/requests.csv","rows":[1,2],"sha256":"', payload, '"}],"status":', pc.binary_join_element_wise(
             q, status_a, q, ""), ',"updated_at":"', received, 'T02:05:01+00:00"}',
     ]
-    record = pc.binary_join_element_wise(*[p if isinstance(p, pa.Array) else pa.scalar(p) for p in parts], "")
+    record = pc.binary_join_element_wise(*[_array(p) for p in parts], "")
     return pa.table({
         "request_id": keys, "regulation": regulation, "actions": pa.array(["access|delete"] * rows),
         "received_at": pc.binary_join_element_wise(received, "T00:00:00+00:00", ""),
         "due_date": due_dates.cast(pa.date32()), "status": status_a, "closed_at": closed,
         "updated_at": pc.binary_join_element_wise(received, "T02:05:01+00:00", ""), "record": record,
     })
+
+
+def _array(part: Any):
+    import pyarrow as pa
+
+    if isinstance(part, pa.ChunkedArray):
+        return part.combine_chunks()
+    return part if isinstance(part, pa.Array) else pa.scalar(part)
 
 
 def _deltas(directory: Path, requests: int, open_keys: list[str], seed: int) -> tuple[list[str], list[str]]:

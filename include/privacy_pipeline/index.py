@@ -346,10 +346,13 @@ def gave_up(job_id: str, *, request_id: str, action: str, at: datetime | str) ->
                                          "observed_at": when, "history": [{"status": "gave_up", "at": when}]}])
 
 
-def from_rejects(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Partial records from rejects.csv rows (only the key, place, field and reason: never the row's cells)."""
-    for row in rows:
-        request_id = (row.get("request_id") or "").strip()
+def from_rejects(rows: Iterable[Mapping[str, Any] | Any]) -> Iterator[dict[str, Any]]:
+    """Partial records from rejects.csv rows or `models.Reject`s (the key, place, field and reason only:
+    never the row's cells)."""
+    for item in rows:
+        row = item if isinstance(item, Mapping) else {
+            name: getattr(item, name, None) for name in ("request_id", "source", "row", "line", "field", "reason")}
+        request_id = str(row.get("request_id") or "").strip()
         if not request_id or request_id.startswith("'"):  # no key, or a key neutralised as a formula
             continue
         yield new_record(request_id, rejections=[{

@@ -322,6 +322,17 @@ class IndexSnapshot:
 # --------------------------------------------------------------------------------- what steps call
 
 
+def run_stamp(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Who is writing, from a task's context: dag_id, run_id, the run's partition day, task, map index, DAG version."""
+    from adobe_privacy.operators import run_partition  # the one rule for the day a run files under
+
+    ti = context["ti"]
+    version = getattr(ti, "dag_version_id", None)
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "ds": run_partition(context), "task_id": ti.task_id,
+            "map_index": ti.map_index if ti.map_index is not None else -1,
+            "dag_version": str(version) if version else None}
+
+
 def update_index(
     store: PrivacyArchiveStore,
     *,
@@ -338,7 +349,7 @@ def update_index(
     job_records: Iterable[Mapping[str, Any]] = (),
     resubmits: Iterable[tuple[str, Mapping[str, Any]]] = (),
     gave_up: Iterable[tuple[str, str, str]] = (),
-    rejects: Iterable[Mapping[str, Any]] = (),
+    rejects: Iterable[Mapping[str, Any] | Any] = (),
 ) -> str | None:
     """Record what one step did in the request index (one delta file); returns its key.
 

@@ -108,3 +108,33 @@ def test_the_rebuild_command_indexes_the_archive(archive, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["records"] == 4
     assert RequestIndex(store, cache_dir=tmp_path / "x").lookup("req-c1")["status"] == "postponed"
+
+
+def test_a_closed_request_touched_again_keeps_its_whole_record(archive, tmp_path):
+    """A delta touching a request that is closed in the base (not in the open file) merges with its base row."""
+    store, _ = archive
+    rebuild(store, cache_dir=tmp_path / "a")
+    before = RequestIndex(store, cache_dir=tmp_path / "b").lookup("req-a1")
+    update_index(store, dag_id="privacy_reconcile", run_id="r10", ds="2026-11-21", task_id="reconcile",
+                 job_records=[{"jobId": "job-a1-del", "userKey": "req-a1", "action": "delete", "batchId": "b",
+                               "status": "complete", "productResponses": []}])
+    idx = RequestIndex(store, cache_dir=tmp_path / "c")
+    after = idx.lookup("req-a1")
+    assert after["status"] == "complete" and after["sources"] == before["sources"]
+    assert {j["job_id"] for j in after["jobs"]} == {"job-a1-acc", "job-a1-del"}
+    assert [i["request_id"] for i in idx.query(status="complete")["items"]] == ["req-a1"]
+    assert "req-a1" not in [i["request_id"] for i in idx.query(open_only=True)["items"]]
+
+
+def test_run_stamp_reads_the_task_context():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+    from uuid import UUID
+
+    from adobe_privacy.index_store import run_stamp
+
+    ti = SimpleNamespace(dag_id="privacy_requests_nightly", run_id="manual__x", task_id="archive_results",
+                         map_index=3, dag_version_id=UUID(int=7))
+    context = {"ti": ti, "logical_date": None, "dag_run": SimpleNamespace(run_after=datetime(2026, 11, 30, 5, tzinfo=UTC))}
+    assert run_stamp(context) == {"dag_id": "privacy_requests_nightly", "run_id": "manual__x", "ds": "2026-11-30",
+                                  "task_id": "archive_results", "map_index": 3, "dag_version": str(UUID(int=7))}
