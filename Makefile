@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE :=
 INPUT ?=
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap demo test check lint bench lock clean
+.PHONY: help bootstrap demo test check lint bench lock clean up down
 
 help:
 	@echo "make demo   run the nightly privacy job on the embedded default (emulator + local S3)"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench  run the benchmark suite and write BENCHMARKS.md"
 	@echo "make check  ruff (including Airflow's AIR rules) and mypy over plugins/ and include/"
 	@echo "make lint   ruff only"
+	@echo "make up     start the local Airflow UI (+ emulator, local S3, demo input) in the background"
+	@echo "make down   stop what make up started"
 
 bootstrap: $(STAMP)
 
@@ -44,6 +46,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py $(if $(INPUT),--input $(INPUT),)
+
+up: $(STAMP)
+	$(PY) scripts/up.py
+
+down:
+	@if [ -x $(PY) ]; then $(PY) scripts/down.py; else echo "No .venv: make up never ran here."; fi
 
 test: check
 	$(PY) -m pytest $(PYTEST_ARGS)
