@@ -93,3 +93,15 @@ def ensure_pool(name: str = API_POOL, slots: int = DEFAULT_POOL_SLOTS, descripti
             return False
         session.add(Pool(pool=name, slots=slots, description=description, include_deferred=False))
     return True
+
+
+def main() -> int:
+    """`python -m adobe_privacy.pools`: create the API pool where Airflow is set up (compose, demo, tests)."""
+    name = API_POOL
+    created = ensure_pool(name)
+    print(f"pool {name}: {'created with ' + str(DEFAULT_POOL_SLOTS) + ' slots' if created else 'exists'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
