@@ -65,7 +65,7 @@ def include_param(default: Sequence[str]) -> Param:
         minItems=1,
         title="Products (include) for rows that name none",
         description=(
-            "Adobe product codes sent as `include` for every row whose own `include` column is empty. "
+            "Adobe product codes sent as include for every row whose own include column is empty. "
             "A row's own value wins. Pick at least one."
         ),
         section=INPUT,
