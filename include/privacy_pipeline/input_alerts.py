@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Final
+from typing import Any, Final
 
 from privacy_pipeline.errors import ConfigurationError
 
@@ -210,16 +210,22 @@ def intake_alerts(
 _ROW_NUMBER = re.compile(r"\b(rows?|lines?) \d+(?:\s*[-–]\s*\d+)?")
 
 
-def rejects_by_reason(rejects: Iterable[Mapping[str, str]], *, limit: int = 10) -> list[tuple[str, str, int]]:
+def rejects_by_reason(rejects: Iterable[Any], *, limit: int = 10) -> list[tuple[str, str, int]]:
     """(field, reason, count) of rejected rows, most frequent first: for a task log, never with values.
+
+    `rejects` are `models.Reject` objects or rows of rejects.csv (mappings with `field` and `reason`).
 
     Intake writes reasons that name the field and the rule, never an identity value, so they may be
     logged. Row and line numbers are folded (`row 51` -> `row N`) so one rule is one line of the log.
     """
     counts: dict[tuple[str, str], int] = {}
     for reject in rejects:
-        reason = _ROW_NUMBER.sub(lambda m: f"{m.group(1)} N", str(reject.get("reason", "")))
-        key = (str(reject.get("field", "")), reason)
+        field, reason = (
+            (reject.get("field", ""), reject.get("reason", ""))
+            if isinstance(reject, Mapping)
+            else (getattr(reject, "field", ""), getattr(reject, "reason", ""))
+        )
+        key = (str(field), _ROW_NUMBER.sub(lambda m: f"{m.group(1)} N", str(reason)))
         counts[key] = counts.get(key, 0) + 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return [(f, reason, n) for (f, reason), n in ranked[:limit]]

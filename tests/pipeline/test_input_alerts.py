@@ -184,3 +184,14 @@ def test_rejects_by_reason_counts_rules_not_rows_and_never_needs_values():
     ]
     assert "alice" not in repr(rejects_by_reason(rejects))
     assert len(rejects_by_reason(rejects, limit=1)) == 1
+
+
+def test_rejects_by_reason_reads_intakes_reject_objects_too():
+    from privacy_pipeline.models import Reject
+
+    rejects = [
+        Reject(source="a.csv", row=3, request_id="r1", field="regulation", reason="unknown regulation 'gdrp'",
+               raw={"value": "bob@example.com"}),
+        Reject(source="b.png", row=0, request_id="", field="*", reason="not UTF-8 text"),
+    ]
+    assert rejects_by_reason(rejects) == [("*", "not UTF-8 text", 1), ("regulation", "unknown regulation 'gdrp'", 1)]
