@@ -12,7 +12,14 @@ import re
 import httpx
 import pytest
 
-from tests.emulator.conftest import COMPLETE_AFTER, FINISHED, JOBS, PROCESSING_AFTER, job_request
+from tests.emulator.conftest import (
+    COMPLETE_AFTER,
+    FINISHED,
+    JOBS,
+    PROCESSING_AFTER,
+    at_minute_start,
+    job_request,
+)
 from tests.emulator.test_jobs_list import create, emulator_today
 
 GATEWAY_MISSING_TOKEN = {"error_code": "403010", "message": "Oauth token is missing."}
@@ -138,6 +145,7 @@ def test_unknown_admin_paths_are_404_without_a_gateway(clean_emulator):
 # -- gateway throttling -----------------------------------------------------------------------------------
 def test_gateway_throttle_answers_429050_until_the_next_minute(api, clean_emulator):
     """Adobe's gateway 429 body (developer FAQs; ServiceNow KB3006995), next to 1030-400 and the daily cap."""
+    at_minute_start(clean_emulator)
     clean_emulator.configure(gateway_requests_per_minute=2)
     codes = [api.get(JOBS, params={"regulation": "gdpr"}).status_code for _ in range(3)]
     throttled = api.get(JOBS, params={"regulation": "gdpr"})

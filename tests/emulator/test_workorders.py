@@ -100,6 +100,8 @@ def test_statuses_move_on_the_emulator_clock(wo, clean_emulator):
             assert detail["updatedAt"] > order["createdAt"]
         clean_emulator.advance_clock(LIFETIME / 4)
     assert seen == ["received", "validated", "submitted", "ingested", "completed"]
+    assert wo.get(WORKORDER, params={"status": "completed"}).json()["total"] == 1
+    assert wo.get(WORKORDER, params={"status": "failed"}).json()["total"] == 0
 
 
 def test_a_failed_order_names_one_failing_product(wo, clean_emulator):
@@ -110,6 +112,8 @@ def test_a_failed_order_names_one_failing_product(wo, clean_emulator):
     assert detail["status"] == "failed"
     statuses = sorted(p["productStatus"] for p in detail["productStatusDetails"])
     assert statuses == ["failure", "success", "success"]
+    assert wo.get(WORKORDER, params={"status": "failed"}).json()["total"] == 1
+    assert wo.get(WORKORDER, params={"status": "completed"}).json()["total"] == 0
 
 
 def test_newest_docs_action_spelling_is_accepted(wo):
@@ -299,13 +303,14 @@ def test_list_status_filter_agrees_with_detail(wo, clean_emulator):
     clean_emulator.configure(jitter_ratio=1.0, workorder_failure_rate=0.5)
     ids = [create(wo, order_body(f"o{i}"))["workorderId"] for i in range(12)]
     statuses = ("received", "validated", "submitted", "ingested", "completed", "failed")
-    for _ in range(6):
+    for _ in range(7):  # 0 to 2.1 lifetimes: past the longest stretched order (2 lifetimes)
         details = [wo.get(f"{WORKORDER}/{i}").json()["status"] for i in ids]
         for status in statuses:
             listed = wo.get(WORKORDER, params={"status": status, "limit": 100}).json()
             assert listed["total"] == details.count(status), status
         clean_emulator.advance_clock(LIFETIME * 0.35)
-    assert {"completed", "failed"} <= set(details)
+    # Which orders fail depends on seeded draws of ids this session hands out; only finality is promised.
+    assert set(details) <= {"completed", "failed"}
 
 
 def test_faults_apply_to_work_orders_as_to_jobs(wo, clean_emulator):
