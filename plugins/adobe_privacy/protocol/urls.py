@@ -24,6 +24,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f\\]")  # controls, whitespace, backslash: anywhere
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,12 @@ def normalize_host(host: str) -> str:
         return str(ipaddress.IPv4Address(host))
     except ValueError:
         pass
-    if not all(_HOST_LABEL.match(label) for label in host.split(".")):
+    labels = host.split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
         raise ValueError("invalid host name")
+    if _NUMERIC_LABEL.match(labels[-1]):
+        # "127.1", "0x7f.0.0.1", "2130706433": resolvers read these as IPv4 addresses; URL parsers don't.
+        raise ValueError("a numeric host that is not a dotted-quad IPv4 address")
     return host
 
 
@@ -82,8 +87,9 @@ def _split_host_port(authority: str, scheme: str) -> tuple[str, int]:
         host, _, port_text = authority.partition(":")
         if ":" in port_text:
             raise ValueError("more than one ':' in the authority")
-    if port_text and not (_PORT.match(port_text) and 0 < int(port_text) < 65536):
-        raise ValueError("invalid port")
+    has_colon = ":" in (authority.rsplit("]", 1)[-1])
+    if has_colon and not (_PORT.match(port_text) and 0 < int(port_text) < 65536):
+        raise ValueError("invalid or empty port")
     return normalize_host(host), int(port_text) if port_text else DEFAULT_PORTS[scheme]
 
 
@@ -105,6 +111,8 @@ def parse_strict_url(url: object, *, what: str = "URL") -> CheckedUrl:
         host, port = _split_host_port(authority, scheme)
     except (ValueError, idna.IDNAError) as err:
         raise UrlRefusedError(f"{what} has an invalid host ({err})") from None
+    if not target.isascii():
+        raise UrlRefusedError(f"{what} holds non-ASCII characters in its path or query")
     if not target.startswith("/"):
         target = "/" + target
     return CheckedUrl(scheme, host, port, target)
