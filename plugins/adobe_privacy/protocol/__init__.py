@@ -14,6 +14,7 @@ send and what an answer means lives here, once:
 from adobe_privacy.protocol.errors import (
     BACK_PRESSURE_CODES,
     ReadRetryPolicy,
+    Redactor,
     classify_error,
     error_code_of,
     error_detail_of,
@@ -118,6 +119,7 @@ __all__ = [
     "PrivacyConnectionSettings",
     "RENEW_MARGIN_SECONDS",
     "ReadRetryPolicy",
+    "Redactor",
     "SummaryBuilder",
     "TERMINAL_STATUSES",
     "TOKEN_CACHE",

@@ -72,8 +72,7 @@ def identity_values(payload: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
-@functools.lru_cache(maxsize=8)
-def _redaction_pattern(values: frozenset[str]) -> re.Pattern[str] | None:
+def _redaction_pattern(values: Iterable[str]) -> re.Pattern[str] | None:
     """One pattern for a batch: each value literally (any case), and phone-like values by their digits
     with any separators in between (``+44 20 7946 0958`` also matches ``442079460958``)."""
     alternatives = set()
@@ -87,16 +86,28 @@ def _redaction_pattern(values: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(sorted(alternatives, key=len, reverse=True)), re.IGNORECASE)
 
 
+class Redactor:
+    """Redacts one request's identity values (by value), emails and long digit runs; cuts to 500 characters.
+
+    Built per error, never cached: the values do not outlive the error handling.
+    """
+
+    def __init__(self, identities: Iterable[str] = ()) -> None:
+        self._pattern = _redaction_pattern(identities)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        text = _EMAIL_PATTERN.sub(REDACTED, text)
+        text = _LONG_NUMBER_PATTERN.sub(REDACTED, text)
+        return text[:_MAX_DETAIL_CHARS]
+
+
 def scrub(text: str | None, identities: Iterable[str] = ()) -> str | None:
-    """Redact the batch's identity values (by value), emails and long digit runs; cut to 500 characters."""
-    if text is None:
-        return None
-    pattern = _redaction_pattern(frozenset(identities))
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
-    text = _EMAIL_PATTERN.sub(REDACTED, text)
-    text = _LONG_NUMBER_PATTERN.sub(REDACTED, text)
-    return text[:_MAX_DETAIL_CHARS]
+    """Redact ``identities`` (by value), emails and long digit runs from ``text``; cut to 500 characters."""
+    return Redactor(identities)(text)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,10 +140,11 @@ def error_code_of(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def error_detail_of(body: Mapping[str, Any], identities: Iterable[str] = ()) -> str | None:
+def error_detail_of(body: Mapping[str, Any], redact: Redactor | None = None) -> str | None:
+    redact = redact or Redactor()
     for key in ("detail", "message", "title", "error_description"):
         if body.get(key):
-            return scrub(str(body[key]), identities)
+            return redact(str(body[key]))
     return None
 
 
@@ -185,10 +197,11 @@ def classify_error(
     error's message or detail, however Adobe echoes them.
     """
     body = parse_json_body(raw_body)
+    redact = Redactor(identities)
     code = error_code_of(body)
-    code = scrub(code, identities)[:100] if code else None
-    detail = error_detail_of(body, identities)
-    title = scrub(str(body["title"]), identities) if body.get("title") else None
+    code = (redact(code) or "")[:100] if code else None
+    detail = error_detail_of(body, redact)
+    title = redact(str(body["title"])) if body.get("title") else None
     text_for_match = " ".join(str(part) for part in (title, detail) if part)
     retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
     summary = f"{operation} answered HTTP {status}" + (f" ({code})" if code else "")
