@@ -16,15 +16,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from adobe_privacy.exceptions import PrivacyServiceError, PrivacyTransientError
 from adobe_privacy.hooks.base import PrivacyHookBase
 from adobe_privacy.protocol import (
+    HYGIENE_JOBS,
     MAX_WORKORDER_PAGE_SIZE,
-    WORKORDER_FAILED_STATUSES,
-    WORKORDER_TERMINAL_STATUSES,
+    PRIVACY_JOBS,
+    WORK_ORDERS,
     Authorized,
-    ListPager,
+    ListKind,
     PageRequest,
     PrivacyConnectionSettings,
     ReadRetryPolicy,
-    SummaryBuilder,
     TokenRequest,
     WorkOrderPager,
     adrive,
@@ -32,13 +32,13 @@ from adobe_privacy.protocol import (
     check_journal_url,
     checked_job_id,
     classify_error,
-    job_summary_walk,
     list_params,
     normalize_job,
     parse_json_body,
+    summary_walk,
     workorder_list_params,
 )
-from adobe_privacy.protocol.jobs import Date, Walk
+from adobe_privacy.protocol.jobs import Date
 
 
 class JournalResponse(NamedTuple):
@@ -179,36 +179,57 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         return parse_json_body(await self._retrying()(attempt))
 
     async def _iter_list(
-        self, url: str, params: Mapping[str, Any], pager: ListPager, *, operation: str, hygiene: bool
+        self, kind: ListKind, params: Mapping[str, Any], page_size: int
     ) -> AsyncIterator[dict[str, Any]]:
+        """Each item of one list once, page by page."""
         settings = await self.get_settings()
-        started = pager.page_size
+        pager = kind.pager(page_size, settings.page_base, on_fall_back=self._remember_page_size)
         async with self._client_session(settings) as http:
             while (page_params := pager.next_params(params)) is not None:
                 try:
-                    body = await self._get_json(http, url, page_params, operation=operation, hygiene=hygiene)
+                    body = await self._get_json(
+                        http,
+                        kind.url(settings),
+                        page_params,
+                        operation=f"GET {kind.name}",
+                        hygiene=kind.hygiene,
+                    )
                 except PrivacyServiceError as err:
                     if pager.fall_back(err):
                         continue
                     raise
-                if pager.page_size < started:
-                    self._remember_page_size(pager.page_size)
                 for item in pager.accept(body):
                     yield item
 
     async def _summarize(
-        self, walk: Walk[dict[str, Any]], url: str, *, size: int, hygiene: bool
+        self,
+        kind: ListKind,
+        wanted: Mapping[str, list[str]],
+        *,
+        from_date: Date,
+        to_date: Date,
+        page_size: int | None,
     ) -> dict[str, Any]:
         settings = await self.get_settings()
+        walk = summary_walk(
+            kind,
+            wanted,
+            from_date=from_date,
+            to_date=to_date,
+            page_base=settings.page_base,
+            page_size=min(self.list_page_size(settings, page_size), kind.max_page_size),
+            on_fall_back=self._remember_page_size,
+        )
         async with self._client_session(settings) as http:
 
             async def fetch(request: PageRequest) -> dict[str, Any]:
-                body = await self._get_json(
-                    http, url, request.params, operation=f"GET {request.key} list", hygiene=hygiene
+                return await self._get_json(
+                    http,
+                    kind.url(settings),
+                    request.params,
+                    operation=f"GET {kind.name}",
+                    hygiene=kind.hygiene,
                 )
-                if request.params.get("size", size) < size:
-                    self._remember_page_size(request.params["size"])
-                return body
 
             return await adrive(walk, fetch)
 
@@ -229,13 +250,7 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         params = list_params(
             regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
         )
-        async for job in self._iter_list(
-            settings.privacy_url("/jobs"),
-            params,
-            ListPager(size, settings.page_base),
-            operation="GET /jobs",
-            hygiene=False,
-        ):
+        async for job in self._iter_list(PRIVACY_JOBS, params, size):
             yield job
 
     async def summarize_jobs(
@@ -253,17 +268,9 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         :return: ``{"counts": {status: n}, "open": n, "error_job_ids": [...]}``; jobs not found in the
             window count as ``missing`` and as open.
         """
-        settings = await self.get_settings()
-        size = self.list_page_size(settings, page_size)
-        walk = job_summary_walk(
-            jobs_by_regulation,
-            list_query=lambda regulation: list_params(
-                regulation=regulation, status=None, from_date=from_date, to_date=to_date, page_size=size
-            ),
-            page_size=size,
-            page_base=settings.page_base,
+        return await self._summarize(
+            PRIVACY_JOBS, jobs_by_regulation, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        return await self._summarize(walk, settings.privacy_url("/jobs"), size=size, hygiene=False)
 
     # ---------------------------------------------------------------- Data Hygiene (alpha jobs API)
 
@@ -288,30 +295,16 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         params = list_params(
             regulation=None, status=status, from_date=from_date, to_date=to_date, page_size=size
         )
-        async for job in self._iter_list(
-            settings.hygiene_url("/jobs"),
-            params,
-            ListPager(size, settings.page_base),
-            operation="GET hygiene /jobs",
-            hygiene=True,
-        ):
+        async for job in self._iter_list(HYGIENE_JOBS, params, size):
             yield job
 
     async def summarize_hygiene_jobs(
         self, job_ids: list[str], *, from_date: Date, to_date: Date, page_size: int | None = None
     ) -> dict[str, Any]:
         """Async twin of :meth:`PrivacyServiceHook.summarize_hygiene_jobs` (the hygiene wait, deferred)."""
-        settings = await self.get_settings()
-        size = self.list_page_size(settings, page_size)
-        walk = job_summary_walk(
-            {"hygiene": job_ids},
-            list_query=lambda _: list_params(
-                regulation=None, status=None, from_date=from_date, to_date=to_date, page_size=size
-            ),
-            page_size=size,
-            page_base=settings.page_base,
+        return await self._summarize(
+            HYGIENE_JOBS, {"hygiene": job_ids}, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        return await self._summarize(walk, settings.hygiene_url("/jobs"), size=size, hygiene=True)
 
     # ---------------------------------------------------------------- Data Lifecycle work orders
 
@@ -331,36 +324,18 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         to_date: Date = None,
         page_size: int = MAX_WORKORDER_PAGE_SIZE,
     ) -> AsyncIterator[dict[str, Any]]:
-        settings = await self.get_settings()
         params = workorder_list_params(
             search=search, status=status, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        pager = WorkOrderPager(page_size, settings.page_base)
-        async for order in self._iter_list(
-            settings.hygiene_url("/workorder"), params, pager, operation="GET /workorder", hygiene=True
-        ):
+        async for order in self._iter_list(WORK_ORDERS, params, page_size):
             yield order
 
     async def summarize_workorders(
         self, workorder_ids: list[str], *, from_date: Date = None, to_date: Date = None
     ) -> dict[str, Any]:
         """Async twin of :meth:`PrivacyServiceHook.summarize_workorders`."""
-        settings = await self.get_settings()
-        walk = job_summary_walk(
-            {"workorder": workorder_ids},
-            list_query=lambda _: workorder_list_params(from_date=from_date, to_date=to_date),
-            page_size=MAX_WORKORDER_PAGE_SIZE,
-            page_base=settings.page_base,
-            pager_class=WorkOrderPager,
-            builder=SummaryBuilder(
-                {"workorder": workorder_ids},
-                id_key="workorderId",
-                terminal=WORKORDER_TERMINAL_STATUSES,
-                failed=WORKORDER_FAILED_STATUSES,
-            ),
-        )
         return await self._summarize(
-            walk, settings.hygiene_url("/workorder"), size=MAX_WORKORDER_PAGE_SIZE, hygiene=True
+            WORK_ORDERS, {"workorder": workorder_ids}, from_date=from_date, to_date=to_date, page_size=None
         )
 
     # ---------------------------------------------------------------- Adobe I/O Events journal

@@ -24,17 +24,17 @@ from adobe_privacy.exceptions import (
 )
 from adobe_privacy.hooks.base import PrivacyHookBase
 from adobe_privacy.protocol import (
+    HYGIENE_JOBS,
     MAX_WORKORDER_PAGE_SIZE,
-    WORKORDER_FAILED_STATUSES,
-    WORKORDER_TERMINAL_STATUSES,
+    PRIVACY_JOBS,
+    WORK_ORDERS,
     Authorized,
     CheckedUrl,
     CreatedJob,
     DownloadTarget,
-    ListPager,
+    ListKind,
     PageRequest,
     PrivacyConnectionSettings,
-    SummaryBuilder,
     TokenRequest,
     WorkOrderPager,
     authorized_exchange,
@@ -42,7 +42,6 @@ from adobe_privacy.protocol import (
     classify_error,
     drive,
     identity_values,
-    job_summary_walk,
     list_params,
     normalize_job,
     outcome_unknown,
@@ -50,9 +49,10 @@ from adobe_privacy.protocol import (
     parse_json_body,
     resolve_download_target,
     submitted_users,
+    summary_walk,
     workorder_list_params,
 )
-from adobe_privacy.protocol.jobs import Date, Walk
+from adobe_privacy.protocol.jobs import Date
 
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 MAX_DOWNLOAD_REDIRECTS = 5
@@ -255,29 +255,50 @@ class PrivacyServiceHook(PrivacyHookBase):
             raise outcome_unknown(err, operation, submitted, recover_by=recover_by) from err
 
     def _iter_list(
-        self, url: str, params: Mapping[str, Any], pager: ListPager, *, operation: str, hygiene: bool
+        self, kind: ListKind, params: Mapping[str, Any], page_size: int
     ) -> Iterator[dict[str, Any]]:
-        started = pager.page_size
+        """Each item of one list once, page by page."""
+        pager = kind.pager(page_size, self.settings.page_base, on_fall_back=self._remember_page_size)
         while (page_params := pager.next_params(params)) is not None:
             try:
-                body = self._read_json(url, operation=operation, params=page_params, hygiene=hygiene)
+                body = self._read_json(
+                    kind.url(self.settings),
+                    operation=f"GET {kind.name}",
+                    params=page_params,
+                    hygiene=kind.hygiene,
+                )
             except PrivacyServiceError as err:
                 if pager.fall_back(err):
                     continue
                 raise
-            if pager.page_size < started:
-                self._remember_page_size(pager.page_size)
             yield from pager.accept(body)
 
-    def _summarize(self, walk: Walk[dict[str, Any]], url: str, *, size: int, hygiene: bool) -> dict[str, Any]:
+    def _summarize(
+        self,
+        kind: ListKind,
+        wanted: Mapping[str, list[str]],
+        *,
+        from_date: Date,
+        to_date: Date,
+        page_size: int | None,
+    ) -> dict[str, Any]:
         def fetch(request: PageRequest) -> dict[str, Any]:
-            body = self._read_json(
-                url, operation=f"GET {request.key} list", params=request.params, hygiene=hygiene
+            return self._read_json(
+                kind.url(self.settings),
+                operation=f"GET {kind.name}",
+                params=request.params,
+                hygiene=kind.hygiene,
             )
-            if request.params.get("size", size) < size:
-                self._remember_page_size(request.params["size"])
-            return body
 
+        walk = summary_walk(
+            kind,
+            wanted,
+            from_date=from_date,
+            to_date=to_date,
+            page_base=self.settings.page_base,
+            page_size=min(self.list_page_size(self.settings, page_size), kind.max_page_size),
+            on_fall_back=self._remember_page_size,
+        )
         return drive(walk, fetch)
 
     # ---------------------------------------------------------------- Privacy Service
@@ -326,10 +347,7 @@ class PrivacyServiceHook(PrivacyHookBase):
         params = list_params(
             regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
         )
-        pager = ListPager(size, self.settings.page_base)
-        yield from self._iter_list(
-            self.settings.privacy_url("/jobs"), params, pager, operation="GET /jobs", hygiene=False
-        )
+        yield from self._iter_list(PRIVACY_JOBS, params, size)
 
     def summarize_jobs(
         self,
@@ -340,16 +358,9 @@ class PrivacyServiceHook(PrivacyHookBase):
         page_size: int | None = None,
     ) -> dict[str, Any]:
         """Status counts over the given jobs from the list endpoint (see :func:`job_summary_walk`)."""
-        size = self.list_page_size(self.settings, page_size)
-        walk = job_summary_walk(
-            jobs_by_regulation,
-            list_query=lambda regulation: list_params(
-                regulation=regulation, status=None, from_date=from_date, to_date=to_date, page_size=size
-            ),
-            page_size=size,
-            page_base=self.settings.page_base,
+        return self._summarize(
+            PRIVACY_JOBS, jobs_by_regulation, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        return self._summarize(walk, self.settings.privacy_url("/jobs"), size=size, hygiene=False)
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """``GET /jobs/{id}``, normalised (``downloadUrl``, ``userIds``, lower-case status)."""
@@ -481,25 +492,15 @@ class PrivacyServiceHook(PrivacyHookBase):
         params = list_params(
             regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
         )
-        pager = ListPager(size, self.settings.page_base)
-        yield from self._iter_list(
-            self.settings.hygiene_url("/jobs"), params, pager, operation="GET hygiene /jobs", hygiene=True
-        )
+        yield from self._iter_list(HYGIENE_JOBS, params, size)
 
     def summarize_hygiene_jobs(
         self, job_ids: list[str], *, from_date: Date, to_date: Date, page_size: int | None = None
     ) -> dict[str, Any]:
         """Status counts over the given hygiene jobs from the hygiene list endpoint."""
-        size = self.list_page_size(self.settings, page_size)
-        walk = job_summary_walk(
-            {"hygiene": job_ids},
-            list_query=lambda _: list_params(
-                regulation=None, status=None, from_date=from_date, to_date=to_date, page_size=size
-            ),
-            page_size=size,
-            page_base=self.settings.page_base,
+        return self._summarize(
+            HYGIENE_JOBS, {"hygiene": job_ids}, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        return self._summarize(walk, self.settings.hygiene_url("/jobs"), size=size, hygiene=True)
 
     # ---------------------------------------------------------------- Data Lifecycle work orders
 
@@ -549,30 +550,14 @@ class PrivacyServiceHook(PrivacyHookBase):
         params = workorder_list_params(
             search=search, status=status, from_date=from_date, to_date=to_date, page_size=page_size
         )
-        pager = WorkOrderPager(page_size, self.settings.page_base)
-        yield from self._iter_list(
-            self.settings.hygiene_url("/workorder"), params, pager, operation="GET /workorder", hygiene=True
-        )
+        yield from self._iter_list(WORK_ORDERS, params, page_size)
 
     def summarize_workorders(
         self, workorder_ids: list[str], *, from_date: Date = None, to_date: Date = None
     ) -> dict[str, Any]:
         """Status counts over the given work orders (terminal: completed, failed) from the list."""
-        walk = job_summary_walk(
-            {"workorder": workorder_ids},
-            list_query=lambda _: workorder_list_params(from_date=from_date, to_date=to_date),
-            page_size=MAX_WORKORDER_PAGE_SIZE,
-            page_base=self.settings.page_base,
-            pager_class=WorkOrderPager,
-            builder=SummaryBuilder(
-                {"workorder": workorder_ids},
-                id_key="workorderId",
-                terminal=WORKORDER_TERMINAL_STATUSES,
-                failed=WORKORDER_FAILED_STATUSES,
-            ),
-        )
         return self._summarize(
-            walk, self.settings.hygiene_url("/workorder"), size=MAX_WORKORDER_PAGE_SIZE, hygiene=True
+            WORK_ORDERS, {"workorder": workorder_ids}, from_date=from_date, to_date=to_date, page_size=None
         )
 
     def get_hygiene_quota(self, quota_type: str | None = None) -> dict[str, Any]:

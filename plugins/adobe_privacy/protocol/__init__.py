@@ -32,13 +32,17 @@ from adobe_privacy.protocol.errors import (
 )
 from adobe_privacy.protocol.jobs import (
     FAILED_STATUSES,
+    HYGIENE_JOBS,
     MAX_WORKORDER_PAGE_SIZE,
     MISSING_STATUS,
+    PRIVACY_JOBS,
     TERMINAL_STATUSES,
+    WORK_ORDERS,
     WORKORDER_FAILED_STATUSES,
     WORKORDER_TERMINAL_STATUSES,
     CreatedJob,
     JobsSummary,
+    ListKind,
     ListPager,
     PageRequest,
     SummaryBuilder,
@@ -54,6 +58,7 @@ from adobe_privacy.protocol.jobs import (
     normalize_job,
     parse_created_jobs,
     submitted_users,
+    summary_walk,
     workorder_list_params,
 )
 from adobe_privacy.protocol.settings import (
@@ -93,6 +98,11 @@ from adobe_privacy.protocol.urls import (
 )
 
 __all__ = [
+    "HYGIENE_JOBS",
+    "PRIVACY_JOBS",
+    "WORK_ORDERS",
+    "ListKind",
+    "summary_walk",
     "AccessToken",
     "Authorized",
     "BACK_PRESSURE_CODES",

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from adobe_privacy.exceptions import PrivacyServiceError, SubmittedUser, UntrustedIdError
 from adobe_privacy.protocol.errors import refuses_page_size
-from adobe_privacy.protocol.settings import FALLBACK_PAGE_SIZE, MAX_PAGE_SIZE
+from adobe_privacy.protocol.settings import FALLBACK_PAGE_SIZE, MAX_PAGE_SIZE, PrivacyConnectionSettings
 
 # Statuses after which a job never changes again. Anything else, including a status Adobe adds
 # later, counts as still open: waiting longer is safe, declaring an unknown state done is not.
@@ -185,8 +185,15 @@ class ListPager:
     id_key: ClassVar[str] = "jobId"
     total_key: ClassVar[str] = "totalRecords"
 
-    def __init__(self, page_size: int, page_base: int | None = None, max_pages: int = 100_000):
+    def __init__(
+        self,
+        page_size: int,
+        page_base: int | None = None,
+        max_pages: int = 100_000,
+        on_fall_back: Callable[[int], None] | None = None,
+    ):
         self.page_size = page_size
+        self.on_fall_back = on_fall_back
         self.page: int | None = page_base
         self.max_pages = max_pages
         self.done = False
@@ -209,6 +216,8 @@ class ListPager:
         """After a 400 blaming the page size: shrink it (once) and say so; the same page is asked again."""
         if self.page_size > FALLBACK_PAGE_SIZE and refuses_page_size(error):
             self.page_size = FALLBACK_PAGE_SIZE
+            if self.on_fall_back is not None:
+                self.on_fall_back(self.page_size)
             return True
         return False
 
@@ -342,6 +351,7 @@ def job_summary_walk(
     page_base: int | None,
     pager_class: type[ListPager] = ListPager,
     builder: SummaryBuilder | None = None,
+    on_fall_back: Callable[[int], None] | None = None,
 ) -> Walk[dict[str, Any]]:
     """Status counts over the wanted jobs from their LIST endpoint, stopping once all were seen.
 
@@ -354,7 +364,7 @@ def job_summary_walk(
     for key in sorted(builder.wanted):
         if not builder.wanted[key]:
             continue
-        pager = pager_class(page_size, page_base)
+        pager = pager_class(page_size, page_base, on_fall_back=on_fall_back)
         for params in iter_pages(pager, list_query(key)):
             try:
                 body = yield PageRequest(key, params)
@@ -368,31 +378,94 @@ def job_summary_walk(
     return builder.build().as_dict()
 
 
+@dataclass(frozen=True)
+class ListKind:
+    """One list endpoint: where it is, how its pages read, which statuses end its items."""
+
+    name: str
+    hygiene: bool  # under the hygiene base path, with x-sandbox-name
+    path: str
+    pager: type[ListPager]
+    terminal: frozenset[str]
+    failed: frozenset[str]
+    by_regulation: bool  # one list per regulation (privacy jobs) or one list for all
+    max_page_size: int = MAX_PAGE_SIZE
+
+    def url(self, settings: PrivacyConnectionSettings) -> str:
+        return settings.hygiene_url(self.path) if self.hygiene else settings.privacy_url(self.path)
+
+    def query(self, key: str, *, from_date: Date, to_date: Date, page_size: int) -> dict[str, Any]:
+        if self.pager is WorkOrderPager:
+            return workorder_list_params(from_date=from_date, to_date=to_date, page_size=page_size)
+        regulation = key if self.by_regulation else None
+        return list_params(
+            regulation=regulation, status=None, from_date=from_date, to_date=to_date, page_size=page_size
+        )
+
+
+PRIVACY_JOBS = ListKind("jobs", False, "/jobs", ListPager, TERMINAL_STATUSES, FAILED_STATUSES, True)
+HYGIENE_JOBS = ListKind("hygiene jobs", True, "/jobs", ListPager, TERMINAL_STATUSES, FAILED_STATUSES, False)
+WORK_ORDERS = ListKind(
+    "work orders",
+    True,
+    "/workorder",
+    WorkOrderPager,
+    WORKORDER_TERMINAL_STATUSES,
+    WORKORDER_FAILED_STATUSES,
+    False,
+    MAX_WORKORDER_PAGE_SIZE,
+)
+
+
+def summary_walk(
+    kind: ListKind,
+    wanted: Mapping[str, Iterable[str]],
+    *,
+    from_date: Date,
+    to_date: Date,
+    page_size: int,
+    page_base: int | None,
+    on_fall_back: Callable[[int], None] | None = None,
+) -> Walk[dict[str, Any]]:
+    """:func:`job_summary_walk` over one kind of list (privacy jobs by regulation, hygiene jobs, work orders)."""
+    return job_summary_walk(
+        wanted,
+        list_query=lambda key: kind.query(key, from_date=from_date, to_date=to_date, page_size=page_size),
+        page_size=page_size,
+        page_base=page_base,
+        pager_class=kind.pager,
+        builder=SummaryBuilder(wanted, id_key=kind.pager.id_key, terminal=kind.terminal, failed=kind.failed),
+        on_fall_back=on_fall_back,
+    )
+
+
+def _resume(steps: Generator[S, Any, T], reply: Any, error: PrivacyServiceError | None) -> tuple[bool, Any]:
+    """Send ``reply`` (or throw ``error``) into a walk: (finished, its result) or (False, its next step)."""
+    try:
+        return False, (steps.send(reply) if error is None else steps.throw(error))
+    except StopIteration as done:
+        return True, done.value
+
+
 def drive(steps: Generator[S, Any, T], perform: Callable[[S], Any]) -> T:
     """Run a sans-I/O walk: ``perform`` each step, send its result back (or throw its error in)."""
-    reply: Any = None
-    error: PrivacyServiceError | None = None
-    while True:
+    finished, value = _resume(steps, None, None)
+    while not finished:
         try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as done:
-            return done.value
-        try:
-            reply, error = perform(step), None
+            reply, error = perform(value), None
         except PrivacyServiceError as err:
             reply, error = None, err
+        finished, value = _resume(steps, reply, error)
+    return value
 
 
 async def adrive(steps: Generator[S, Any, T], perform: Callable[[S], Awaitable[Any]]) -> T:
     """:func:`drive` for an async ``perform``."""
-    reply: Any = None
-    error: PrivacyServiceError | None = None
-    while True:
+    finished, value = _resume(steps, None, None)
+    while not finished:
         try:
-            step = steps.send(reply) if error is None else steps.throw(error)
-        except StopIteration as done:
-            return done.value
-        try:
-            reply, error = await perform(step), None
+            reply, error = await perform(value), None
         except PrivacyServiceError as err:
             reply, error = None, err
+        finished, value = _resume(steps, reply, error)
+    return value
