@@ -109,31 +109,36 @@ class RequestIndex:
     def compact(self) -> dict[str, Any]:
         """Fold every delta into a new base generation; returns counts. Safe to run again after a crash."""
         manifest, deltas = self._current(refresh=True)
-        con, base_files, delta_files = self._connect(manifest, deltas)
+        snapshot = self._open_snapshot(manifest, deltas)
+        snapshot.ensure_base()
+        con = snapshot.con
         generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
         records_key = self.store.key("index", "base", generation, "records.parquet")
         open_key = self.store.key("index", "base", generation, "open.parquet")
+        keys_key = self.store.key("index", "base", generation, "keys.parquet")
         with tempfile.TemporaryDirectory(prefix="privacy-index-") as tmp:
-            merged = self._merged_touched(con)
-            con.register("merged_rows", records_table(merged.values()))
+            con.register("merged_rows", snapshot.merged_table)
             statuses = ", ".join(f"'{s}'" for s in index.OPEN_STATUSES)
-            out, out_open = Path(tmp) / "records.parquet", Path(tmp) / "open.parquet"
+            out, out_open, out_keys = Path(tmp) / "records.parquet", Path(tmp) / "open.parquet", Path(tmp) / "keys.parquet"
             con.execute(f"""COPY (SELECT {', '.join(COLUMNS)} FROM base WHERE request_id NOT IN
                                   (SELECT request_id FROM merged_rows)
                                   UNION ALL SELECT {', '.join(COLUMNS)} FROM merged_rows ORDER BY request_id)
                             TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})""")
             con.execute(f"""COPY (SELECT * FROM read_parquet('{out}') WHERE status IN ({statuses}) ORDER BY request_id)
                             TO '{out_open}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})""")
+            con.execute(f"""COPY (SELECT request_id FROM read_parquet('{out}'))
+                            TO '{out_keys}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS * 10})""")
             total, still_open = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE status IN ({statuses})) FROM read_parquet('{out}')"
             ).fetchone()
             self.store.put_file(out, records_key, content_type="application/vnd.apache.parquet")
             self.store.put_file(out_open, open_key, content_type="application/vnd.apache.parquet")
-        con.close()
-        previous = [manifest.get("records"), manifest.get("open")]
+            self.store.put_file(out_keys, keys_key, content_type="application/vnd.apache.parquet")
+        snapshot.close()
+        previous = [manifest.get(name) for name in ("records", "open", "keys")]
         self.store.put_json(self.manifest_key, {
             "version": index.INDEX_FORMAT_VERSION, "generation": generation, "records": records_key,
-            "open": open_key, "folded": deltas, "records_count": total, "open_count": still_open,
+            "open": open_key, "keys": keys_key, "folded": deltas, "records_count": total, "open_count": still_open,
             "compacted_at": datetime.now(UTC).isoformat(),
         })
         # Only after the manifest no longer needs them: the folded deltas and the previous generation.
@@ -149,7 +154,7 @@ class RequestIndex:
         snapshot = self.snapshot()
         if request_id in snapshot.merged:  # touched since the last compaction: merged once per listing
             return snapshot.merged[request_id]
-        cursor = snapshot.cursor()
+        cursor = snapshot.cursor(need_base=True)
         try:
             rows = cursor.execute("SELECT record FROM base WHERE request_id = $k", {"k": request_id}).fetchall()
         finally:
@@ -164,7 +169,7 @@ class RequestIndex:
         Returns `{"total", "items": [summary rows with days_left], "by_bucket": {bucket: {status: n}}}`.
         """
         as_of = as_of or datetime.now(UTC).date()
-        con = self.snapshot().cursor()
+        con = self.snapshot().cursor(need_base=not open_only)
         try:
             source = "open_base" if open_only else "base"
             where, params = ["TRUE"], {"today": as_of}
@@ -231,9 +236,29 @@ class RequestIndex:
             if self._snapshot is None or self._snapshot.ident != ident:
                 if self._snapshot is not None:
                     self._snapshot.close()
-                con = self._connect(manifest, deltas)[0]
-                self._snapshot = IndexSnapshot(ident, con, self._merged_touched(con))
+                self._snapshot = self._open_snapshot(manifest, deltas)
             return self._snapshot
+
+    def _open_snapshot(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> IndexSnapshot:
+        import duckdb
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            delta_files = list(pool.map(self._local, deltas))
+        con = duckdb.connect()
+        con.execute("SET parquet_metadata_cache = true")
+        con.register("empty_index", records_table([]))
+        _view(con, "open_base", [self._local(manifest["open"])] if manifest.get("open") else [])
+        _view(con, "deltas", delta_files)
+        base = manifest.get("records")
+        snapshot = IndexSnapshot((manifest.get("records"), manifest.get("open"), tuple(deltas)), con,
+                                 base_loader=(lambda: [self._local(base)]) if base else (lambda: []))
+        if manifest.get("keys"):  # the base's key column alone: what probing for touched keys needs
+            con.execute(f"CREATE VIEW base_keys AS SELECT request_id FROM read_parquet('{self._local(manifest['keys'])}')")
+        else:
+            snapshot.ensure_base()
+            con.execute("CREATE VIEW base_keys AS SELECT request_id FROM base")
+        snapshot.merge_touched()
+        return snapshot
 
     # -- internals -----------------------------------------------------------------------------------
     def _current(self, *, refresh: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -258,59 +283,66 @@ class RequestIndex:
             partial.replace(path)
         return path
 
-    def _connect(self, manifest: Mapping[str, Any], deltas: Sequence[str]):
-        import duckdb
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            delta_files = list(pool.map(self._local, deltas))
-        base_files = [self._local(manifest["records"])] if manifest.get("records") else []
-        open_files = [self._local(manifest["open"])] if manifest.get("open") else []
-        con = duckdb.connect()
-        con.execute("SET parquet_metadata_cache = true")
-        empty = records_table([])
-        con.register("empty_index", empty)
-        for view, files in (("base", base_files), ("open_base", open_files), ("deltas", delta_files)):
-            if files:
-                listed = ", ".join(f"'{f}'" for f in files)
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listed}])")
-            else:
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM empty_index")
-        return con, base_files, delta_files
 
-    @staticmethod
-    def _merged_touched(con) -> dict[str, dict[str, Any]]:
-        """Whole records of every key the deltas touch: their base row merged with every delta row.
-
-        Cheap at scale: a touched key already in the base is nearly always open, so its record comes
-        from the small open file; the big base is probed on its key column only, and the few closed
-        records touched again are read one by one (each a pruned point read of the sorted base).
-        """
-        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
-        rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
-        found = con.execute("SELECT request_id, record FROM open_base "
-                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
-        rows += [record for _key, record in found]
-        in_base = {r[0] for r in con.execute("SELECT request_id FROM base "
-                                             "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
-        for key in sorted(in_base - {key for key, _record in found}):
-            rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
-        return index.merge_all(json.loads(row) for row in rows)
+def _view(con, name: str, files: Sequence[Path]) -> None:
+    if files:
+        listed = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+    else:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM empty_index")
 
 
 class IndexSnapshot:
     """One listing of the index: a DuckDB connection over its files and the touched records merged.
 
     `cursor()` gives each query its own connection to the same database, with the merged records as the
-    table `merged_rows` (what the base and the open file hold for those keys is superseded by them).
+    table `merged_rows` (what the base and the open file hold for those keys is superseded by them). The
+    big base file is fetched only when a query needs it (a lookup, a query over closed requests): the
+    board and the deadline alerts need only the open file, the deltas and the base's key column.
     """
 
-    def __init__(self, ident: tuple, con, merged: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, ident: tuple, con, *, base_loader) -> None:
         self.ident = ident
         self.con = con
-        self.merged = merged
-        self.merged_table = records_table(merged.values())
+        self._base_loader = base_loader
+        self._base_ready = False
+        self._lock = threading.Lock()
+        self.merged: dict[str, dict[str, Any]] = {}
+        self.merged_table = records_table([])
 
-    def cursor(self):
+    def ensure_base(self) -> None:
+        with self._lock:
+            if not self._base_ready:
+                _view(self.con, "base", self._base_loader())
+                self._base_ready = True
+
+    def merge_touched(self) -> None:
+        """Whole records of every key the deltas touch: their base row merged with every delta row.
+
+        Cheap at scale: a touched key already in the base is nearly always open, so its record comes
+        from the small open file; the base is probed on its key column only, and the few closed records
+        touched again are read one by one (each a pruned point read of the sorted base).
+        """
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
+        rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
+        found = con.execute("SELECT request_id, record FROM open_base "
+                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
+        rows += [record for _key, record in found]
+        in_base = {r[0] for r in con.execute("SELECT request_id FROM base_keys "
+                                             "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
+        closed = sorted(in_base - {key for key, _record in found})
+        if closed:
+            self.ensure_base()
+        for key in closed:
+            rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
+        self.merged = index.merge_all(json.loads(row) for row in rows)
+        self.merged_table = records_table(self.merged.values())
+
+    def cursor(self, *, need_base: bool = False):
+        if need_base:
+            self.ensure_base()
         cursor = self.con.cursor()
         cursor.register("merged_rows", self.merged_table)
         return cursor
