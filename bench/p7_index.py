@@ -45,7 +45,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
         "P7", "request index at Adobe's cap", "python -m bench --only P7",
         notes=[
             f"Synthetic index: {requests:,} request records (24 months at ~20,000 jobs/day, 1.5 jobs per "
-            "request), key-sorted base Parquet (zstd, 50,000-row groups) + open subset + "
+            "request), key-sorted base Parquet (zstd, 8,192-row groups) + open subset + "
             f"{DELTA_FILES} uncompacted step deltas; records ~1 KB of JSON each, random hashes and ids.",
             "Each query opens a fresh DuckDB connection over the local copies of the index files, as a "
             "console request does; the S3 download of new files (once per file) is not timed.",
