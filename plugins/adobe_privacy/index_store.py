@@ -44,7 +44,6 @@ COLUMNS = ("request_id", "regulation", "actions", "received_at", "due_date", "st
 ROW_GROUP_ROWS = 8192
 LISTING_TTL_SECONDS = 10.0
 STAGING_REASON_PREFIX = "staged;"  # intake's carry marker for every staged batch: not a postponement
-CARRY_PREFIXES = ("deferred", "pending")  # ledger/deferred/ is being renamed ledger/pending/: read both
 
 
 def _schema():
@@ -174,7 +173,8 @@ class RequestIndex:
         con = self.snapshot().cursor(need_base=not open_only)
         try:
             source = "open_base" if open_only else "base"
-            where, params = ["TRUE"], {"today": as_of}
+            where: list[str] = ["TRUE"]
+            params: dict[str, Any] = {"today": as_of}
             if prefix:
                 where.append("starts_with(request_id, $prefix)")
                 params["prefix"] = prefix
@@ -357,9 +357,9 @@ class IndexSnapshot:
 # --------------------------------------------------------------------------------- what steps call
 
 
-def run_stamp(context: Mapping[str, Any]) -> dict[str, Any]:
+def run_stamp(context: Any) -> dict[str, Any]:
     """Who is writing, from a task's context: dag_id, run_id, the run's partition day, task, map index, DAG version."""
-    from adobe_privacy.operators import run_partition  # the one rule for the day a run files under
+    from adobe_privacy.operators.base import run_partition  # the one rule for the day a run files under
 
     ti = context["ti"]
     version = getattr(ti, "dag_version_id", None)
@@ -385,6 +385,7 @@ def update_index(
     resubmits: Iterable[tuple[str, Mapping[str, Any]]] = (),
     gave_up: Iterable[tuple[str, str, str]] = (),
     rejects: Iterable[Mapping[str, Any] | Any] = (),
+    approvals: Iterable[tuple[Iterable[str], Mapping[str, Any]]] = (),
 ) -> str | None:
     """Record what one step did in the request index (one delta file); returns its key.
 
@@ -403,6 +404,8 @@ def update_index(
     facts.extend(index.from_resubmit(record, request_id=key) for key, record in resubmits)
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
+    for request_ids, answer in approvals:
+        facts.extend(index.approval(request_ids, **answer))
     keys = sorted({fact["request_id"] for fact in facts})
     from privacy_pipeline.layout import ArchiveLayout
 
@@ -421,6 +424,8 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
     from privacy_pipeline.layout import ArchiveLayout
 
     layout = ArchiveLayout(store.prefix)
+    # Carry markers: ledger/pending/, and ledger/deferred/ of archives written before that name.
+    carry_prefixes = [prefix.rsplit("/", 1)[-1] for prefix in layout.ledger_pending_prefixes]
     objects = _list_with_times(store, store.prefix)
     by_prefix: dict[str, list[str]] = {}
     for key in objects:
@@ -440,8 +445,8 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
         archived = [a for a in pool.map(get_json, by_prefix.get("jobs", [])) if a]
         open_markers = [m for m in pool.map(get_json, by_prefix.get("open", [])) if m]
         carry = [(k, m) for k, m in zip(
-            [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])],
-            pool.map(get_json, [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])]), strict=True) if m]
+            [k for p in carry_prefixes for k in by_prefix.get(p, [])],
+            pool.map(get_json, [k for p in carry_prefixes for k in by_prefix.get(p, [])]), strict=True) if m]
         runs = _runs(by_prefix.get("runs", []), layout, objects)
         run_docs = {run: dict(zip(("intake", "report", "reconcile"), pool.map(get_json, [
             f"{run}/intake.json", f"{run}/report.json", f"{run}/reconcile.json"]), strict=True)) for run in runs}
