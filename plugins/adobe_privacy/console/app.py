@@ -131,7 +131,7 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
         "request_id": record["request_id"],
         "received_at": record.get("received_at"),
         "expected_by": record.get("due_date"),
-        "status": DRP_STATUS.get(record.get("status"), "open"),
+        "status": DRP_STATUS.get(str(record.get("status")), "open"),
         "reason": record.get("reason") or "none",
         "processing_details": {
             "status": record.get("status"), "regulation": record.get("regulation"),
@@ -139,6 +139,7 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
             "products": sorted({p.get("product") for j in jobs if j["current"] for p in j["products"]} - {None}),
             "batches": record.get("batches") or [], "postponements": record.get("postponements") or [],
             "resubmissions": record.get("resubmissions") or [], "rejections": record.get("rejections") or [],
+            "approvals": record.get("approvals") or [],
             "sources": record.get("sources") or [],
         },
         "runs": runs,
