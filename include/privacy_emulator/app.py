@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from privacy_emulator import admin, gateway, hygiene, privacy
+from privacy_emulator import admin, events, gateway, hygiene, privacy
 from privacy_emulator.content import verify_blob_token
 from privacy_emulator.errors import EmulatorHTTPError, emulator_http_error_handler, formatting_error
 from privacy_emulator.openapi import install_openapi
@@ -122,6 +122,7 @@ def create_app_for_state(state: EmulatorState) -> Any:
     app.include_router(privacy.router)
     app.include_router(hygiene.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
     install_openapi(app)
     return CallRecorder(app, state)
 
