@@ -24,7 +24,8 @@ Payload: Experience League's privacy-events page (``id``, ``event_id``, ``specve
 Adobe is silent we chose: product messages ``<product>.<action>.complete|error`` like Adobe's
 example, job messages ``job.<action>.complete|error``.
 
-Faults (``PATCH /_emulator/events/config``, seeded per event id so a run can be replayed):
+Faults (``PATCH /_emulator/events/config``, seeded per userKey, action and event kind, so a run
+can be replayed even though job ids are random):
 ``duplicate_rate`` (journaled twice, the copy at the end of its sweep), ``reorder`` (each sweep's
 events shuffled), ``drop_rate`` (never journaled; listed by ``GET /_emulator/events/log``),
 ``gone_next`` (the next N reads with ``since`` answer 410, an expired position).
@@ -194,7 +195,7 @@ class Journal:
                 "ORDER BY created_at + :after * stretch, job_id",
                 {"after": lifecycle.complete_after, "now": now},
             ).fetchall()
-            batch: list[tuple[float, str, dict]] = []
+            batch: list[tuple[float, str, dict, str]] = []
             for row in rows:
                 job = JobRecord(
                     job_id=row["job_id"], kind=row["kind"], org_id=row["org_id"], request_id=row["request_id"],
@@ -207,17 +208,19 @@ class Journal:
                 status = job_status(job, now, lifecycle)
                 conn.execute("INSERT INTO journal_swept (job_id) VALUES (?)", (job.job_id,))
                 for event in self._events_of(job, status, finished):
-                    if seeded_unit(seed, event["event_id"], "drop") < self.settings.drop_rate:
+                    # Fault draws key on what the client sent (not the random job id), so runs replay.
+                    label = f"{job.user_key}|{job.action}|{event['type']}|{event['data']['value']['message']}"
+                    if seeded_unit(seed, label, "drop") < self.settings.drop_rate:
                         conn.execute(
                             "INSERT OR IGNORE INTO journal_dropped (event_id, job_id, type) VALUES (?, ?, ?)",
                             (event["event_id"], job.job_id, event["type"]),
                         )
                         continue
-                    batch.append((finished, job.job_id, event))
+                    batch.append((finished, job.job_id, event, label))
             if self.settings.reorder and batch:
-                random.Random(f"{seed}:{batch[0][2]['event_id']}").shuffle(batch)
-            copies = [item for item in batch if seeded_unit(seed, item[2]["event_id"], "dup") < self.settings.duplicate_rate]
-            for finished, job_id, event in batch + copies:
+                random.Random(f"{seed}:{len(batch)}:{batch[0][3]}").shuffle(batch)
+            copies = [item for item in batch if seeded_unit(seed, item[3], "dup") < self.settings.duplicate_rate]
+            for finished, job_id, event, _label in batch + copies:
                 for registration in self.settings.registrations:
                     if event["type"] not in registration.event_types:
                         continue
