@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 DEFAULT_POLL_INTERVAL = 60.0
 
@@ -21,6 +21,17 @@ DEFAULT_POLL_INTERVAL = 60.0
 def _epoch(moment: str) -> float:
     parsed = datetime.fromisoformat(moment)
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def recorded_journal(archive_uri: str, aws_conn_id: str | None, registration_id: str):
+    """The registration's recorded journal under the archive root (an ``S3JournalStore``)."""
+    from privacy_pipeline.events import EventKeys
+
+    from adobe_privacy.events import S3JournalStore
+    from adobe_privacy.storage import PrivacyArchiveStore
+
+    archive = PrivacyArchiveStore(archive_uri, aws_conn_id=aws_conn_id)
+    return S3JournalStore(archive, EventKeys(archive.prefix, registration_id))
 
 
 class PrivacyJournalEventsTrigger(BaseTrigger):
@@ -87,13 +98,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
         )
 
     def _store(self):
-        from privacy_pipeline.events import EventKeys
-
-        from adobe_privacy.events import S3JournalStore
-        from adobe_privacy.storage import PrivacyArchiveStore
-
-        archive = PrivacyArchiveStore(self.archive_uri, aws_conn_id=self.aws_conn_id)
-        return S3JournalStore(archive, EventKeys(archive.prefix, self.registration_id))
+        return recorded_journal(self.archive_uri, self.aws_conn_id, self.registration_id)
 
     def _progress(self):
         from privacy_pipeline.events import WaitProgress
@@ -143,3 +148,79 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
             next_fallback = progress.next_fallback()
             delay = self.poll_interval if next_fallback is None else min(self.poll_interval, max(0.0, next_fallback - now))
             await asyncio.sleep(max(delay, 0.01))
+
+
+class PrivacyJournalWatchTrigger(BaseEventTrigger):
+    """
+    Event trigger for an ``AssetWatcher``: fires when the journal holds events past the recorded position.
+
+    It only looks: one ``since=<recorded position>&limit=1`` read of the journal per ``interval``
+    (never sooner than the journal's ``retry-after``) and one read of ``position.json``; it records
+    nothing and keeps no cursor of its own (the recorded position in the ledger is the cursor, so a
+    triggerer restart changes nothing). After firing it stays quiet until the recorder has moved the
+    position (or ``rearm_after`` seconds passed, in case that run failed).
+
+    Events: ``{"status": "new_events" | "position_expired", "recorded_seq"}``; the asset's consumer
+    (the recorder DAG) reads and records them.
+    """
+
+    def __init__(
+        self,
+        archive_uri: str,
+        adobe_privacy_conn_id: str = "adobe_privacy_default",
+        registration_id: str = "privacy-events",
+        aws_conn_id: str | None = "aws_default",
+        interval: float = 300.0,
+        rearm_after: float = 3600.0,
+    ) -> None:
+        super().__init__()
+        self.archive_uri = archive_uri
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.registration_id = registration_id
+        self.aws_conn_id = aws_conn_id
+        self.interval = float(interval)
+        self.rearm_after = float(rearm_after)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "archive_uri": self.archive_uri,
+                "adobe_privacy_conn_id": self.adobe_privacy_conn_id,
+                "registration_id": self.registration_id,
+                "aws_conn_id": self.aws_conn_id,
+                "interval": self.interval,
+                "rearm_after": self.rearm_after,
+            },
+        )
+
+    def _store(self):
+        return recorded_journal(self.archive_uri, self.aws_conn_id, self.registration_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from adobe_privacy.events import JournalPositionGone, PrivacyJournalReader
+
+        reader = PrivacyJournalReader(self.adobe_privacy_conn_id, page_limit=1)
+        store = await asyncio.to_thread(self._store)
+        fired_at_seq: int | None = None
+        fired_time = 0.0
+        await reader.connection()
+        async with reader.session() as http:
+            while True:
+                delay = self.interval
+                try:
+                    position, _ = await asyncio.to_thread(store.read_position)
+                    quiet = fired_at_seq == position.seq and time.time() - fired_time < self.rearm_after
+                    if not quiet:
+                        page = await reader.fetch(http, reader.first_url(position.position))
+                        if page.status == 200:
+                            fired_at_seq, fired_time = position.seq, time.time()
+                            yield TriggerEvent({"status": "new_events", "recorded_seq": position.seq})
+                        else:
+                            delay = max(delay, page.retry_after or 0.0)
+                except JournalPositionGone:
+                    fired_at_seq, fired_time = position.seq, time.time()
+                    yield TriggerEvent({"status": "position_expired", "recorded_seq": position.seq})
+                except Exception as err:  # noqa: BLE001 - an event trigger keeps watching through hiccups
+                    self.log.warning("Watching the journal failed (%s); trying again later", type(err).__name__)
+                await asyncio.sleep(delay)

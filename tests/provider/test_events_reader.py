@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from adobe_privacy.event_triggers import PrivacyJournalEventsTrigger
+from adobe_privacy.event_triggers import PrivacyJournalEventsTrigger, PrivacyJournalWatchTrigger
 from adobe_privacy.events import JournalRecorder, PrivacyJournalReader, S3JournalStore
 from adobe_privacy.storage import PrivacyArchiveStore
 from privacy_pipeline.errors import ConfigurationError
@@ -326,3 +326,35 @@ def test_429_retry_after_is_honoured(journal, hook):
     journal.emu.add_fault(route=JOURNAL_ROUTE, kind="429", times=1, retry_after=7)
     journal.record()
     assert 7 in journal.sleeps.waits
+
+
+def test_the_watch_trigger_fires_on_events_past_the_recorded_position_and_rearms_after_recording(journal, hook):
+    watch = PrivacyJournalWatchTrigger(
+        archive_uri=journal.archive_uri, adobe_privacy_conn_id=journal.conn_id, interval=0.05, rearm_after=3600,
+    )
+    assert PrivacyJournalWatchTrigger(**watch.serialize()[1]).serialize() == watch.serialize()
+    journal.configure(retry_after_seconds=0)  # the watch never peeks sooner than the journal's retry-after
+    journal.submit(hook, ["watch-0"])
+
+    async def scenario() -> list[dict]:
+        fired = []
+        generator = watch.run()
+        first = asyncio.ensure_future(generator.asend(None))
+        await asyncio.sleep(0.5)
+        assert not first.done()  # nothing finished: the journal answers 204 and the watch stays quiet
+        journal.emu.advance_clock(FINISHED)
+        fired.append((await asyncio.wait_for(first, 20)).payload)
+        second = asyncio.ensure_future(generator.asend(None))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # fired once; quiet until the recorder moves the position
+        await journal.recorder().record()
+        journal.submit(hook, ["watch-1"])
+        journal.emu.advance_clock(FINISHED)
+        fired.append((await asyncio.wait_for(second, 20)).payload)
+        await generator.aclose()
+        return fired
+
+    fired = asyncio.run(scenario())
+    assert fired[0] == {"status": "new_events", "recorded_seq": 0}
+    assert fired[1]["status"] == "new_events" and fired[1]["recorded_seq"] >= 1
+    assert calls(journal.emu, JOURNAL_ROUTE)["204"] >= 3  # it kept peeking while nothing was new
