@@ -420,3 +420,24 @@ class JournalRecorder:
                     log.warning("Record %d: %d malformed journal entries kept as problems", record.seq, len(malformed))
         log.info("Journal recording: %s", summary.as_dict())
         return summary
+
+
+def record_journal(
+    archive_uri: str,
+    *,
+    adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+    aws_conn_id: str | None = "aws_default",
+    registration_id: str = "privacy-events",
+    sse: str = "AES256",
+    kms_key_id: str | None = None,
+    max_pages: int = 1000,
+) -> dict[str, Any]:
+    """Drain the registration's journal into the ledger once (what the recorder task calls); its summary."""
+    from privacy_pipeline.events import EventKeys
+
+    from adobe_privacy.storage import PrivacyArchiveStore
+
+    archive = PrivacyArchiveStore(archive_uri, aws_conn_id=aws_conn_id, sse=sse, kms_key_id=kms_key_id)
+    store = S3JournalStore(archive, EventKeys(archive.prefix, registration_id))
+    recorder = JournalRecorder(PrivacyJournalReader(adobe_privacy_conn_id), store)
+    return asyncio.run(recorder.record(max_pages=max_pages)).as_dict()

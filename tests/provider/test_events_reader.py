@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from adobe_privacy.event_triggers import PrivacyJournalEventsTrigger, PrivacyJournalWatchTrigger
-from adobe_privacy.events import JournalRecorder, PrivacyJournalReader, S3JournalStore
+from adobe_privacy.events import JournalRecorder, PrivacyJournalReader, S3JournalStore, record_journal
 from adobe_privacy.storage import PrivacyArchiveStore
 from privacy_pipeline.errors import ConfigurationError
 from privacy_pipeline.events import (
@@ -358,3 +358,18 @@ def test_the_watch_trigger_fires_on_events_past_the_recorded_position_and_rearms
     assert fired[0] == {"status": "new_events", "recorded_seq": 0}
     assert fired[1]["status"] == "new_events" and fired[1]["recorded_seq"] >= 1
     assert calls(journal.emu, JOURNAL_ROUTE)["204"] >= 3  # it kept peeking while nothing was new
+
+
+def test_record_journal_writes_encrypted_objects_and_no_identity_values(journal, hook, bucket):
+    journal.submit(hook, ["sse-0"])
+    journal.emu.advance_clock(FINISHED)
+
+    summary = record_journal(journal.archive_uri, adobe_privacy_conn_id=journal.conn_id)
+
+    assert summary["events"] == 3 and summary["at_end"]
+    keys = [journal.store().keys.position] + [journal.store().keys.record(seq) for seq in journal.store().record_seqs()]
+    for key in keys:
+        head = bucket.head_object(Bucket=BUCKET, Key=key)
+        assert head["ServerSideEncryption"] == "AES256"
+        body = bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+        assert "sse-0" not in body and "@example.test" not in body  # job ids only, never subjects
