@@ -225,3 +225,21 @@ def test_reset_empties_the_journal(journal, api):
     journal.reset()
     journal.configure(processing_after_seconds=60, complete_after_seconds=120)
     assert read_all(journal, journal_headers(journal))[0] == []
+
+
+def test_the_journal_survives_an_emulator_restart(tmp_path):
+    from privacy_emulator.testing import EmulatorServer
+
+    with EmulatorServer(db_path=tmp_path / "state.sqlite", settings={"complete_after_seconds": 120}) as emu:
+        with httpx.Client(base_url=emu.base_url, timeout=30) as api:
+            create_jobs(api, emu, 2)
+            emu.advance_clock(FINISHED)
+            before, _ = read_all(emu, journal_headers(emu))
+            create_jobs(api, emu, 1, prefix="after")
+            emu.restart()
+            emu.advance_clock(FINISHED)
+            response = httpx.get(journal_url(emu), headers=journal_headers(emu), params={"since": before[3]["position"]})
+            again, _ = read_all(emu, journal_headers(emu))
+    resumed = [e["position"] for e in response.json()["events"]]
+    assert resumed[:2] == [e["position"] for e in before[4:]] and len(resumed) == 2 + 3  # + the new job's
+    assert [e["position"] for e in again] == [e["position"] for e in before] + resumed[2:]
