@@ -9,15 +9,16 @@ a day. It runs at a reduced scale (1/100; the smoke run 1/1000) on the emulator 
 - Polling (today's wiring): one wait per nightly run, each polling its run's day with the trigger's
   real code (`PrivacyServiceAsyncHook.summarize_jobs`), every `poll_interval` (the nightly's 900 s)
   and at the 3600 s the trigger's growing interval settles on during a 15-45-day wait.
-- Journal: the real `JournalRecorder` drains the emulator's journal into moto S3 every
-  `RECORDER_INTERVAL` seconds; waits read S3 (no Adobe call), checking within `TRIGGER_POLL` s.
+- Journal: every `RECORDER_INTERVAL` seconds the watch trigger's peek (``limit=1`` past the recorded
+  position); when it finds events, the real `JournalRecorder` drains the journal into moto S3 (pages
+  and the final 204). Waits read S3 (no Adobe call), checking within `TRIGGER_POLL` s.
   Jobs without an event by their fallback time go to the list endpoint (one summarize of their
   run's day); the optional daily full sweep is reported separately.
 - Calls are counted by the emulator (`/_emulator/stats`). Extrapolation: a list poll of a run costs
-  ceil(jobs / 1000) pages (checked at the reduced scale), a recorder round ceil(events / 1000) pages
-  plus the 204 at the end. The archive's one detail read per job is the same in both modes, so it is
-  not counted. Delay = from a job's completion (its event's time) to the poll or recorder round
-  that sees it (+ the wait's S3 check for the journal).
+  ceil(jobs / 1000) pages (checked at the reduced scale), a journal round one peek plus ceil(events
+  / 1000) pages plus the 204 at the end, counted as if every round found events. The archive's one detail read per job is the same in both modes, so it is
+  not counted. Delay = from a job's completion (its event's time) to the emulator clock before the
+  poll that sees it, or after the journal round that recorded it plus a full S3 check interval.
 """
 
 from __future__ import annotations
@@ -80,7 +81,6 @@ async def _simulate(scale: int, recorder_interval: int, emulator_url: str) -> di
         created = hook.create_jobs(payload)
         cohorts.append((datetime.fromtimestamp(now(), UTC).date().isoformat(), [job.job_id for job in created]))
         admin.post("/clock/advance", json={"seconds": DAY})
-    start = now()
 
     async_hook = PrivacyServiceAsyncHook()
     archive = PrivacyArchiveStore(ARCHIVE_URI)
@@ -88,8 +88,11 @@ async def _simulate(scale: int, recorder_interval: int, emulator_url: str) -> di
     recorder = JournalRecorder(PrivacyJournalReader(page_limit=PAGE), store)
     await recorder.record()  # nothing has finished yet: the recorder starts at the journal's end
     recorded_seq = store.read_position()[0].seq
+    watch = PrivacyJournalReader(page_limit=1)  # the watch trigger's peek (PrivacyJournalWatchTrigger)
+    await watch.connection()
     schedule = sorted({*range(0, int(DAY) + 1, POLL_INTERVALS[0]), *range(0, int(DAY) + 1, recorder_interval)})
     poll_calls: dict[int, int] = {interval: 0 for interval in POLL_INTERVALS}
+    poll_times: dict[int, list[float]] = {interval: [] for interval in POLL_INTERVALS}
     pages_per_poll: list[int] = []
     seen_at: dict[str, float] = {}
     finished_at: dict[str, float] = {}
@@ -99,7 +102,7 @@ async def _simulate(scale: int, recorder_interval: int, emulator_url: str) -> di
         admin.post("/clock/advance", json={"seconds": offset - elapsed})
         elapsed = offset
         if offset % POLL_INTERVALS[0] == 0:
-            before = calls(LIST_ROUTE)
+            polled_at, before = now(), calls(LIST_ROUTE)  # the clock before the poll: no favour to events
             for day, job_ids in cohorts:
                 await async_hook.summarize_jobs({"gdpr": job_ids}, from_date=day, to_date=day)
             used = calls(LIST_ROUTE) - before
@@ -107,22 +110,25 @@ async def _simulate(scale: int, recorder_interval: int, emulator_url: str) -> di
             for interval in POLL_INTERVALS:
                 if offset % interval == 0:
                     poll_calls[interval] += used
+                    poll_times[interval].append(polled_at)
         if offset % recorder_interval == 0:
-            before = calls(JOURNAL_ROUTE)
-            summary = await recorder.record()
-            new_events = []
+            before, events = calls(JOURNAL_ROUTE), 0
+            async with watch.session() as http:
+                peek = await watch.fetch(http, watch.first_url(store.read_position()[0].position))
+            if peek.status == 200:  # the watch fires; the recorder run drains the journal
+                events = (await recorder.record()).events
+            recorded_at = now()  # the clock after recording: no favour to events either
             for seq in store.record_seqs(recorded_seq):
-                new_events.extend(store.get_record(seq).events)
+                for event in store.get_record(seq).events:
+                    if event.is_final and event.job_id not in seen_at:
+                        seen_at[event.job_id] = recorded_at
+                        finished_at[event.job_id] = datetime.fromisoformat(event.time).timestamp()
                 recorded_seq = seq
-            for event in new_events:
-                if event.is_final and event.job_id not in seen_at:
-                    seen_at[event.job_id] = start + offset
-                    finished_at[event.job_id] = datetime.fromisoformat(event.time).timestamp()
-            journal_rounds.append({"calls": calls(JOURNAL_ROUTE) - before, "events": summary.events})
+            journal_rounds.append({"calls": calls(JOURNAL_ROUTE) - before, "events": events})
     finished = sorted(finished_at.items(), key=lambda item: item[1])
     poll_delays = {
-        interval: [math.ceil((at - start) / interval) * interval - (at - start) for _, at in finished]
-        for interval in POLL_INTERVALS
+        interval: [min((t for t in times if t >= at), default=times[-1] + interval) - at for _, at in finished]
+        for interval, times in poll_times.items()
     }
     journal_delays = [seen_at[job] - at + TRIGGER_POLL for job, at in finished]
     return {
@@ -144,7 +150,8 @@ def extrapolate(measured: dict, scale: int) -> dict:
     """Per day at full scale from the measured per-poll and per-round counts."""
     full_pages_per_poll = COHORTS * math.ceil(OPEN_JOBS // COHORTS / PAGE)
     polling = {interval: int(DAY // interval) * full_pages_per_poll for interval in POLL_INTERVALS}
-    journal = sum(math.ceil(r["events"] * scale / PAGE) + 1 for r in measured["journal_rounds"])
+    # Every round peeks once; at full scale assume every round finds events (a page or more + the 204).
+    journal = sum(1 + math.ceil(max(r["events"], 1) * scale / PAGE) + 1 for r in measured["journal_rounds"])
     fallback = math.ceil(OPEN_JOBS // COHORTS / PAGE)  # one run a day reaches its fallback time
     return {"polling": polling, "journal": journal, "fallback": fallback, "sweep": full_pages_per_poll}
 
