@@ -177,8 +177,8 @@ def create_app_for_state(state: EmulatorState) -> Any:
     app.include_router(privacy.router)
     app.include_router(workorders.router)
     app.include_router(hygiene.router)
+    app.include_router(events.router)  # before admin: its catch-all would answer /_emulator/events/*
     app.include_router(admin.router)
-    app.include_router(events.router)
     app.include_router(fallback_router)
     install_openapi(app)
     return CallRecorder(app, state)

@@ -12,11 +12,12 @@ Adobe's Journaling API (AdobeDocs/adobe-io-events ``guides/api/journaling-api.md
   in time and cannot be combined with ``since``; ``limit`` returns exactly that many when there are;
 - ``410 Gone`` for a position older than the retention (7 days on the emulator clock by default).
 
-Events are emitted on the emulator clock as jobs finish: the lifecycle is a pure function of the
-clock, so every journal read first *sweeps* the privacy jobs whose end time has passed and are not yet
-journaled, and appends their events (one per product, then the job's) in end-time order, with the
-job's end time as the event ``time`` and as the time the event was written (what retention and
-``seek`` count from). Once journaled an event keeps its position, whatever settings change later.
+Events are emitted on the emulator clock as jobs finish: the journal subscribes to the emulator's
+final transitions (``state.final_transitions``, see ``transitions.py``); each privacy product's and
+job's final state becomes a pending event, and every journal read first sweeps the feed and appends
+the pending events (each job's products, then the job, in end order) with the end time as the event
+``time`` and as the time it was written (what retention and ``seek`` count from). Once journaled an
+event keeps its position, whatever settings change later; hygiene jobs and work orders have none.
 
 Payload: Experience League's privacy-events page (``id``, ``event_id``, ``specversion`` 0.2,
 ``type`` com.adobe.platform.gdpr.{jobcomplete,joberror,productcomplete,producterror}, ``source``,
@@ -50,10 +51,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from privacy_emulator.errors import EmulatorHTTPError, gateway_error
 from privacy_emulator.gateway import apply_faults, hash_token
-from privacy_emulator.lifecycle import failing_product, job_status, lifecycle_of, seeded_unit
+from privacy_emulator.lifecycle import seeded_unit
 from privacy_emulator.settings import DAY
 from privacy_emulator.state import EmulatorState, State
 from privacy_emulator.store import JobRecord
+from privacy_emulator.transitions import FinalTransition
 
 JOURNAL_PATH = "/events/organizations/{org_id}/integrations/{credential_id}/{registration_id}"
 DEFAULT_REGISTRATION_ID = "privacy-events"
@@ -77,14 +79,22 @@ CREATE TABLE IF NOT EXISTS journal_events (
     event_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_events_job ON journal_events (job_id);
-CREATE TABLE IF NOT EXISTS journal_swept (job_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS journal_pending (
+    event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, label TEXT NOT NULL, finished REAL NOT NULL,
+    event_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_pending_job ON journal_pending (job_id);
+CREATE TABLE IF NOT EXISTS journal_emitted (event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_emitted_job ON journal_emitted (job_id);
 CREATE TABLE IF NOT EXISTS journal_dropped (
     event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, type TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_dropped_job ON journal_dropped (job_id);
-CREATE TRIGGER IF NOT EXISTS journal_forget_job AFTER DELETE ON jobs BEGIN
+DROP TRIGGER IF EXISTS journal_forget_job;
+CREATE TRIGGER journal_forget_job AFTER DELETE ON jobs BEGIN
     DELETE FROM journal_events WHERE job_id = OLD.job_id;
-    DELETE FROM journal_swept WHERE job_id = OLD.job_id;
+    DELETE FROM journal_pending WHERE job_id = OLD.job_id;
+    DELETE FROM journal_emitted WHERE job_id = OLD.job_id;
     DELETE FROM journal_dropped WHERE job_id = OLD.job_id;
 END;
 """
@@ -142,6 +152,7 @@ class Journal:
         self._conn = state.store._conn  # same package: the journal shares the store's connection and lock
         with state.store._lock:
             self._conn.executescript(SCHEMA)
+        state.final_transitions.subscribe(self.on_transition)
 
     # -- registrations -------------------------------------------------------------------------------
     def registration(self, org_id: str, credential_id: str, registration_id: str) -> Registration | None:
@@ -156,18 +167,29 @@ class Journal:
         return None
 
     # -- emission ------------------------------------------------------------------------------------
-    def _events_of(self, job: JobRecord, status: str, finished: float) -> list[dict]:
-        failed = failing_product(self.state.settings, job) if status == "error" else None
-        org = self.state.settings.org_id
-        events = []
-        for code in job.include:
-            outcome = "error" if code == failed else "complete"
-            events.append(self._event(job, f"product{outcome}", f"{code.lower()}.{job.action}.{outcome}", finished, org, code))
-        outcome = "error" if status == "error" else "complete"
-        events.append(self._event(job, f"job{outcome}", f"job.{job.action}.{outcome}", finished, org, ""))
-        return events
+    def on_transition(self, transition: FinalTransition) -> None:
+        """Listener of ``state.final_transitions``: a privacy job's or product's final state becomes a
+        pending event (durably, so a crash before the next journal read loses nothing)."""
+        job = transition.job
+        if getattr(job, "kind", None) != "privacy":
+            return  # hygiene jobs and work orders have no documented events
+        outcome = "error" if transition.status == "error" else "complete"
+        if transition.product is None:
+            kind, message, product = f"job{outcome}", f"job.{job.action}.{outcome}", ""
+        else:
+            product = str(transition.product.get("product", ""))
+            kind, message = f"product{outcome}", f"{product.lower()}.{job.action}.{outcome}"
+        event = self._event(job, kind, message, transition.at, product)
+        # Fault draws key on what the client sent (not the random job id), so runs replay.
+        label = f"{job.user_key}|{job.action}|{event['type']}|{message}"
+        with self.state.store._transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO journal_pending (event_id, job_id, label, finished, event_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (event["event_id"], job.job_id, label, transition.at, json.dumps(event)),
+            )
 
-    def _event(self, job: JobRecord, kind: str, message: str, finished: float, org: str, product: str) -> dict:
+    def _event(self, job: JobRecord, kind: str, message: str, finished: float, product: str) -> dict:
         label = f"{self.state.settings.seed}:{job.job_id}:{kind}:{product}"
         return {
             "id": str(uuid.uuid5(_NAMESPACE, "id:" + label)),
@@ -176,47 +198,34 @@ class Journal:
             "type": EVENT_TYPE_PREFIX + kind,
             "source": EVENT_SOURCE,
             "time": adobe_event_time(finished),
-            "data": {"imsOrg": org, "value": {"jobId": job.job_id, "message": message}},
+            "data": {"imsOrg": job.org_id, "value": {"jobId": job.job_id, "message": message}},
         }
 
     def sweep(self) -> int:
-        """Journal the events of every privacy job that has finished by now; returns events written."""
-        emulator = self.state.settings
-        lifecycle = lifecycle_of(emulator)
-        now = self.state.clock.now()
-        seed = emulator.seed
+        """Journal every pending event (the final transitions up to now), applying the faults."""
+        self.state.final_transitions.sweep()
+        seed = self.state.settings.seed
         written = 0
         with self._lock, self.state.store._transaction() as conn:
-            rows = conn.execute(
-                "SELECT job_id, kind, org_id, request_id, user_key, action, regulation, include_json, "
-                "created_at, stretch, outcome_draw FROM jobs WHERE kind = 'privacy' "
-                "AND created_at + :after * stretch <= :now "
-                "AND job_id NOT IN (SELECT job_id FROM journal_swept) "
-                "ORDER BY created_at + :after * stretch, job_id",
-                {"after": lifecycle.complete_after, "now": now},
+            pending = conn.execute(
+                "SELECT p.event_id, p.job_id, p.label, p.finished, p.event_json, e.event_id AS emitted "
+                "FROM journal_pending p LEFT JOIN journal_emitted e ON e.event_id = p.event_id "
+                "ORDER BY p.finished, p.rowid"
             ).fetchall()
+            conn.execute("DELETE FROM journal_pending")
             batch: list[tuple[float, str, dict, str]] = []
-            for row in rows:
-                job = JobRecord(
-                    job_id=row["job_id"], kind=row["kind"], org_id=row["org_id"], request_id=row["request_id"],
-                    user_key=row["user_key"], action=row["action"], regulation=row["regulation"],
-                    include=json.loads(row["include_json"]), user_ids=[], options={}, sandbox_name=None,
-                    submitted_by="", created_at=row["created_at"], stretch=row["stretch"],
-                    outcome_draw=row["outcome_draw"],
-                )
-                finished = job.created_at + lifecycle.complete_after * job.stretch
-                status = job_status(job, now, lifecycle)
-                conn.execute("INSERT INTO journal_swept (job_id) VALUES (?)", (job.job_id,))
-                for event in self._events_of(job, status, finished):
-                    # Fault draws key on what the client sent (not the random job id), so runs replay.
-                    label = f"{job.user_key}|{job.action}|{event['type']}|{event['data']['value']['message']}"
-                    if seeded_unit(seed, label, "drop") < self.settings.drop_rate:
-                        conn.execute(
-                            "INSERT OR IGNORE INTO journal_dropped (event_id, job_id, type) VALUES (?, ?, ?)",
-                            (event["event_id"], job.job_id, event["type"]),
-                        )
-                        continue
-                    batch.append((finished, job.job_id, event, label))
+            for row in pending:
+                if row["emitted"] is not None:
+                    continue  # the feed delivers at least once; the journal once, unless a fault says twice
+                conn.execute("INSERT INTO journal_emitted (event_id, job_id) VALUES (?, ?)", (row["event_id"], row["job_id"]))
+                event = json.loads(row["event_json"])
+                if seeded_unit(seed, row["label"], "drop") < self.settings.drop_rate:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO journal_dropped (event_id, job_id, type) VALUES (?, ?, ?)",
+                        (row["event_id"], row["job_id"], event["type"]),
+                    )
+                    continue
+                batch.append((row["finished"], row["job_id"], event, row["label"]))
             if self.settings.reorder and batch:
                 random.Random(f"{seed}:{len(batch)}:{batch[0][3]}").shuffle(batch)
             copies = [item for item in batch if seeded_unit(seed, item[3], "dup") < self.settings.duplicate_rate]
@@ -300,7 +309,8 @@ class Journal:
     def reset(self) -> None:
         with self._lock, self.state.store._transaction() as conn:
             conn.execute("DELETE FROM journal_events")
-            conn.execute("DELETE FROM journal_swept")
+            conn.execute("DELETE FROM journal_pending")
+            conn.execute("DELETE FROM journal_emitted")
             conn.execute("DELETE FROM journal_dropped")
         self.settings = JournalSettings()
 

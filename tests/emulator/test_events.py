@@ -112,7 +112,7 @@ def test_events_in_adobes_payload_once_jobs_finish(journal, api):
     product_errors = Counter(e["data"]["value"]["jobId"] for e in events if e["type"] == EVENTS + "producterror")
     assert product_errors == dict.fromkeys(job_ids, 1)  # one failing product per errored job
     messages = {e["data"]["value"]["message"] for e in events if e["type"] == EVENTS + "productcomplete"}
-    assert messages <= {"analytics.access.complete", "profileservice.access.complete"} and messages
+    assert messages <= {"analytics.access.complete", "profile.access.complete"} and messages
     assert len({entry["position"] for entry in entries}) == len(entries)
 
 
