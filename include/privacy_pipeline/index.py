@@ -36,7 +36,9 @@ DRP_STATUS = {
     "error": "in_progress", "archiving": "in_progress", "complete": "fulfilled", "gave_up": "denied",
     "rejected": "denied",
 }
-_BATCH_RANK = {"deferred": 0, "intent": 1, "submitted": 2}
+_BATCH_RANK = {"postponed": 0, "deferred": 0, "intent": 1, "submitted": 2}
+#: Ledger states of a batch carried to a later run without a POST (`deferred` is the older word).
+_POSTPONED_STATES = ("postponed", "deferred")
 _JOB_RANK = {"unknown": 0, "missing": 0, "submitted": 1, "processing": 2, "error": 3, "complete": 4, "gave_up": 5}
 _LIST_KEYS = {  # list field -> the fields that identify one item of it
     "sources": ("sha256",), "batches": ("batch_id",), "jobs": ("job_id",), "postponements": ("batch_id", "at"),
@@ -206,9 +208,9 @@ def _status(record: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
         return "received", None, None
     if not jobs or any(action not in jobs for action in actions):
         postponed = sorted(record["postponements"], key=lambda p: p.get("at") or "")
-        if postponed or any(b.get("state") == "deferred" for b in record["batches"]):
+        if postponed or any(b.get("state") in _POSTPONED_STATES for b in record["batches"]):
             reason = postponed[-1].get("reason") if postponed else next(
-                (b.get("reason") for b in record["batches"] if b.get("state") == "deferred"), None)
+                (b.get("reason") for b in record["batches"] if b.get("state") in _POSTPONED_STATES), None)
             return "postponed", reason, None
         return "received", None, None
     statuses = {job.get("status") for job in jobs.values()}
@@ -284,7 +286,7 @@ def from_ledger_entry(entry: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     attempt = _retry_attempt(entry["batch_id"])
     batch = {
         "batch_id": entry["batch_id"], "payload_sha256": entry.get("payload_sha256"), "state": entry.get("state"),
-        "posted_at": entry.get("intent_at") if entry.get("state") != "deferred" else None,
+        "posted_at": entry.get("intent_at") if entry.get("state") not in _POSTPONED_STATES else None,
         "submitted_at": entry.get("submitted_at"), "attempts": int(entry.get("attempts") or 0),
         "reason": entry.get("reason"), "attempt": attempt,
     }
@@ -296,7 +298,7 @@ def from_ledger_entry(entry: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             "history": [{"status": "submitted", "at": entry.get("submitted_at")}] if entry.get("submitted_at")
             else [],
         })
-    postponed = entry.get("state") == "deferred"
+    postponed = entry.get("state") in _POSTPONED_STATES
     actions: dict[str, set[str]] = {}
     for key, action in entry.get("user_actions") or ():
         actions.setdefault(key, set()).add(action)

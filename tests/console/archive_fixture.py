@@ -62,7 +62,7 @@ def write_archive(client, bucket: str, root: str = "privacy") -> dict[str, str]:
     entry = entry.with_jobs([JobRef("job-a1-acc", "req-a1", "access"), JobRef("job-a1-del", "req-a1", "delete"),
                              JobRef("job-a2-del", "req-a2", "delete")], now=T1)
     put(layout.ledger_batch(b1.batch_id), json.dumps(entry.to_json()))
-    deferred = LedgerEntry.deferred_for(b2, now=T1, reason="daily job budget spent (20000 of 20000)",
+    deferred = LedgerEntry.postponed_for(b2, now=T1, reason="daily job budget spent (20000 of 20000)",
                                         batch_key=run.batch(b2.batch_id))
     put(layout.ledger_batch(b2.batch_id), json.dumps(deferred.to_json()))
     put(f"{root}/ledger/pending/{b2.batch_id}.json", json.dumps(

@@ -82,7 +82,7 @@ def test_merge_gives_one_record_whatever_the_order_duplicates_or_grouping(seed):
 
 def test_statuses_postponed_error_resubmitted_gave_up_rejected_archiving():
     batch = _batch()
-    deferred = LedgerEntry.deferred_for(batch, now=T0, reason="daily job budget spent")
+    deferred = LedgerEntry.postponed_for(batch, now=T0, reason="daily job budget spent")
     rec = index.merge_all(index.from_ledger_entry(deferred.to_json()))["req-1"]
     assert rec["status"] == "postponed" and rec["reason"] == "daily job budget spent"
     assert rec["postponements"] == [{"batch_id": batch.batch_id, "at": T0.isoformat(),
