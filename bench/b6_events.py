@@ -158,7 +158,7 @@ def extrapolate(measured: dict, scale: int) -> dict:
 
 def run(smoke: bool = False) -> BenchmarkRun:
     scale = 1000 if smoke else 100
-    recorder_interval = 3600 if smoke else RECORDER_INTERVAL
+    recorder_interval = 900 if smoke else RECORDER_INTERVAL
     bench = BenchmarkRun(
         "B6", "Event-driven waiting (I/O Events journal) vs list polling", "python -m bench --only B6",
         notes=[" ".join(note.split()) for note in (__doc__ or "").split("\n- ")[1:]],

@@ -6,14 +6,11 @@ moves the recorded position (``position.json``) with a conditional put. Waits an
 the records, never the journal, so they cannot take events from each other and a restart resumes
 from the recorded position. See :mod:`privacy_pipeline.events` for the rules (parsing, dedupe, gaps).
 
-Connection: extras on the ``adobe_privacy_service`` connection:
-
-- ``journal_url``: the registration's journal URL from Adobe Developer Console (required);
-- ``events_conn_id``: another ``adobe_privacy_service`` connection whose client id and secret the
-  journal wants (the credential the event registration belongs to); by default the same connection.
-
-The token only ever goes to the configured journal URL's origin: a ``next`` link pointing elsewhere
-is refused.
+Connection: the ``journal_url`` extra of the ``adobe_privacy_service`` connection (the registration's
+journal URL from Adobe Developer Console); the journal is read with that connection's credential.
+When the event registration belongs to another credential, give the reader a second connection of
+the same type holding that credential and the ``journal_url``. Each GET goes through
+:meth:`PrivacyServiceAsyncHook.journal_get`, which keeps the token on the journal's origin.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,21 +26,9 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import tenacity
-from airflow.sdk.log import mask_secret
 
-from adobe_privacy.exceptions import PrivacyServiceError, PrivacyTransientError
-from adobe_privacy.protocol import (
-    DEFAULT_CONN_ID,
-    TOKEN_CACHE,
-    PrivacyConnectionSettings,
-    ReadRetryPolicy,
-    classify_error,
-    is_expired_token,
-    parse_json_body,
-    parse_retry_after,
-    parse_token_response,
-    require_secure_url,
-)
+from adobe_privacy.exceptions import PrivacyServiceError
+from adobe_privacy.protocol import DEFAULT_CONN_ID, ReadRetryPolicy, classify_error, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +38,6 @@ JOURNAL_RETENTION_SECONDS = 7 * 86400.0
 #: On a 410 we seek back this far (the retention less a margin): everything the journal still has.
 SEEK_ON_GONE_SECONDS = JOURNAL_RETENTION_SECONDS - 3600.0
 DEDUPE_WINDOW = 2000
-MAX_CAS_ATTEMPTS = 20
 OPERATION = "GET journal"
 
 
@@ -76,45 +59,6 @@ class JournalPage(NamedTuple):
     retry_after: float | None
 
 
-@dataclass(frozen=True)
-class JournalConnection:
-    """The journal URL and the settings (credential) the journal is read with."""
-
-    journal_url: str
-    settings: PrivacyConnectionSettings
-
-    @property
-    def origin(self) -> tuple[str, str]:
-        parts = urlsplit(self.journal_url)
-        return parts.scheme, parts.netloc.lower()
-
-    def headers(self, token: str) -> dict[str, str]:
-        """The journal's headers: note ``x-ims-org-id``, not the gateway's ``x-gw-ims-org-id``."""
-        return {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": self.settings.client_id,
-            "x-ims-org-id": self.settings.org_id,
-            "Accept": "application/json",
-        }
-
-
-def journal_url_of(conn: Any) -> str:
-    """The ``journal_url`` extra of a connection, validated (https, or http on loopback)."""
-    from privacy_pipeline.errors import ConfigurationError
-
-    url = str((conn.extra_dejson or {}).get("journal_url") or "").strip()
-    if not url:
-        raise ConfigurationError(
-            f"connection {conn.conn_id} extra.journal_url", url,
-            hint="copy the journal URL of the event registration from Adobe Developer Console",
-        )
-    try:
-        require_secure_url(url, what="The journal URL")
-    except PrivacyServiceError as err:
-        raise ConfigurationError(f"connection {conn.conn_id} extra.journal_url", url, hint=str(err)) from None
-    return url
-
-
 def since_of(url: str | None) -> str | None:
     """The ``since`` position carried by a ``next`` link."""
     if not url:
@@ -125,13 +69,12 @@ def since_of(url: str | None) -> str | None:
 
 class PrivacyJournalReader:
     """
-    Async reader of one event registration's journal, on the async hook's connection and token cache.
+    Async reader of one event registration's journal, on :meth:`PrivacyServiceAsyncHook.journal_get`.
 
     :param adobe_privacy_conn_id: the ``adobe_privacy_service`` connection with ``extra.journal_url``.
     :param page_limit: ``limit`` sent with every read (kept by Adobe in the ``next`` links).
-    :param retry_policy: how transient failures (5xx, 429, timeouts) are retried.
+    :param retry_policy: how transient failures (5xx, 429 with its ``Retry-After``, timeouts) are retried.
     :param sleep: async sleep (injectable for tests).
-    :param clock: epoch seconds, for token expiry.
     """
 
     def __init__(
@@ -141,54 +84,36 @@ class PrivacyJournalReader:
         page_limit: int = DEFAULT_PAGE_LIMIT,
         retry_policy: ReadRetryPolicy | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
-        clock: Callable[[], float] = time.time,
     ) -> None:
+        from adobe_privacy.hooks import PrivacyServiceAsyncHook
+
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
         self.page_limit = page_limit
         self.retry_policy = retry_policy or ReadRetryPolicy()
         self._sleep = sleep
-        self._clock = clock
-        self._connection: JournalConnection | None = None
-        self.calls = 0  # journal GETs sent (what the benchmark counts)
+        self.hook = PrivacyServiceAsyncHook(adobe_privacy_conn_id, retry_policy=self.retry_policy, sleep=sleep)
+        self.journal_url: str | None = None
 
-    async def connection(self) -> JournalConnection:
-        if self._connection is None:
-            from airflow.providers.common.compat.connection import get_async_connection
+    async def connection(self) -> str:
+        """The configured journal URL (a ConfigurationError when the connection has none)."""
+        if self.journal_url is None:
+            from privacy_pipeline.errors import ConfigurationError
 
-            from adobe_privacy.hooks import PrivacyServiceAsyncHook
-
-            hook = PrivacyServiceAsyncHook(self.adobe_privacy_conn_id)
-            conn = await get_async_connection(self.adobe_privacy_conn_id, hook=hook)
-            url = journal_url_of(conn)
-            events_conn_id = (conn.extra_dejson or {}).get("events_conn_id") or self.adobe_privacy_conn_id
-            settings = await PrivacyServiceAsyncHook(events_conn_id).get_settings()
-            self._connection = JournalConnection(journal_url=url, settings=settings)
-        return self._connection
+            settings = await self.hook.get_settings()
+            if not settings.journal_url:
+                raise ConfigurationError(
+                    f"connection {self.adobe_privacy_conn_id} extra.journal_url", None,
+                    hint="copy the journal URL of the event registration from Adobe Developer Console",
+                )
+            self.journal_url = settings.journal_url
+        return self.journal_url
 
     def _retrying(self) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(**self.retry_policy.tenacity_kwargs(self._sleep, log))
 
-    async def _access_token(self, http: aiohttp.ClientSession, settings: PrivacyConnectionSettings) -> str:
-        # The async hook's token logic on its public pieces (same cache key, so one token is shared).
-        cached = TOKEN_CACHE.get(settings.cache_key, self._clock())
-        if cached is not None:
-            return cached.value
-
-        async def request_token() -> bytes:
-            async with http.post(settings.token_url, data=settings.token_form(), allow_redirects=False) as response:
-                body = await response.read()
-                if response.status >= 300:
-                    raise classify_error(response.status, body, response.headers, operation="POST /ims/token/v3")
-                return body
-
-        token = parse_token_response(parse_json_body(await self._retrying()(request_token)), now=self._clock())
-        mask_secret(token.value)
-        TOKEN_CACHE.put(settings.cache_key, token)
-        return token.value
-
     def first_url(self, position: str | None, *, seek: str | None = None, latest: bool = False) -> str:
-        """The journal URL for a first read: ``since`` a position, a ``seek`` back, ``latest``, or the oldest."""
-        assert self._connection is not None
+        """The journal URL for a read: ``since`` a position, a ``seek`` back, ``latest``, or the oldest."""
+        assert self.journal_url is not None, "await connection() first"
         params: dict[str, Any] = {"limit": self.page_limit}
         if position is not None:
             params["since"] = position
@@ -196,59 +121,42 @@ class PrivacyJournalReader:
             params["seek"] = seek
         elif latest:
             params["latest"] = "true"
-        separator = "&" if urlsplit(self._connection.journal_url).query else "?"
-        return f"{self._connection.journal_url}{separator}{urlencode(params, safe=':')}"
+        separator = "&" if urlsplit(self.journal_url).query else "?"
+        return f"{self.journal_url}{separator}{urlencode(params, safe=':')}"
 
     async def fetch(self, http: aiohttp.ClientSession, url: str) -> JournalPage:
-        """One journal read (token renewed once on a 401, transient failures retried).
+        """One journal read (transient failures retried, honouring ``Retry-After``).
 
         :raises JournalPositionGone: 410, the position expired.
         """
         from privacy_pipeline.events import parse_link_header
 
-        connection = await self.connection()
-        if urlsplit(url).scheme and (urlsplit(url).scheme, urlsplit(url).netloc.lower()) != connection.origin:
-            raise PrivacyServiceError("refusing a journal link to another host than the configured journal URL")
+        journal_url = await self.connection()
 
-        async def attempt() -> tuple[int, bytes, Any]:
-            for renewal in (1, 2):
-                token = await self._access_token(http, connection.settings)
-                self.calls += 1
-                try:
-                    async with http.get(url, headers=connection.headers(token), allow_redirects=False) as response:
-                        body = await response.read()
-                        if response.status in (200, 204):
-                            return response.status, body, response.headers
-                        if response.status == 410:
-                            raise JournalPositionGone(since_of(url))
-                        raise classify_error(response.status, body, response.headers, operation=OPERATION)
-                except aiohttp.ClientConnectorError:
-                    raise PrivacyTransientError(f"{OPERATION} failed: could not connect", request_sent=False) from None
-                except (TimeoutError, aiohttp.ClientError) as err:
-                    raise PrivacyTransientError(f"{OPERATION} failed: {type(err).__name__}") from None
-                except PrivacyServiceError as err:
-                    if renewal == 1 and is_expired_token(err):
-                        TOKEN_CACHE.invalidate(connection.settings.cache_key, token)
-                        continue
-                    raise
-            raise AssertionError("unreachable")
+        async def attempt():
+            response = await self.hook.journal_get(url, session=http)
+            if response.status in (200, 204):
+                return response
+            if response.status == 410:
+                raise JournalPositionGone(since_of(url))
+            raise classify_error(response.status, response.body, response.headers, operation=OPERATION)
 
-        status, body, headers = await self._retrying()(attempt)
-        links = parse_link_header(headers.getall("Link", []))
-        next_url = urljoin(connection.journal_url, links["next"]) if "next" in links else None
-        retry_after = parse_retry_after(headers.get("retry-after"))
-        if status == 204:
+        response = await self._retrying()(attempt)
+        links = parse_link_header(response.headers.getall("Link", []))
+        next_url = urljoin(journal_url, links["next"]) if "next" in links else None
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if response.status == 204:
             return JournalPage(204, [], since_of(next_url) or since_of(url), next_url,
                                DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after)
-        document = json.loads(body)
+        document = json.loads(response.body)
         entries = document.get("events") or []
         last = (document.get("_page") or {}).get("last") or (entries[-1].get("position") if entries else None)
         return JournalPage(200, entries, last, next_url, retry_after)
 
     def session(self) -> aiohttp.ClientSession:
-        # TLS verification is aiohttp's default; trust_env stays off so no .netrc credentials leak.
-        timeout = self._connection.settings.timeout if self._connection else 60.0
-        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+        """One HTTP session for a series of reads (TLS verified, no environment credentials)."""
+        settings = self.hook._settings
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.timeout if settings else 60.0))
 
 
 class S3JournalStore:
