@@ -8,7 +8,19 @@ codes with numpy. Python loops only ever run over distinct values or over the re
 
 Rules, first failure wins per row, in this order: bad UTF-8, then each column in contract order
 (request_id, action, regulation, type, namespace, value incl. email syntax, received_at, include,
-priority, expand_ids, merge_policy_id). Then, on the rows that passed: exact duplicates (the first copy
+priority, expand_ids, merge_policy_id).
+
+Look-alike keys: a request_id is normalised before anything compares it (`normalise_key`): Unicode
+NFKC (a no-break space becomes a space, full-width letters become ASCII), then every invisible format
+character (zero-width space and joiners, byte order marks, soft hyphens: category Cf) is removed and
+the ends are stripped, so "r1", "r1\u200b" and "\u00a0r1" are one key. A key that still mixes letters of
+look-alike scripts (Latin with Cyrillic, Greek, Armenian or Cherokee) is rejected, since normalising
+cannot tell which one the person meant; a key in one script alone (all Cyrillic) is fine. A key with
+control characters is rejected.
+
+Receipt dates: `received_at` must be a real receipt date, on or after `EARLIEST_RECEIVED` and no more
+than `FUTURE_TOLERANCE` after the run's clock; "9999-12-31", "-1" or year 0 are rejects with a
+reason, so no deadline computed from an accepted date can overflow. Then, on the rows that passed: exact duplicates (the first copy
 is kept), and per request_id: conflicting subject fields, more than `max_identities` identities, or a
 sibling row that was rejected. A request is all or nothing because a later resubmission of its
 missing rows under the same key could not be told apart from a duplicate submission.
@@ -17,9 +29,11 @@ missing rows under the same key could not be told apart from a duplicate submiss
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import field as dataclass_field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,6 +56,14 @@ MAX_EMAIL_LENGTH = 254
 #: The columns whose values make up the job shape and subject: rows of one request must agree on them.
 SUBJECT_FIELDS = ("action", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
 
+#: The earliest believable receipt date, and how far past the run's clock a date may be (time zones).
+EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+#: Scripts whose letters look like Latin ones: a key mixing two of them is a look-alike.
+CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"})
+_ISO_DATE_START = r"^\s*\d{4}-?\d{2}"
+_CONTROL = "[\x00-\x1f\x7f]"
+
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 
@@ -52,6 +74,9 @@ class ValidationOptions:
     map_legacy_regulations: bool
     allowed_actions: tuple[str, ...]
     max_identities: int
+    regulations: catalog.RegulationCatalog = dataclass_field(default_factory=lambda: catalog.BUILT_IN)
+    #: The run's clock for the "not in the future" rule (None: the wall clock).
+    now: datetime | None = None
 
 
 @dataclass
@@ -200,10 +225,10 @@ def resolve_actions(raw: str, allowed: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(parts, key=lambda p: order.index(p) if p in order else len(order)))
 
 
-def resolve_regulation(raw: str, map_legacy: bool) -> str:
+def resolve_regulation(raw: str, map_legacy: bool, regulations: catalog.RegulationCatalog = catalog.BUILT_IN) -> str:
     if not raw.strip():
         raise ValueError("regulation is empty")
-    return catalog.resolve_regulation(raw, map_legacy=map_legacy)
+    return regulations.resolve(raw, map_legacy=map_legacy)
 
 
 def resolve_id_type(raw: str) -> str:
@@ -258,16 +283,43 @@ def resolve_merge_policy_id(raw: str) -> str | None:
     return value or None
 
 
-def parse_received_at(uniques: list[str]) -> list[tuple[datetime | None, str | None]]:
-    """ISO-8601 strings -> aware UTC datetimes (naive input is read as UTC); "" -> None. Vectorised."""
+def parse_received_at(uniques: list[str], now: datetime | None = None) -> list[tuple[datetime | None, str | None]]:
+    """ISO-8601 strings -> aware UTC datetimes (naive input is read as UTC); "" -> None. Vectorised.
+
+    A date before `EARLIEST_RECEIVED` or more than `FUTURE_TOLERANCE` after `now` is an error.
+    """
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     stripped = pd.Series(uniques, dtype=object).str.strip()
     empty = (stripped == "").to_numpy(dtype=bool)
-    parsed = pd.to_datetime(stripped.where(~empty), format="ISO8601", utc=True, errors="coerce")
+    shaped = stripped.str.contains(_ISO_DATE_START, regex=True).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(stripped.where(~empty & shaped), format="ISO8601", utc=True, errors="coerce")
     invalid = parsed.isna().to_numpy(dtype=bool) & ~empty
-    stamps = np.array(parsed.dt.to_pydatetime(), dtype=object)
-    stamps[empty | invalid] = None
-    errors = np.where(invalid, "received_at is not an ISO-8601 date or date-time", None)
+    early = ~invalid & ~empty & (parsed < pd.Timestamp(EARLIEST_RECEIVED)).to_numpy(dtype=bool)
+    late = ~invalid & ~empty & (parsed > pd.Timestamp(latest)).to_numpy(dtype=bool)
+    usable = ~(empty | invalid | early | late)
+    stamps = np.full(len(uniques), None, dtype=object)
+    if usable.any():
+        stamps[usable] = np.array(parsed[usable].dt.to_pydatetime(), dtype=object)
+    errors = np.full(len(uniques), None, dtype=object)
+    errors[invalid] = "received_at is not an ISO-8601 date or date-time"
+    errors[early] = (f"received_at is before {EARLIEST_RECEIVED:%Y-%m-%d}: not a real receipt date "
+                     "(a placeholder?)")
+    errors[late] = (f"received_at is more than {FUTURE_TOLERANCE.days} day(s) in the future: not a real "
+                    "receipt date (a 'no date' placeholder like 9999-12-31?)")
     return list(zip(stamps.tolist(), errors.tolist(), strict=True))
+
+
+def normalise_key(raw: str) -> str:
+    """A request_id as compared and sent: NFKC, invisible format characters (Cf) removed, ends stripped."""
+    text = unicodedata.normalize("NFKC", raw)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+
+
+def mixed_scripts(key: str) -> list[str]:
+    """The look-alike scripts whose letters `key` mixes (empty when it uses at most one)."""
+    scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in key if c.isalpha()}
+    found = sorted(scripts & CONFUSABLE_SCRIPTS)
+    return found if len(found) > 1 else []
 
 
 # ---------------------------------------------------------------------------------------- validate
@@ -288,14 +340,14 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
             mask = _column(frame, column).str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
             failures.add(column, mask, "invalid UTF-8 bytes in this field")
 
-    request_id = frame["request_id"].str.strip()
+    request_id = _request_ids(frame["request_id"], failures)
     rid_empty = (request_id == "").to_numpy(dtype=bool)
     failures.add("request_id", rid_empty, "request_id is empty")
 
     subject_values: dict[str, tuple[np.ndarray, list[Any]]] = {}
     resolvers: dict[str, Callable[[str], Any]] = {
         "action": lambda raw: resolve_actions(raw, options.allowed_actions),
-        "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations),
+        "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations, options.regulations),
     }
     for name, resolve in resolvers.items():
         raw_codes, column = _check_distinct(_column(frame, name), resolve)
@@ -309,7 +361,8 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     namespace = _check_namespaces(_column(frame, "namespace"), id_type, failures)
     value = _check_values(frame["value"], namespace, id_type, failures)
 
-    received_codes, received = _check_distinct_batch(_column(frame, "received_at"), parse_received_at)
+    received_codes, received = _check_distinct_batch(_column(frame, "received_at"),
+                                                     lambda uniques: parse_received_at(uniques, options.now))
     failures.add_coded("received_at", received_codes, received.errors)
     subject_values["received_at"] = (received.codes, received.values)
 
@@ -338,6 +391,29 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
         failures.failed, failures.field, failures.reason, duplicate, request_ids, rid_code,
         namespace, value, id_type, subject_values,
     )
+
+
+def _request_ids(column: pd.Series, failures: _Failures) -> pd.Series:
+    """Stripped keys; non-ASCII ones normalised (`normalise_key`), look-alikes and control characters failed."""
+    stripped = column.str.strip()
+    array = _arrow(stripped)
+    control = pc.match_substring_regex(array, _CONTROL).to_numpy(zero_copy_only=False)
+    failures.add("request_id", control, "request_id holds control characters")
+    unusual = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False))
+    if not len(unusual):
+        return stripped
+    values = stripped.to_numpy(dtype=object, copy=True)
+    mixed = np.zeros(len(values), dtype=bool)
+    reasons = np.full(len(values), None, dtype=object)
+    for index in unusual.tolist():
+        values[index] = normalise_key(values[index])
+        scripts = mixed_scripts(values[index])
+        if scripts:
+            mixed[index] = True
+            reasons[index] = (f"request_id mixes {' and '.join(s.title() for s in scripts)} letters: a look-alike "
+                              "of another key; write it in one script")
+    failures.add("request_id", mixed, reasons)
+    return pd.Series(pd.array(values, dtype=stripped.dtype), index=stripped.index)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:

@@ -18,7 +18,7 @@ AWKWARD = csv_text(
     'q1,access,gdpr,ECID,"say ""hi""",,2025-06-01T10:00:00.123456Z,',
     "q1,access,gdpr,ECID,back\\slash,,2025-06-01T10:00:00.123456Z,",
     'q2,delete,ccpa,ECID,"tab\there",,,target',
-    'q3,access|delete,gdpr,ECID,"new\nline",,2025-06-01,',
+    'q3,access|delete,gdpr,ECID,"ctl\x01char",,2025-06-01,',  # a line break would be a reject
     "é-key,access,gdpr,ECID,ünïcødé ✓,custom,,",
     'q"4,access,gdpr,ECID,\u2028sep,,,',
 )
