@@ -7,10 +7,10 @@ Two paths give the same result:
   record's number within its block. The cut is only sound when no record spans lines, so the result
   is kept only if no value and no malformed record holds a line break, no field is over the size
   limit, and the record count equals the count of non-empty lines; then record k is the k-th
-  non-empty line and line numbers come from a newline index, built only when a reject asks for one.
+  non-empty line and line numbers come from a newline index, built only when there are blank lines.
 - **Exact** (anything else): `lines.read_csv_records` reads record by record knowing every
-  record's lines, and applies the rule for quoted line breaks in contract columns (reject the
-  record on its first line, read the lines it swallowed again).
+  record's lines, and applies the rule for quoted line breaks (reject the record on its first line,
+  read the lines it swallowed again).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from privacy_pipeline.lines import (
     MAX_FIELD_CHARS,
     MAX_FIELD_TEXT,
     count_lines,
-    line_breaks_only_lf,
     malformed_reason,
     next_line,
     nonempty_line_numbers,
@@ -69,9 +68,9 @@ def is_valid_utf8(data: bytes | memoryview) -> bool:
 
 def parse_csv(data: bytes) -> ParsedSource:
     """Parse a CSV source (BOM already removed). `FileRejected` when the header makes it unusable."""
-    lines_read = count_lines(data)
     header = _read_header(data)
     if header is None:  # an empty (or blank) file: nothing to do, and nothing wrong
+        lines_read = count_lines(data)
         frame = pd.DataFrame({c: pd.Series([], dtype=str) for c in FRAME_COLUMNS})
         frame["_row"] = pd.Series([], dtype="int64")
         return ParsedSource(CSV, frame, [], 0, lines_read=lines_read, lines_blank=lines_read)
@@ -87,7 +86,7 @@ def parse_csv(data: bytes) -> ParsedSource:
     if parsed is None:
         parsed = _exact(data, body_start, names, header_line)
     parsed.had_bad_utf8 = had_bad_utf8
-    parsed.lines_read = lines_read
+    parsed.lines_read = header_line + count_lines(data, body_start)  # the body starts after the header's line end
     return parsed
 
 
@@ -179,9 +178,10 @@ def _fast(data: bytes, body_start: int, names: list[str], header_line: int) -> P
             return None
     record_count = table.num_rows + len(invalid)
     body_lines = count_lines(data, body_start)
-    simple = line_breaks_only_lf(data, body_start)
-    nonempty = None if simple else nonempty_line_numbers(data, body_start)
-    if record_count != (body_lines if nonempty is None else len(nonempty)):
+    # Each record here is one non-empty line. As many records as lines: record k is line k. Fewer:
+    # blank lines sit between them, and the index of non-empty lines must match the count exactly.
+    nonempty = None if record_count == body_lines else nonempty_line_numbers(data, body_start)
+    if nonempty is not None and record_count != len(nonempty):
         return None
     frame = table.to_pandas()
     frame["_row"] = _valid_row_numbers(record_count, [row for row, _ in invalid])
@@ -266,7 +266,7 @@ def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
 
 def _exact(data: bytes, body_start: int, names: list[str], header_line: int) -> ParsedSource:
     text = data[body_start:].decode("utf-8", errors="replace")
-    read = read_csv_records(text, header_line + 1, names, FRAME_COLUMNS)
+    read = read_csv_records(text, header_line + 1, names)
     valid = [i for i, record in enumerate(read.records) if record.problem is None]
     columns = {name: pa.array([read.records[i].fields[k] for i in valid], pa.string())  # type: ignore[index]
                for k, name in enumerate(names)}

@@ -153,12 +153,14 @@ def test_malformed_lines_are_rejected_with_physical_line_and_take_their_request(
     assert result.sources[0].lines_read == 8
 
 
-def test_a_line_break_in_a_column_outside_the_contract_is_a_real_multi_line_value():
+def test_a_stray_quote_in_a_free_text_column_cannot_swallow_the_next_request():
     result = read(csv_text(
-        'r1,access,gdpr,ECID,1,,,,"first line\nsecond line"', "r2,access,gdpr,ECID,2,,,,",
-        header=HEADER + ",notes",
+        'r1,access,gdpr,ECID,1,,,,"note that never closes', "r2,access,gdpr,ECID,2,,,,",
+        "r3,access,gdpr,ECID,3,,,,", header=HEADER + ",notes",
     ))
-    assert [s.key for s in result.subjects] == ["r1", "r2"] and result.subjects[1].rows == (2,)
+    assert [s.key for s in result.subjects] == ["r2", "r3"]
+    reject = only_reject(result)
+    assert (reject.line, reject.field, reject.request_id) == (2, "notes", "r1") and "lines 2-4" in reject.reason
     assert result.line_counts() == {"lines_read": 4, "lines_header": 1, "lines_blank": 0, "lines_in_records": 3}
 
 
