@@ -84,7 +84,8 @@ def sniff(data: bytes) -> None:
     head = data[:_SNIFF_BYTES]
     if b"\x00" in head:
         even, odd = head[0::2].count(0), head[1::2].count(0)
-        if max(even, odd) * 4 >= len(head) // 2 and min(even, odd) * 4 < len(head) // 2:
+        half = max(len(head) // 2, 1)
+        if max(even, odd) * 2 >= half and min(even, odd) * 10 < half:  # Latin text in UTF-16: every other byte
             raise FileRejected("not UTF-8 text: the file looks like UTF-16 (NUL in every other byte); "
                                "save it as UTF-8", 1)
         raise FileRejected("not a CSV or JSON text file: it holds binary data (NUL bytes)", 1)
