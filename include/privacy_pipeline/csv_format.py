@@ -153,6 +153,8 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _fast(data: bytes, body_start: int, names: list[str], header_line: int) -> ParsedSource | None:
     """The block-parallel parse of `data[body_start:]`, or None when it cannot be trusted line by line."""
+    if _open_last_line(data, body_start):
+        return None
     if _BLANK.fullmatch(data, body_start):
         table, invalid = pa.table({name: pa.array([], pa.string()) for name in names}), []
     else:
@@ -196,6 +198,14 @@ def _fast(data: bytes, body_start: int, names: list[str], header_line: int) -> P
         CSV, frame, bad_rows, record_count, line_of=line_of, columns=names, lines_header=1,
         lines_blank=header_line - 1 + body_lines - record_count, lines_in_records=record_count,
     )
+
+
+def _open_last_line(data: bytes, body_start: int) -> bool:
+    """A last line without a line end that holds a quote: only the exact path can tell if it is closed."""
+    if data.endswith((b"\n", b"\r")):
+        return False
+    last = max(data.rfind(b"\n"), data.rfind(b"\r"), body_start - 1)
+    return data.find(b'"', last + 1) >= 0
 
 
 def _blocks(data: bytes, start: int) -> list[tuple[int, int]]:

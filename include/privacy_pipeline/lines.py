@@ -160,6 +160,9 @@ def read_csv_records(text: str, first_line: int, names: Sequence[str]) -> CsvRec
                     blank += end - start
                     continue
                 record, swallowed = _classify(fields, first_line, start, end, lines, names)
+                if end == len(lines) and record.problem is None and _open_quote_at_end(lines[start:end]):
+                    record = CsvRecord(record.first, record.last, None,
+                                       f"a quote is never closed (line {record.first}, the last line)", record.text)
                 records.append(record)
                 if swallowed:
                     restart = start + 1
@@ -198,6 +201,17 @@ def _classify(fields: list[str], first_line: int, start: int, end: int, lines: S
         return CsvRecord(first, last, None, f"field {names[too_long]} is longer than {MAX_FIELD_TEXT}",
                          text[:200], names[too_long]), False
     return CsvRecord(first, last, fields, None, text), False
+
+
+def _open_quote_at_end(lines: Sequence[str]) -> bool:
+    """Whether the file's last record ends inside quotes (only visible when it has no line end)."""
+    if not lines or lines[-1].endswith(("\n", "\r")) or '"' not in lines[-1]:
+        return False
+    try:
+        list(csv.reader(lines, strict=True))
+    except csv.Error:
+        return True
+    return False
 
 
 def malformed_reason(actual: int, expected: int) -> str:

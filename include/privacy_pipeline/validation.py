@@ -16,7 +16,7 @@ character (zero-width space and joiners, byte order marks, soft hyphens: categor
 the ends are stripped, so "r1", "r1\u200b" and "\u00a0r1" are one key. A key that still mixes letters of
 look-alike scripts (Latin with Cyrillic, Greek, Armenian or Cherokee) is rejected, since normalising
 cannot tell which one the person meant; a key in one script alone (all Cyrillic) is fine. A key with
-control characters is rejected.
+control characters or a quote character is rejected.
 
 Receipt dates: `received_at` must be a real receipt date, on or after `EARLIEST_RECEIVED` and no more
 than `FUTURE_TOLERANCE` after the run's clock; "9999-12-31", "-1" or year 0 are rejects with a
@@ -399,6 +399,10 @@ def _request_ids(column: pd.Series, failures: _Failures) -> pd.Series:
     array = _arrow(stripped)
     control = pc.match_substring_regex(array, _CONTROL).to_numpy(zero_copy_only=False)
     failures.add("request_id", control, "request_id holds control characters")
+    # The tail of a row broken by a quoted line break, read again on its own, starts with a key fragment
+    # like `12"`: a quote never belongs in a key.
+    quoted = pc.match_substring(array, '"').to_numpy(zero_copy_only=False)
+    failures.add("request_id", quoted, "request_id holds a quote character (the rest of a row broken by a quote?)")
     unusual = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False))
     if not len(unusual):
         return stripped
