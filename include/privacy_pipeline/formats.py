@@ -72,8 +72,8 @@ def sniff(data: bytes) -> None:
     """Reject a file that is not UTF-8 text at all, saying what it looks like instead.
 
     UTF-16 (by byte order mark, or by NUL bytes in every other position) is "not UTF-8 text"; a known
-    binary signature or NUL bytes near the start is "not a CSV or JSON text file". A UTF-8 file with a
-    few bad bytes is not rejected here: its affected rows are, one by one.
+    binary signature or NUL bytes making up 1% of the start is "not a CSV or JSON text file". A UTF-8
+    file with a few bad bytes (or a stray NUL) is not rejected here: its affected rows are, one by one.
     """
     if data.startswith(_UTF16_BOMS):
         raise FileRejected("not UTF-8 text: the file is UTF-16 (it starts with a UTF-16 byte order mark); "
@@ -82,7 +82,7 @@ def sniff(data: bytes) -> None:
         if data.startswith(magic):
             raise FileRejected(f"not a CSV or JSON text file: it is {what}", 1)
     head = data[:_SNIFF_BYTES]
-    if b"\x00" in head:
+    if head and head.count(0) * 100 >= len(head):  # NUL is at least 1% of the start: not text (a stray one is a row's problem)
         even, odd = head[0::2].count(0), head[1::2].count(0)
         half = max(len(head) // 2, 1)
         if max(even, odd) * 2 >= half and min(even, odd) * 10 < half:  # Latin text in UTF-16: every other byte

@@ -8,32 +8,21 @@ codes with numpy. Python loops only ever run over distinct values or over the re
 
 Rules, first failure wins per row, in this order: bad UTF-8, then each column in contract order
 (request_id, action, regulation, type, namespace, value incl. email syntax, received_at, include,
-priority, expand_ids, merge_policy_id).
-
-Look-alike keys: a request_id is normalised before anything compares it (`normalise_key`): Unicode
-NFKC (a no-break space becomes a space, full-width letters become ASCII), then every invisible format
-character (zero-width space and joiners, byte order marks, soft hyphens: category Cf) is removed and
-the ends are stripped, so "r1", "r1\u200b" and "\u00a0r1" are one key. A key that still mixes letters of
-look-alike scripts (Latin with Cyrillic, Greek, Armenian or Cherokee) is rejected, since normalising
-cannot tell which one the person meant; a key in one script alone (all Cyrillic) is fine. A key with
-control characters or a quote character is rejected.
-
-Receipt dates: `received_at` must be a real receipt date, on or after `EARLIEST_RECEIVED` and no more
-than `FUTURE_TOLERANCE` after the run's clock; "9999-12-31", "-1" or year 0 are rejects with a
-reason, so no deadline computed from an accepted date can overflow. Then, on the rows that passed: exact duplicates (the first copy
+priority, expand_ids, merge_policy_id). Then, on the rows that passed: exact duplicates (the first copy
 is kept), and per request_id: conflicting subject fields, more than `max_identities` identities, or a
 sibling row that was rejected. A request is all or nothing because a later resubmission of its
 missing rows under the same key could not be told apart from a duplicate submission.
+
+Look-alike keys and impossible receipt dates: see `values`.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -43,6 +32,7 @@ import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import BAD_UTF8, FRAME_COLUMNS
+from privacy_pipeline.values import mixed_scripts, normalise_key, parse_received_at
 
 #: Pragmatic address syntax (WHATWG's "valid e-mail address", plus a dot in the domain): Adobe only
 #: needs something a product could match, and RFC 5322 edge cases would only hide typos.
@@ -56,13 +46,9 @@ MAX_EMAIL_LENGTH = 254
 #: The columns whose values make up the job shape and subject: rows of one request must agree on them.
 SUBJECT_FIELDS = ("action", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
 
-#: The earliest believable receipt date, and how far past the run's clock a date may be (time zones).
-EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
-FUTURE_TOLERANCE = timedelta(days=1)
-#: Scripts whose letters look like Latin ones: a key mixing two of them is a look-alike.
-CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"})
-_ISO_DATE_START = r"^\s*\d{4}-?\d{2}"
 _CONTROL = "[\x00-\x1f\x7f]"
+#: In an identity value a tab is odd but harmless; NUL, line breaks and the rest are not identities.
+_VALUE_CONTROL = "[\x00-\x08\x0a-\x1f\x7f]"
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
@@ -283,45 +269,6 @@ def resolve_merge_policy_id(raw: str) -> str | None:
     return value or None
 
 
-def parse_received_at(uniques: list[str], now: datetime | None = None) -> list[tuple[datetime | None, str | None]]:
-    """ISO-8601 strings -> aware UTC datetimes (naive input is read as UTC); "" -> None. Vectorised.
-
-    A date before `EARLIEST_RECEIVED` or more than `FUTURE_TOLERANCE` after `now` is an error.
-    """
-    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
-    stripped = pd.Series(uniques, dtype=object).str.strip()
-    empty = (stripped == "").to_numpy(dtype=bool)
-    shaped = stripped.str.contains(_ISO_DATE_START, regex=True).to_numpy(dtype=bool)
-    parsed = pd.to_datetime(stripped.where(~empty & shaped), format="ISO8601", utc=True, errors="coerce")
-    invalid = parsed.isna().to_numpy(dtype=bool) & ~empty
-    early = ~invalid & ~empty & (parsed < pd.Timestamp(EARLIEST_RECEIVED)).to_numpy(dtype=bool)
-    late = ~invalid & ~empty & (parsed > pd.Timestamp(latest)).to_numpy(dtype=bool)
-    usable = ~(empty | invalid | early | late)
-    stamps = np.full(len(uniques), None, dtype=object)
-    if usable.any():
-        stamps[usable] = np.array(parsed[usable].dt.to_pydatetime(), dtype=object)
-    errors = np.full(len(uniques), None, dtype=object)
-    errors[invalid] = "received_at is not an ISO-8601 date or date-time"
-    errors[early] = (f"received_at is before {EARLIEST_RECEIVED:%Y-%m-%d}: not a real receipt date "
-                     "(a placeholder?)")
-    errors[late] = (f"received_at is more than {FUTURE_TOLERANCE.days} day(s) in the future: not a real "
-                    "receipt date (a 'no date' placeholder like 9999-12-31?)")
-    return list(zip(stamps.tolist(), errors.tolist(), strict=True))
-
-
-def normalise_key(raw: str) -> str:
-    """A request_id as compared and sent: NFKC, invisible format characters (Cf) removed, ends stripped."""
-    text = unicodedata.normalize("NFKC", raw)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
-
-
-def mixed_scripts(key: str) -> list[str]:
-    """The look-alike scripts whose letters `key` mixes (empty when it uses at most one)."""
-    scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in key if c.isalpha()}
-    found = sorted(scripts & CONFUSABLE_SCRIPTS)
-    return found if len(found) > 1 else []
-
-
 # ---------------------------------------------------------------------------------------- validate
 
 
@@ -463,6 +410,8 @@ def _check_values(column: pd.Series, namespace: tuple[np.ndarray, list[str]],
     """Stripped identity values; empty values and malformed email addresses fail."""
     stripped = column.str.strip()
     failures.add("value", (stripped == "").to_numpy(dtype=bool), "value is empty")
+    failures.add("value", pc.match_substring_regex(_arrow(stripped), _VALUE_CONTROL).to_numpy(zero_copy_only=False),
+                 "value holds control characters (a NUL, a line break ...): not an identity")
     is_email = (_code_is(*namespace, catalog.EMAIL_NAMESPACE) & _code_is(*id_type, catalog.DEFAULT_ID_TYPE)
                 & ~failures.failed)
     if is_email.any():
