@@ -121,7 +121,7 @@ class _Column:
 
 
 
-def _check_distinct(column: pd.Series, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
+def _check_distinct(column: pd.Series | _Absent, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
     """Run `resolve` (returns a canonical value or raises ValueError) once per distinct raw value."""
     return _check_distinct_batch(column, lambda uniques: [_attempt(resolve, u) for u in uniques])
 
@@ -134,7 +134,7 @@ def _attempt(resolve: Callable[[str], Any], raw: str) -> tuple[Any, str | None]:
 
 
 def _check_distinct_batch(
-    column: pd.Series, resolve_all: Callable[[list[str]], list[tuple[Any, str | None]]]
+    column: pd.Series | _Absent, resolve_all: Callable[[list[str]], list[tuple[Any, str | None]]]
 ) -> tuple[np.ndarray, _Column]:
     """Resolve all distinct raw values at once into (canonical value, error or None).
 
@@ -155,11 +155,13 @@ def _check_distinct_batch(
     return raw_codes, _Column(remap[raw_codes], canonical_values, errors)
 
 
-def factorize(column: pd.Series | pa.Array) -> tuple[np.ndarray, list[str]]:
+def factorize(column: pd.Series | pa.Array | _Absent) -> tuple[np.ndarray, list[str]]:
     """(int64 code per item, distinct values in order of first appearance), like `pd.factorize`.
 
     Arrow's hash-based dictionary encoding: several times faster than pandas on string columns.
     """
+    if isinstance(column, _Absent):
+        return np.zeros(len(column), dtype=np.int64), [""] if len(column) else []
     codes, uniques = factorize_array(column if isinstance(column, pa.Array) else _arrow(column))
     return codes, uniques.to_pylist()
 
@@ -284,7 +286,9 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     failures = _Failures(size)
     if check_utf8:
         for column in FRAME_COLUMNS:
-            mask = _column(frame, column).str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
+            if column not in frame:
+                continue
+            mask = frame[column].str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
             failures.add(column, mask, "invalid UTF-8 bytes in this field")
 
     request_id = _request_ids(frame["request_id"], failures)
@@ -344,12 +348,11 @@ def _request_ids(column: pd.Series, failures: _Failures) -> pd.Series:
     """Stripped keys; non-ASCII ones normalised (`normalise_key`), look-alikes and control characters failed."""
     stripped = column.str.strip()
     array = _arrow(stripped)
-    control = pc.match_substring_regex(array, _CONTROL).to_numpy(zero_copy_only=False)
-    failures.add("request_id", control, "request_id holds control characters")
+    failures.add("request_id", _matching(array, _CONTROL, _has_control), "request_id holds control characters")
     # The tail of a row broken by a quoted line break, read again on its own, starts with a key fragment
     # like `12"`: a quote never belongs in a key.
-    quoted = pc.match_substring(array, '"').to_numpy(zero_copy_only=False)
-    failures.add("request_id", quoted, "request_id holds a quote character (the rest of a row broken by a quote?)")
+    failures.add("request_id", _matching(array, '"', _has_quote),
+                 "request_id holds a quote character (the rest of a row broken by a quote?)")
     unusual = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False))
     if not len(unusual):
         return stripped
@@ -367,11 +370,40 @@ def _request_ids(column: pd.Series, failures: _Failures) -> pd.Series:
     return pd.Series(pd.array(values, dtype=stripped.dtype), index=stripped.index)
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+def _matching(array: pa.Array, pattern: str, probe: Callable[[np.ndarray], bool]) -> np.ndarray:
+    """Per item: whether it matches the regex `pattern`. Skipped (all False) when `probe`, one
+    vectorised pass over the array's bytes, says no item can match: the usual case."""
+    if len(array) and array.null_count == 0 and pa.types.is_string(array.type) and array.buffers()[2]:
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+        if not len(data) or not probe(data):
+            return np.zeros(len(array), dtype=bool)
+    return pc.match_substring_regex(array, pattern).to_numpy(zero_copy_only=False)
+
+
+def _has_control(data: np.ndarray) -> bool:
+    return bool(data.min() < 0x20 or (data == 0x7F).any())
+
+
+def _has_quote(data: np.ndarray) -> bool:
+    return bool((data == 0x22).any())
+
+
+class _Absent:
+    """An optional column the source did not have: "" on every row, factorized without hashing."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series | _Absent:
     """A frame column; an optional column the source did not have reads as "" on every row."""
     if name in frame:
         return frame[name]
-    return pd.Series(pd.array([""], dtype="str")).take(np.zeros(len(frame), dtype=np.int64))
+    return _Absent(len(frame))
 
 
 def _check_namespaces(column: pd.Series, id_type: tuple[np.ndarray, list[str]],
@@ -410,7 +442,7 @@ def _check_values(column: pd.Series, namespace: tuple[np.ndarray, list[str]],
     """Stripped identity values; empty values and malformed email addresses fail."""
     stripped = column.str.strip()
     failures.add("value", (stripped == "").to_numpy(dtype=bool), "value is empty")
-    failures.add("value", pc.match_substring_regex(_arrow(stripped), _VALUE_CONTROL).to_numpy(zero_copy_only=False),
+    failures.add("value", _matching(_arrow(stripped), _VALUE_CONTROL, _has_control),
                  "value holds control characters (a NUL, a line break ...): not an identity")
     is_email = (_code_is(*namespace, catalog.EMAIL_NAMESPACE) & _code_is(*id_type, catalog.DEFAULT_ID_TYPE)
                 & ~failures.failed)

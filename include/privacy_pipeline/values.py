@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: The earliest believable receipt date, and how far past the run's clock a date may be (time zones).
 EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
@@ -35,10 +37,11 @@ def parse_received_at(uniques: list[str], now: datetime | None = None) -> list[t
     A date before `EARLIEST_RECEIVED` or more than `FUTURE_TOLERANCE` after `now` is an error.
     """
     latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
-    stripped = pd.Series(uniques, dtype=object).str.strip()
-    empty = (stripped == "").to_numpy(dtype=bool)
-    shaped = stripped.str.contains(_ISO_DATE_START, regex=True).to_numpy(dtype=bool)
-    parsed = pd.to_datetime(stripped.where(~empty & shaped), format="ISO8601", utc=True, errors="coerce")
+    stripped = pc.utf8_trim_whitespace(pa.array(uniques, pa.string()))
+    empty = pc.equal(stripped, "").to_numpy(zero_copy_only=False)
+    shaped = pc.match_substring_regex(stripped, _ISO_DATE_START).to_numpy(zero_copy_only=False)
+    candidates = pd.Series(stripped.to_numpy(zero_copy_only=False), dtype=object).where(~empty & shaped)
+    parsed = pd.to_datetime(candidates, format="ISO8601", utc=True, errors="coerce")
     invalid = parsed.isna().to_numpy(dtype=bool) & ~empty
     early = ~invalid & ~empty & (parsed < pd.Timestamp(EARLIEST_RECEIVED)).to_numpy(dtype=bool)
     late = ~invalid & ~empty & (parsed > pd.Timestamp(latest)).to_numpy(dtype=bool)
