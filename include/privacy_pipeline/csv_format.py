@@ -1,16 +1,18 @@
 """CSV sources -> identity rows, every physical line accounted for.
 
-Two paths give the same result:
+Every non-empty physical line after the header is exactly one data record. A quoted value may not
+hold a line break: a line whose quote does not close on it is rejected on that line (the reason names
+the lines the quote would have swallowed), and the following lines are read as rows of their own, so
+a stray or unbalanced quote never makes one request carry the next ones. This holds in every column:
+a stray quote in a free-text `notes` column would otherwise hide the next requests inside a note; a
+genuine multi-line note costs visible rejects of its continuation lines instead.
 
-- **Fast** (the usual file): the body is cut into blocks at line ends and each block is parsed by
-  pyarrow on its own thread, single-threaded inside, so the invalid-row handler knows each malformed
-  record's number within its block. The cut is only sound when no record spans lines, so the result
-  is kept only if no value and no malformed record holds a line break, no field is over the size
-  limit, and the record count equals the count of non-empty lines; then record k is the k-th
-  non-empty line and line numbers come from a newline index, built only when there are blank lines.
-- **Exact** (anything else): `lines.read_csv_records` reads record by record knowing every
-  record's lines, and applies the rule for quoted line breaks (reject the record on its first line,
-  read the lines it swallowed again).
+The body is cut into blocks at line ends and each block is parsed by pyarrow on its own thread,
+single-threaded inside, so the invalid-row handler knows each malformed record's number in its block.
+A block's result is kept when no value and no malformed record holds a line break, no field is over
+the size limit, and it has as many records as non-empty lines; any other block (rare) is read line by
+line in Python (`_exact_block`, the rule's reference). Record k of the file is then its k-th non-empty
+line: line numbers come from a newline index, built only when there are blank lines.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from privacy_pipeline.lines import (
     MAX_FIELD_CHARS,
     MAX_FIELD_TEXT,
     count_lines,
+    count_terminators,
     malformed_reason,
     next_line,
+    nonempty_line_count,
     nonempty_line_numbers,
-    read_csv_records,
+    parse_line,
+    quote_runs_to,
     unlimited_fields,
 )
 from privacy_pipeline.parsed import (
@@ -48,12 +53,13 @@ from privacy_pipeline.parsed import (
     ParsedSource,
 )
 
-_BLANK = re.compile(rb"[\r\n]*")
-#: Bytes per block of the fast path: big enough that per-block costs vanish, small enough to share
-#: the work between threads.
+#: Bytes per block: big enough that per-block costs vanish, small enough to share the work between threads.
 BLOCK_BYTES = 8 << 20
+#: A block that fails its checks is split until the pieces are this small, then read line by line.
+_EXACT_BYTES = 64 << 10
 #: pyarrow's block size is a 32-bit int.
 _MAX_BLOCK = (1 << 31) - 1
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 
 def is_valid_utf8(data: bytes | memoryview) -> bool:
@@ -82,11 +88,9 @@ def parse_csv(data: bytes) -> ParsedSource:
         # Rare path: replace undecodable bytes with U+FFFD so each affected row can be rejected alone.
         # Line ends are ASCII and survive the replacement, so line numbers do not move.
         data = data[:body_start] + data[body_start:].decode("utf-8", errors="replace").encode("utf-8")
-    parsed = _fast(data, body_start, names, header_line)
-    if parsed is None:
-        parsed = _exact(data, body_start, names, header_line)
+    with unlimited_fields():  # set once here: the blocks' threads share the csv module's limit
+        parsed = _parse_body(data, body_start, names, header_line)
     parsed.had_bad_utf8 = had_bad_utf8
-    parsed.lines_read = header_line + count_lines(data, body_start)  # the body starts after the header's line end
     return parsed
 
 
@@ -151,74 +155,98 @@ def _unique_names(names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------------------- fast path
 
 
-def _fast(data: bytes, body_start: int, names: list[str], header_line: int) -> ParsedSource | None:
-    """The block-parallel parse of `data[body_start:]`, or None when it cannot be trusted line by line."""
-    if _open_last_line(data, body_start):
-        return None
-    if _BLANK.fullmatch(data, body_start):
-        table, invalid = pa.table({name: pa.array([], pa.string()) for name in names}), []
+# ---------------------------------------------------------------------------------------------- body
+
+
+def _parse_body(data: bytes, body_start: int, names: list[str], header_line: int) -> ParsedSource:
+    blocks = _blocks(data, body_start)
+    buffer = pa.py_buffer(data)
+
+    def one(span: tuple[int, int]) -> tuple[pa.Table, list[BadRow], int]:
+        return _block(data, buffer, span, names, header_line + 1 + count_terminators(data, body_start, span[0]))
+
+    if len(blocks) <= 1:
+        parts = [one(span) for span in blocks]
     else:
-        buffer = pa.py_buffer(data)
-        blocks = _blocks(data, body_start)
-        try:
-            if len(blocks) == 1:
-                parts = [_read_block(buffer, blocks[0], names)]
-            else:
-                with ThreadPoolExecutor(max_workers=min(len(blocks), os.cpu_count() or 1)) as pool:
-                    parts = list(pool.map(lambda span: _read_block(buffer, span, names), blocks))
-        except pa.ArrowInvalid:
-            return None
-        invalid = []
-        before = 0
-        for part_table, part_invalid in parts:
-            invalid.extend((before + number, text) for number, text in part_invalid)
-            before += part_table.num_rows + len(part_invalid)
-        if any("\n" in text or "\r" in text for _, text in invalid):
-            return None
-        # One contiguous array per column: validation hashes and slices columns, which chunks would copy anyway.
-        table = pa.concat_tables([part for part, _ in parts]).combine_chunks() if len(parts) > 1 else parts[0][0]
-        if not _one_line_values(table, has_quotes=data.find(b'"', body_start) >= 0):
-            return None
-    record_count = table.num_rows + len(invalid)
-    body_lines = count_lines(data, body_start)
-    # Each record here is one non-empty line. As many records as lines: record k is line k. Fewer:
-    # blank lines sit between them, and the index of non-empty lines must match the count exactly.
-    nonempty = None if record_count == body_lines else nonempty_line_numbers(data, body_start)
-    if nonempty is not None and record_count != len(nonempty):
-        return None
+        with ThreadPoolExecutor(max_workers=min(len(blocks), os.cpu_count() or 1)) as pool:
+            parts = list(pool.map(one, blocks))
+    tables, bad_rows, rows = [], [], []
+    before = 0
+    for table, bad, count in parts:
+        tables.append(table)
+        bad_rows.extend(BadRow(before + b.row, b.field, b.reason, b.raw, b.request_id) for b in bad)
+        rows.append(_valid_row_numbers(before, count, [b.row for b in bad]))
+        before += count
+    if not tables:
+        tables.append(pa.table({name: pa.array([], pa.string()) for name in names}))
+    # One contiguous array per column: validation hashes and slices columns, which chunks would copy anyway.
+    table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
     frame = table.to_pandas()
-    frame["_row"] = _valid_row_numbers(record_count, [row for row, _ in invalid])
-    bad_rows = [_malformed_row(row, text, names) for row, text in invalid]
+    frame["_row"] = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    body_lines = count_lines(data, body_start)
+    # As many records as lines: record k is line k. Fewer: blank lines sit between them.
+    nonempty = None if before == body_lines else nonempty_line_numbers(data, body_start)
+    if nonempty is not None and len(nonempty) != before:
+        raise AssertionError(f"CSV records ({before}) and non-empty lines ({len(nonempty)}) disagree")
 
     def line_of(row: int) -> int | None:
-        if not 1 <= row <= record_count:
+        if not 1 <= row <= before:
             return None
         return header_line + (row if nonempty is None else int(nonempty[row - 1]))
 
     return ParsedSource(
-        CSV, frame, bad_rows, record_count, line_of=line_of, columns=names, lines_header=1,
-        lines_blank=header_line - 1 + body_lines - record_count, lines_in_records=record_count,
+        CSV, frame, bad_rows, before, line_of=line_of, columns=names, lines_header=1,
+        lines_read=header_line + body_lines, lines_blank=header_line - 1 + body_lines - before,
+        lines_in_records=before,
     )
 
 
-def _open_last_line(data: bytes, body_start: int) -> bool:
-    """A last line without a line end that holds a quote: only the exact path can tell if it is closed."""
-    if data.endswith((b"\n", b"\r")):
-        return False
-    last = max(data.rfind(b"\n"), data.rfind(b"\r"), body_start - 1)
-    return data.find(b'"', last + 1) >= 0
-
-
-def _blocks(data: bytes, start: int) -> list[tuple[int, int]]:
-    """(start, end) spans of `data[start:]` of about BLOCK_BYTES, each ending just after an LF (or at the end)."""
+def _blocks(data: bytes, start: int, stop: int | None = None, size: int = BLOCK_BYTES) -> list[tuple[int, int]]:
+    """(start, end) spans of `data[start:stop]` of about `size` bytes, each ending just after an LF (or at stop)."""
     spans: list[tuple[int, int]] = []
-    size = len(data)
-    while start < size:
-        cut = data.find(b"\n", start + BLOCK_BYTES - 1) if start + BLOCK_BYTES < size else -1
-        end = size if cut < 0 else cut + 1
+    stop = len(data) if stop is None else stop
+    while start < stop:
+        cut = data.find(b"\n", start + size - 1, stop) if start + size < stop else -1
+        end = stop if cut < 0 else cut + 1
         spans.append((start, end))
         start = end
     return spans
+
+
+def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[str], first_line: int
+           ) -> tuple[pa.Table, list[BadRow], int]:
+    """(good records, rejected records numbered within the block, record count) of one block."""
+    start, end = span
+    if not _open_last_line(data, start, end):
+        try:
+            table, invalid = _read_block(buffer, span, names)
+        except pa.ArrowInvalid:
+            table, invalid = None, []
+        if table is not None and not any(_LINE_BREAK.search(text) for _, text in invalid) \
+                and _one_line_values(table, has_quotes=data.find(b'"', start, end) >= 0):
+            count = table.num_rows + len(invalid)
+            if count == nonempty_line_count(data, start, end):
+                return table, [_malformed_row(row, text, names) for row, text in invalid], count
+    pieces = _blocks(data, start, end, size=max(_EXACT_BYTES, (end - start) // 16)) if end - start > _EXACT_BYTES \
+        else []
+    if len(pieces) > 1:  # narrow the line-by-line reading down to the small blocks that need it
+        parts = [_block(data, buffer, sub, names, first_line + count_terminators(data, start, sub[0]))
+                 for sub in pieces]
+        tables, bad, before = [], [], 0
+        for part_table, part_bad, count in parts:
+            tables.append(part_table)
+            bad.extend(BadRow(before + b.row, b.field, b.reason, b.raw, b.request_id) for b in part_bad)
+            before += count
+        return pa.concat_tables(tables), bad, before
+    return _exact_block(data, span, names, first_line)
+
+
+def _open_last_line(data: bytes, start: int, end: int) -> bool:
+    """The file's last line has no line end and holds a quote: only the exact reader tells if it closes."""
+    if end != len(data) or data.endswith((b"\n", b"\r")):
+        return False
+    last = max(data.rfind(b"\n", start, end), data.rfind(b"\r", start, end), start - 1)
+    return data.find(b'"', last + 1, end) >= 0
 
 
 def _read_block(buffer: pa.Buffer, span: tuple[int, int], names: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
@@ -254,17 +282,16 @@ def _one_line_values(table: pa.Table, *, has_quotes: bool) -> bool:
     return True
 
 
-def _valid_row_numbers(record_count: int, invalid_rows: list[int]) -> np.ndarray:
-    """1-based data-row numbers of the records that parsed, given those that did not."""
-    rows = np.arange(1, record_count + 1, dtype=np.int64)
+def _valid_row_numbers(before: int, record_count: int, invalid_rows: list[int]) -> np.ndarray:
+    """Data-row numbers (after `before` earlier records) of a block's records that parsed."""
+    rows = np.arange(before + 1, before + record_count + 1, dtype=np.int64)
     if not invalid_rows:
         return rows
-    return rows[~np.isin(rows, np.array(invalid_rows, dtype=np.int64))]
+    return rows[~np.isin(rows, np.array(invalid_rows, dtype=np.int64) + before)]
 
 
 def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
-    with unlimited_fields():
-        fields = next(csv.reader([text]), []) if text else []
+    fields = next(csv.reader([text]), []) if text else []
     raw = dict(zip(names, fields, strict=False))
     return BadRow(
         row=row, field="*", reason=malformed_reason(len(fields), len(names)),
@@ -272,40 +299,55 @@ def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
     )
 
 
-# -------------------------------------------------------------------------------------- exact path
+def _exact_block(data: bytes, span: tuple[int, int], names: list[str], first_line: int
+                 ) -> tuple[pa.Table, list[BadRow], int]:
+    """The line-by-line reading of one block: each non-empty line one record, read on its own."""
+    position, end = span
+    line, row = first_line, 0
+    good: list[list[str]] = []
+    bad: list[BadRow] = []
+    while position < end:
+        line_end, following = next_line(data, position)
+        if line_end > position:
+            row += 1
+            text = data[position:line_end].decode("utf-8", errors="replace")
+            try:
+                fields = parse_line(text)
+            except csv.Error as err:  # not expected without a field limit; never let it out
+                bad.append(BadRow(row, "*", f"unreadable CSV line ({err})", {RAW_TEXT: text}))
+            else:
+                problem = _line_problem(data, fields, names, line, line_end)
+                if problem is None:
+                    good.append(fields)
+                else:
+                    field, reason, raw = problem
+                    request_id = raw.get("request_id", "")
+                    bad.append(BadRow(row, field, reason, raw if raw else {RAW_TEXT: text},
+                                      "" if _LINE_BREAK.search(request_id) else request_id.strip()))
+        position, line = following, line + 1
+    columns = {name: pa.array([fields[k] for fields in good], pa.string()) for k, name in enumerate(names)}
+    return pa.table(columns), bad, row
 
 
-def _exact(data: bytes, body_start: int, names: list[str], header_line: int) -> ParsedSource:
-    text = data[body_start:].decode("utf-8", errors="replace")
-    read = read_csv_records(text, header_line + 1, names)
-    valid = [i for i, record in enumerate(read.records) if record.problem is None]
-    columns = {name: pa.array([read.records[i].fields[k] for i in valid], pa.string())  # type: ignore[index]
-               for k, name in enumerate(names)}
-    frame = pa.table(columns).to_pandas()
-    frame["_row"] = np.array(valid, dtype=np.int64) + 1
-    bad_rows = [_bad_record(row, record, names) for row, record in enumerate(read.records, start=1)
-                if record.problem is not None]
-    firsts = [record.first for record in read.records]
-
-    def line_of(row: int) -> int | None:
-        return firsts[row - 1] if 1 <= row <= len(firsts) else None
-
-    return ParsedSource(
-        CSV, frame, bad_rows, len(read.records), line_of=line_of, columns=names, lines_header=1,
-        lines_blank=header_line - 1 + read.blank_lines,
-        lines_in_records=sum(record.last - record.first + 1 for record in read.records),
-    )
-
-
-def _bad_record(row: int, record: Any, names: list[str]) -> BadRow:
-    if record.fields is not None:
-        raw = dict(zip(names, record.fields, strict=False))
-    else:
-        raw = {RAW_TEXT: record.text}
-    request_id = raw.get("request_id")
-    if request_id is None:  # a record rejected whole: its first line still names its request
-        with unlimited_fields():
-            first = next(csv.reader([record.text]), [])
-        request_id = dict(zip(names, first, strict=False)).get("request_id", "")
-    request_id = "" if "\n" in request_id or "\r" in request_id else request_id.strip()
-    return BadRow(row=row, field=record.field, reason=record.problem, raw=raw, request_id=request_id)
+def _line_problem(data: bytes, fields: list[str], names: list[str], line: int, line_end: int
+                  ) -> tuple[str, str, dict[str, str]] | None:
+    """(field, reason, the row as read) when the line cannot be a record, else None."""
+    raw = dict(zip(names, fields, strict=False))
+    broken = next((i for i, value in enumerate(fields) if _LINE_BREAK.search(value)), None)
+    if broken is not None:
+        column = names[broken] if broken < len(names) else "*"
+        last = quote_runs_to(data, line, line_end)
+        if last > line:
+            reason = (f"a quoted value in column {column} opens on line {line} and is not closed on it (it would "
+                      f"run over lines {line}-{last}); lines {line + 1}-{last} are read as rows of their own")
+        else:
+            reason = f"a quote in column {column} is never closed (line {line})"
+        shown = {name: value for name, value in raw.items() if not _LINE_BREAK.search(value)}
+        return column, reason, shown
+    if len(fields) != len(names):
+        return "*", malformed_reason(len(fields), len(names)), raw
+    too_long = next((i for i, value in enumerate(fields) if len(value) > MAX_FIELD_CHARS), None)
+    if too_long is not None:
+        column = names[too_long]
+        return column, f"field {column} is longer than {MAX_FIELD_TEXT}", {**raw, column: raw[column][:200] + "..."}
+    return None

@@ -5,13 +5,8 @@ CSV parsers count them); a last line without a terminator is a line; an empty fi
 line of a source is the header, a blank line, part of exactly one data record, or (when the whole
 file is rejected) part of that one reject.
 
-`read_csv_records` is the slow, exact path for a CSV body whose records do not all sit on one line:
-it knows the first and last line of every record. A record that runs over several lines because a
-quoted value holds a line break (a stray or unbalanced `"`) is not trusted: it is rejected on its
-first line, with the lines it spans in the reason, and the lines it swallowed are read again as
-records of their own. This holds for every column, not only the contract's: a stray quote in a
-free-text `notes` column would otherwise swallow the next requests into a note and lose them
-silently; a genuine multi-line note costs a visible reject of its continuation lines instead.
+The CSV rule built on them (see `csv_format`): every non-empty line after the header is exactly one
+record, read on its own; a quoted value never spans lines.
 """
 
 from __future__ import annotations
@@ -20,9 +15,8 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,124 +88,40 @@ def unlimited_fields() -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-@dataclass(frozen=True, slots=True)
-class CsvRecord:
-    """One data record of a CSV body: its lines, its fields (None when rejected whole), and why."""
-
-    first: int  # 1-based physical line where it starts (in the file)
-    last: int  # its last physical line
-    fields: list[str] | None
-    problem: str | None
-    text: str  # the record as read (the first line only for a record rejected as swallowing others)
-    field: str = "*"
+def count_terminators(data: bytes, start: int, end: int) -> int:
+    """Line ends (LF, CR LF, lone CR) in `data[start:end]`."""
+    count = data.count(b"\n", start, end)
+    if data.find(b"\r", start, end) >= 0:
+        count += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+    return count
 
 
-@dataclass
-class CsvRecords:
-    records: list[CsvRecord]
-    blank_lines: int
-    lines: int
+def nonempty_line_count(data: bytes, start: int, end: int) -> int:
+    """Non-empty physical lines in `data[start:end]` (a span that starts at a line start)."""
+    if start >= end:
+        return 0
+    lines = count_terminators(data, start, end) + (0 if data[end - 1 : end] in (b"\n", b"\r") else 1)
+    if data.find(b"\r", start, end) < 0 and data.find(b"\n\n", start, end) < 0 and data[start] != 0x0A:
+        return lines
+    return len(nonempty_line_numbers(data[start:end]))
 
 
-class _Feed:
-    """Lines to a `csv.reader`, counting how many it took."""
+def parse_line(text: str) -> list[str]:
+    """The fields of one physical line (without its line end) read on its own, as the `csv` module reads.
 
-    def __init__(self, lines: Sequence[str], position: int):
-        self.lines = lines
-        self.position = position
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= len(self.lines):
-            raise StopIteration
-        self.position += 1
-        return self.lines[self.position - 1]
-
-
-def read_csv_records(text: str, first_line: int, names: Sequence[str]) -> CsvRecords:
-    """Every record of the CSV body `text` with its physical lines (the exact, slow path).
-
-    :param first_line: the file's line number of the body's first line.
-    :param names: the header's column names (the record width).
+    A quote that does not close on the line leaves a line break in the field it opened (the line end
+    the parser saw), which is how callers recognise it. Call inside `unlimited_fields()`.
     """
-    lines = split_lines(text)
-    records: list[CsvRecord] = []
-    blank = 0
-    position = 0
-    with unlimited_fields():
-        while position < len(lines):
-            feed = _Feed(lines, position)
-            reader = csv.reader(feed)
-            restart = None
-            while feed.position < len(lines):
-                start = feed.position
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as err:  # not expected without a field limit; never let it out
-                    records.append(_whole(first_line, start, feed.position, lines, f"unreadable CSV ({err})"))
-                    restart = feed.position
-                    break
-                end = feed.position  # exclusive
-                if not fields:
-                    blank += end - start
-                    continue
-                record, swallowed = _classify(fields, first_line, start, end, lines, names)
-                if end == len(lines) and record.problem is None and _open_quote_at_end(lines[start:end]):
-                    record = CsvRecord(record.first, record.last, None,
-                                       f"a quote is never closed (line {record.first}, the last line)", record.text)
-                records.append(record)
-                if swallowed:
-                    restart = start + 1
-                    break
-            position = len(lines) if restart is None else restart
-    return CsvRecords(records, blank, len(lines))
+    return next(csv.reader([text + "\n"]), [])
 
 
-def _whole(first_line: int, start: int, end: int, lines: Sequence[str], reason: str) -> CsvRecord:
-    return CsvRecord(first_line + start, first_line + max(start, end - 1), None, reason,
-                     "".join(lines[start:end]).rstrip("\r\n"))
-
-
-def _classify(fields: list[str], first_line: int, start: int, end: int, lines: Sequence[str],
-              names: Sequence[str]) -> tuple[CsvRecord, bool]:
-    """(the record, whether it swallowed lines that must be read again)."""
-    first, last = first_line + start, first_line + end - 1
-    broken = next((names[i] if i < len(names) else "*" for i in range(len(fields))
-                   if "\n" in fields[i] or "\r" in fields[i]), None)
-    if broken is None and end - start > 1 and len(fields) != len(names):
-        broken = "*"  # a malformed record over several lines: a stray quote, whatever the column
-    if broken is not None:
-        where = f"column {broken}" if broken != "*" else "a column"
-        if end - start > 1:
-            reason = (f"a quoted value in {where} runs over lines {first}-{last} (a stray or unbalanced quote); "
-                      f"lines {first + 1}-{last} are read as rows of their own")
-        else:
-            reason = f"a quote in {where} is never closed (line {first})"
-        text = lines[start].rstrip("\r\n")
-        return CsvRecord(first, first, None, reason, text, broken if broken != "*" else "*"), end - start > 1
-    text = "".join(lines[start:end]).rstrip("\r\n")
-    if len(fields) != len(names):
-        return CsvRecord(first, last, fields, malformed_reason(len(fields), len(names)), text), False
-    too_long = next((i for i, value in enumerate(fields) if len(value) > MAX_FIELD_CHARS), None)
-    if too_long is not None:
-        return CsvRecord(first, last, None, f"field {names[too_long]} is longer than {MAX_FIELD_TEXT}",
-                         text[:200], names[too_long]), False
-    return CsvRecord(first, last, fields, None, text), False
-
-
-def _open_quote_at_end(lines: Sequence[str]) -> bool:
-    """Whether the file's last record ends inside quotes (only visible when it has no line end)."""
-    if not lines or lines[-1].endswith(("\n", "\r")) or '"' not in lines[-1]:
-        return False
-    try:
-        list(csv.reader(lines, strict=True))
-    except csv.Error:
-        return True
-    return False
+def quote_runs_to(data: bytes, line: int, line_end: int) -> int:
+    """The last line a quote left open on `line` (whose line end is at `line_end`) would have swallowed:
+    the line of the next quote character, or the last line of the file."""
+    closing = data.find(b'"', line_end)
+    if closing >= 0:
+        return line + count_terminators(data, line_end, closing)
+    return max(line, line + count_terminators(data, line_end, len(data)) - (1 if data.endswith((b"\n", b"\r")) else 0))
 
 
 def malformed_reason(actual: int, expected: int) -> str:

@@ -149,7 +149,8 @@ def test_one_unreadable_file_does_not_stop_the_others(monkeypatch):
 
     good = source("b.csv", f"{HEADER}\nr2,access,gdpr,ECID,2,,,\n")
     bad = source("a.csv", f"{HEADER}\nr1,access,gdpr,ECID,1,,,\n")
-    monkeypatch.setattr(csv_format, "_fast", lambda data, *a: explode() if b"r1" in data else None)
+    real = csv_format._parse_body
+    monkeypatch.setattr(csv_format, "_parse_body", lambda data, *a: explode() if b"r1" in data else real(data, *a))
     result = read_requests([bad, good], OPTIONS)
     assert keys(result) == ["r2"]
     (reject,) = result.rejects
