@@ -206,7 +206,26 @@ def _json_array_records(text: str) -> tuple[list[Any], dict[int, int], Callable[
         raise FileRejected(f"not valid JSON ({err.__class__.__name__} at line {line})", line) from err
     if not isinstance(document, list):
         raise FileRejected("a .json file must hold one array of users[] objects, or be JSON Lines", 1)
-    return document, {}, lambda row: _shown_json(document[row - 1])
+    return document, _element_lines(text, len(document)), lambda row: _shown_json(document[row - 1])
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _element_lines(text: str, count: int) -> dict[int, int]:
+    """Row -> the physical line where that element of the (valid) top-level array starts."""
+    decoder = json.JSONDecoder()
+    lines: dict[int, int] = {}
+    position = _WHITESPACE.match(text, 0).end() + 1  # just after "["
+    line, counted = 1, 0
+    for row in range(1, count + 1):
+        position = _WHITESPACE.match(text, position).end()
+        line += len(_LINE_END.findall(text, counted, position))
+        counted = position
+        lines[row] = line
+        _, position = decoder.raw_decode(text, position)
+        position = _WHITESPACE.match(text, position).end() + 1  # past the "," (or the closing "]")
+    return lines
 
 
 def _shown_json(record: Any) -> str:

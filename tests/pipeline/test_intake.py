@@ -253,6 +253,12 @@ def test_json_array_file():
     assert [s.key for s in result.subjects] == ["j1", "j2"]
 
 
+def test_json_array_rejects_name_the_line_of_their_element():
+    text = "[\r\n" + json.dumps(USER) + ",\n\n  " + json.dumps({**USER, "key": "j2", "regulation": "nope"}) + "\r]"
+    (reject,) = read(text, name="in.json").rejects
+    assert (reject.row, reject.line, reject.field) == (2, 4, "regulation")
+
+
 def test_a_key_accepted_from_one_source_is_rejected_in_the_next():
     result = read_requests([source("a.csv", csv_text(GOOD)), source("b.csv", csv_text(GOOD))],
                            IntakeOptions(default_include=("analytics",)))
