@@ -178,6 +178,10 @@ class EmulatorServer(_Subprocess):
             "Accept": "application/json",
         }
 
+    def hygiene_headers(self, token: str | None = None, sandbox_name: str = "prod") -> dict[str, str]:
+        """The gateway headers plus ``x-sandbox-name``, as the work-order API requires."""
+        return {**self.headers(token), "x-sandbox-name": sandbox_name}
+
     # -- admin ---------------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._client.request(method, f"/_emulator{path}", **kwargs)
@@ -189,6 +193,10 @@ class EmulatorServer(_Subprocess):
 
     def configure(self, **settings: Any) -> dict:
         return self._admin("PATCH", "/config", json=settings)
+
+    def adobe_known_bugs(self, enabled: bool = True) -> dict:
+        """Switch the flagged-org bugs on or off (links on unfinished and delete jobs)."""
+        return self.configure(adobe_known_bugs=enabled)
 
     def add_fault(self, **fault: Any) -> str:
         return self._admin("POST", "/faults", json=fault)["id"]
