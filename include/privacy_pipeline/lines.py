@@ -1,4 +1,4 @@
-"""Physical lines: the unit intake accounts by, and the line-aware CSV record reader.
+"""Physical lines: the unit intake accounts by, and the helpers that count and split them.
 
 A physical line ends at LF, at CR LF, or at a CR not followed by LF (as `bytes.splitlines()` and both
 CSV parsers count them); a last line without a terminator is a line; an empty file has none. Every
@@ -12,7 +12,6 @@ record, read on its own; a quoted value never spans lines.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import sys
 from collections.abc import Iterator
@@ -71,11 +70,6 @@ def next_line(data: bytes, start: int) -> tuple[int, int]:
     if match is None:
         return len(data), len(data)
     return match.start(), match.end()
-
-
-def split_lines(text: str) -> list[str]:
-    """The physical lines of `text`, each with its terminator (LF, CR LF or CR; nothing else)."""
-    return io.StringIO(text, newline="").readlines()
 
 
 @contextmanager
