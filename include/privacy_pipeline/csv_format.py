@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -163,7 +164,8 @@ def _parse_body(data: bytes, body_start: int, names: list[str], header_line: int
     buffer = pa.py_buffer(data)
 
     def one(span: tuple[int, int]) -> tuple[pa.Table, list[BadRow], int]:
-        return _block(data, buffer, span, names, header_line + 1 + count_terminators(data, body_start, span[0]))
+        # The block's first line number is only needed (and only counted) if it is read line by line.
+        return _block(data, buffer, span, names, lambda: header_line + 1 + count_terminators(data, body_start, span[0]))
 
     if len(blocks) <= 1:
         parts = [one(span) for span in blocks]
@@ -213,7 +215,7 @@ def _blocks(data: bytes, start: int, stop: int | None = None, size: int = BLOCK_
     return spans
 
 
-def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[str], first_line: int
+def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[str], first_line: Callable[[], int]
            ) -> tuple[pa.Table, list[BadRow], int]:
     """(good records, rejected records numbered within the block, record count) of one block."""
     start, end = span
@@ -232,7 +234,8 @@ def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[st
     pieces = _blocks(data, start, end, size=max(_EXACT_BYTES, (end - start) // 16)) if end - start > _EXACT_BYTES \
         else []
     if len(pieces) > 1:  # narrow the line-by-line reading down to the small blocks that need it
-        parts = [_block(data, buffer, sub, names, first_line + count_terminators(data, start, sub[0]))
+        first = first_line()
+        parts = [_block(data, buffer, sub, names, lambda sub=sub: first + count_terminators(data, start, sub[0]))
                  for sub in pieces]
         tables, bad, before = [], [], 0
         for part_table, part_bad, count in parts:
@@ -240,7 +243,7 @@ def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[st
             bad.extend(BadRow(before + b.row, b.field, b.reason, b.raw, b.request_id) for b in part_bad)
             before += count
         return pa.concat_tables(tables), bad, before
-    return _exact_block(data, span, names, first_line)
+    return _exact_block(data, span, names, first_line())
 
 
 def _open_last_line(data: bytes, start: int, end: int) -> bool:
