@@ -13,7 +13,7 @@ from privacy_pipeline import catalog
 from privacy_pipeline.errors import ConfigurationError
 from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests
 from privacy_pipeline.report import build_report, check_accounting, write_rejects_csv
-from privacy_pipeline.validation import mixed_scripts, normalise_key
+from privacy_pipeline.values import mixed_scripts, normalise_key
 
 from .helpers import HEADER, read, source
 
