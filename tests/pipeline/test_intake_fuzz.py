@@ -4,11 +4,10 @@ Each case writes a file line by line, so the generator knows every physical line
 starts, and what must become of it: a well-formed row must be in a subject with its value intact
 whatever broke around it (a stray quote never swallows it), a broken row must be a reject naming its
 own line, and header + blank + record lines must equal the physical lines. Quotes in every column,
-every line-end style, BOMs and encodings, huge fields, deep JSON, odd dates, header variants and
-formula cells in headers and data.
+every line-end style, BOMs and encodings, huge fields, deep JSON, odd dates, header variants,
+formula cells in headers and data; CSV, JSON Lines and JSON arrays.
 
-CI runs `INTAKE_FUZZ_CASES` cases (default 300, a few seconds); `INTAKE_FUZZ_CASES=5000` (or the bench
-entry) runs more. A failure prints its seed: `INTAKE_FUZZ_SEED=<seed> INTAKE_FUZZ_CASES=1` replays it.
+CI runs `INTAKE_FUZZ_CASES` cases (default 300, seconds); `INTAKE_FUZZ_CASES=5000` runs more (a long run). A failure prints its seed: `INTAKE_FUZZ_SEED=<seed> INTAKE_FUZZ_CASES=1` replays it.
 """
 
 from __future__ import annotations
@@ -184,6 +183,32 @@ def json_case(rng: random.Random, seed: int) -> Case:
     return case
 
 
+def json_array_case(rng: random.Random, seed: int) -> Case:
+    """A .json array, one element per line (some over two), every line-end style; rejects name their element's line."""
+    case = Case(seed, name="in.json")
+    style = rng.choice(["lf", "crlf", "cr", "mixed"])
+
+    def end() -> str:
+        return rng.choice(ENDS) if style == "mixed" else {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[style]
+
+    case.add("[", end())
+    count = rng.randint(0, 12)
+    for i in range(count):
+        key, value = f"a{i}", str(rng.randrange(10**12))
+        record = {"key": key, "action": ["delete"], "regulation": "ccpa", "received_at": "2026-11-01",
+                  "userIDs": [{"namespace": "ECID", "value": value, "type": "standard"}]}
+        outcome = ACCEPT
+        if rng.random() < 0.3:
+            record["received_at"], outcome = rng.choice(BAD_DATES), REJECT
+        text = json.dumps(record)
+        if rng.random() < 0.2:
+            text = text.replace(', "userIDs"', "," + end() + ' "userIDs"')  # an element over two lines
+        line = case.add(text + ("," if i < count - 1 else ""), end())
+        case.expect[key] = (outcome, line, value)
+    case.add("]", end() if rng.random() < 0.5 else "")
+    return case
+
+
 def _quoted(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
@@ -230,7 +255,9 @@ def _rejects_csv_is_safe(rejects) -> None:
 def test_fuzzed_inputs_keep_every_line_and_promise(block):
     for seed in range(FIRST_SEED + block, FIRST_SEED + CASES, 10):
         rng = random.Random(seed)
-        case = json_case(rng, seed) if rng.random() < 0.3 else csv_case(rng, seed)
+        draw = rng.random()
+        case = json_case(rng, seed) if draw < 0.25 else json_array_case(rng, seed) if draw < 0.3 \
+            else csv_case(rng, seed)
         try:
             check(case)
         except AssertionError as err:
