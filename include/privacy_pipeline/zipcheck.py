@@ -190,17 +190,18 @@ class _Check:
             raise _Unreadable("too short for an end record")
         tail_start = max(0, self.size - _EOCD.size - MAX_COMMENT)
         tail = self.read_at(tail_start, self.size - tail_start)
-        position = tail.rfind(EOCD_SIG)
-        while position >= 0:
-            if position + _EOCD.size <= len(tail):
-                comment_length = _EOCD.unpack_from(tail, position)[-1]
-                if position + _EOCD.size + comment_length == len(tail):
-                    break
-            position = tail.rfind(EOCD_SIG, 0, position)
-        if position < 0:
+        # An end record is valid where its comment ends exactly at the end of the file. Readers differ
+        # in which one they take when there are two (zipfile tries "no comment" first, unzip scans back).
+        valid = [position for position in _occurrences(tail, EOCD_SIG)
+                 if position + _EOCD.size <= len(tail)
+                 and position + _EOCD.size + _EOCD.unpack_from(tail, position)[-1] == len(tail)]
+        if not valid:
             if EOCD_SIG in tail:
                 self.add("ambiguous-end", None, "data after the end record")
             raise _Unreadable("no end record")
+        if len(valid) > 1:
+            self.add("ambiguous-end", None, f"{len(valid)} end records")
+        position = valid[-1]
         eocd = tail_start + position
         _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, position)
         comment = tail[position + _EOCD.size :]
@@ -516,6 +517,14 @@ class _Check:
 
 class _SizeExceeded(Exception):
     pass
+
+
+def _occurrences(data: bytes, needle: bytes) -> list[int]:
+    found, position = [], data.find(needle)
+    while position >= 0:
+        found.append(position)
+        position = data.find(needle, position + 1)
+    return found
 
 
 def _encrypted(flags: int, method: int, fields: dict[int, bytes]) -> bool:
