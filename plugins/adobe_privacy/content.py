@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 MIB = 1024**2
 DEFAULT_PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB (except the last part); 10,000 parts at most
-DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_CONCURRENCY = 10  # as boto3's managed transfers
 CHECKSUM_ALGORITHM = "CRC32"  # what boto3's managed transfers ask S3 to verify per part
 _swept_roots: set[str] = set()
 _sweep_lock = threading.Lock()
@@ -99,48 +100,106 @@ def archive_content(
         raise ValueError("part_size must be at least 5 MiB (S3's minimum part size)")
     limit = max_download_bytes or 2 * limits.max_uncompressed_bytes + 64 * MIB
     _sweep_once(spool_root)
-    digest = hashlib.sha256()
     size = 0
     with spool_file(spool_root) as spool:
         upload = _MultipartUpload(s3_client, bucket, key, encryption_args, content_type, max_concurrency)
+        writer = _SpoolWriter(spool, upload, part_size)
+        writer.start()
         try:
-            part_start = 0
             for chunk in chunks:
                 if not chunk:
                     continue
                 size += len(chunk)
                 if size > limit:
                     raise ContentTooLarge(f"download larger than {limit} bytes")
-                spool.handle.write(chunk)
-                digest.update(chunk)
-                if size - part_start >= part_size:
-                    spool.handle.flush()  # parts are read back from the spool (page cache), not held
-                    upload.send(spool, part_start, size - part_start)
-                    part_start = size
-            spool.handle.flush()
-            if size > part_start and upload.started:
-                upload.send(spool, part_start, size - part_start)
+                writer.put(chunk)
+            sha256 = writer.finish()
             verdict = verify_zip(spool.handle, limits)
             if verdict.ok:
                 if upload.started:
                     upload.complete()
                 else:
                     _put_spool(s3_client, bucket, key, spool, encryption_args, content_type)
-                return ContentResult("archived", key, digest.hexdigest(), size)
+                return ContentResult("archived", key, sha256, size)
             upload.abort()
             if quarantine_key:
                 _put_spool(s3_client, bucket, quarantine_key, spool, encryption_args, content_type)
-            return ContentResult("quarantined", quarantine_key, digest.hexdigest(), size, verdict.reason,
+            return ContentResult("quarantined", quarantine_key, sha256, size, verdict.reason,
                                  verdict.problem, verdict.member)
         except ContentTooLarge as err:
+            writer.cancel()
             upload.abort()
-            return ContentResult("quarantined", None, digest.hexdigest(), size, f"archive: {err} (size-cap)",
-                                 "size-cap", None)
+            return ContentResult("quarantined", None, writer.digest.hexdigest(), size,
+                                 f"archive: {err} (size-cap)", "size-cap", None)
         except BaseException:
+            writer.cancel()
             upload.abort()
             raise
         finally:
             upload.close()
+
+
+class _SpoolWriter(threading.Thread):
+    """Writes chunks to the spool, hashes them and hands full parts to the upload, off the download thread.
+
+    A disk that writes slower than the network would otherwise stall the download on every write;
+    here the download only waits when `depth` chunks are queued (the memory bound).
+    """
+
+    def __init__(self, spool: Spool, upload: _MultipartUpload, part_size: int, depth: int = 3) -> None:
+        super().__init__(name="content-spool", daemon=True)
+        self.spool, self.upload, self.part_size = spool, upload, part_size
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.digest = hashlib.sha256()
+        self.error: BaseException | None = None
+        self.cancelled = False
+
+    def put(self, chunk: bytes | None) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.queue.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                if not self.is_alive():
+                    raise RuntimeError("the spool writer stopped") from self.error
+
+    def finish(self) -> str:
+        """Wait until every chunk is written and every part handed over; the sha256 of the whole."""
+        self.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.digest.hexdigest()
+
+    def cancel(self) -> None:
+        """Stop writing: the thread drains what is queued (so this put returns) and ends."""
+        self.cancelled = True
+        if self.is_alive():
+            self.queue.put(None)
+            self.join()
+
+    def run(self) -> None:
+        handle, written, part_start = self.spool.handle, 0, 0
+        try:
+            while (chunk := self.queue.get()) is not None:
+                if self.cancelled:
+                    continue  # drain, so that the download thread never blocks on a full queue
+                handle.write(chunk)
+                self.digest.update(chunk)
+                written += len(chunk)
+                if written - part_start >= self.part_size:
+                    handle.flush()  # parts are read back from the spool (page cache), not held
+                    self.upload.send(self.spool, part_start, written - part_start)
+                    part_start = written
+            handle.flush()
+            if written > part_start and self.upload.started and not self.cancelled:
+                self.upload.send(self.spool, part_start, written - part_start)
+        except BaseException as err:
+            self.error = err
+            while self.queue.get() is not None:  # keep draining until the download thread stops
+                pass
 
 
 def archive_once(
