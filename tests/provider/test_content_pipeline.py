@@ -264,3 +264,35 @@ def test_the_emulator_s_access_zip_is_archived(emu, store, download_hook, tmp_pa
 def test_an_unsafe_job_id_never_reaches_a_key(store, download_hook, tmp_path):
     with pytest.raises(ValueError):
         _archive(store, download_hook, "../x", "http://127.0.0.1:1/x.zip", tmp_path)
+
+
+def test_an_s3_failure_during_the_parts_fails_the_task_and_leaves_no_spool(store, tmp_path):
+    good = _big_zip(corrupt_last_member=False)
+    with pytest.raises(store.client.exceptions.NoSuchBucket):
+        archive_content(
+            iter([good[: 6 * MIB], good[6 * MIB :]]), s3_client=store.client, bucket="no-such-bucket-here",
+            key="content/x.zip", quarantine_key=None, encryption_args=store.encryption_args,
+            limits=ZipLimits(max_uncompressed_bytes=64 * MIB), spool_root=str(tmp_path), part_size=PART,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_racing_try_s_record_wins_and_is_not_overwritten(store, download_hook, zip_server, tmp_path):
+    case = {case.name: case for case in CASES}["local-name-escapes"]
+    job_id = "race-local-name-escapes"
+    zip_server.files[job_id] = case.build()
+    keys = _keys(store, job_id)
+    store.delete(keys["record_key"])
+    winner = {"job_id": job_id, "outcome": "quarantined", "content_key": keys["quarantine_key"], "by": "other try"}
+
+    def open_while_another_try_finishes():
+        store.put_json(keys["record_key"], winner)
+        return download_hook.stream_content({"jobId": job_id, "downloadUrl": zip_server.url(job_id)})
+
+    record, written = archive_once(
+        open_while_another_try_finishes, job_id=job_id, record_key=keys["record_key"], s3_client=store.client,
+        bucket=BUCKET, encryption_args=store.encryption_args, key=keys["key"], quarantine_key=keys["quarantine_key"],
+        limits=LIMITS, spool_root=str(tmp_path), part_size=PART,
+    )
+    assert (record, written) == (winner, False)
+    assert json.loads(_object(store, keys["record_key"])) == winner
