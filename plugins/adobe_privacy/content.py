@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MIB = 1024**2
 DEFAULT_PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB (except the last part); 10,000 parts at most
+SPOOL_BLOCK = 4 * MIB
 DEFAULT_MAX_CONCURRENCY = 10  # as boto3's managed transfers
 CHECKSUM_ALGORITHM = "CRC32"  # what boto3's managed transfers ask S3 to verify per part
 _swept_roots: set[str] = set()
@@ -106,13 +107,21 @@ def archive_content(
         writer = _SpoolWriter(spool, upload, part_size)
         writer.start()
         try:
+            block: list[bytes] = []  # chunks are handed over a few MiB at a time: fewer thread switches
+            block_size = 0
             for chunk in chunks:
                 if not chunk:
                     continue
                 size += len(chunk)
                 if size > limit:
                     raise ContentTooLarge(f"download larger than {limit} bytes")
-                writer.put(chunk)
+                block.append(chunk)
+                block_size += len(chunk)
+                if block_size >= SPOOL_BLOCK:
+                    writer.put(block)
+                    block, block_size = [], 0
+            if block:
+                writer.put(block)
             sha256 = writer.finish()
             verdict = verify_zip(spool.handle, limits)
             if verdict.ok:
@@ -143,23 +152,24 @@ class _SpoolWriter(threading.Thread):
     """Writes chunks to the spool, hashes them and hands full parts to the upload, off the download thread.
 
     A disk that writes slower than the network would otherwise stall the download on every write;
-    here the download only waits when `depth` chunks are queued (the memory bound).
+    here the download only waits when `depth` blocks of chunks are queued (the memory bound: `depth`
+    times `SPOOL_BLOCK` or one chunk, whichever is larger).
     """
 
-    def __init__(self, spool: Spool, upload: _MultipartUpload, part_size: int, depth: int = 3) -> None:
+    def __init__(self, spool: Spool, upload: _MultipartUpload, part_size: int, depth: int = 4) -> None:
         super().__init__(name="content-spool", daemon=True)
         self.spool, self.upload, self.part_size = spool, upload, part_size
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=depth)
         self.digest = hashlib.sha256()
         self.error: BaseException | None = None
         self.cancelled = False
 
-    def put(self, chunk: bytes | None) -> None:
+    def put(self, block: list[bytes] | None) -> None:
         while True:
             if self.error is not None:
                 raise self.error
             try:
-                self.queue.put(chunk, timeout=0.2)
+                self.queue.put(block, timeout=0.2)
                 return
             except queue.Full:
                 if not self.is_alive():
@@ -183,12 +193,13 @@ class _SpoolWriter(threading.Thread):
     def run(self) -> None:
         handle, written, part_start = self.spool.handle, 0, 0
         try:
-            while (chunk := self.queue.get()) is not None:
+            while (block := self.queue.get()) is not None:
                 if self.cancelled:
                     continue  # drain, so that the download thread never blocks on a full queue
-                handle.write(chunk)
-                self.digest.update(chunk)
-                written += len(chunk)
+                for chunk in block:
+                    handle.write(chunk)
+                    self.digest.update(chunk)
+                    written += len(chunk)
                 if written - part_start >= self.part_size:
                     handle.flush()  # parts are read back from the spool (page cache), not held
                     self.upload.send(self.spool, part_start, written - part_start)
