@@ -151,10 +151,12 @@ def run(smoke: bool = False) -> BenchmarkRun:
             ours_rate = ours["bytes"] / MIB / ours["seconds"]
             raw_rate = raw["bytes"] / MIB / raw["seconds"]
             label = f"{size // MIB} MiB ZIP"
+            at_gib = size >= 1024 * MIB
             bench.results.append(
                 Result(
                     "B4", f"{label}, throughput", f"{ours_rate:.0f} MiB/s", f"{raw_rate:.0f} MiB/s (upload_file)",
-                    ours_rate / raw_rate, f">= {TARGET_THROUGHPUT_RATIO:g}x", ours_rate / raw_rate >= TARGET_THROUGHPUT_RATIO,
+                    ours_rate / raw_rate, f">= {TARGET_THROUGHPUT_RATIO:g}x at 1 GiB" if at_gib else "report",
+                    ours_rate / raw_rate >= TARGET_THROUGHPUT_RATIO if at_gib else None,
                     notes=f"ours {ours['seconds']:.1f} s, reference {raw['seconds']:.1f} s for {ours['bytes']:,} bytes",
                 )
             )
@@ -167,7 +169,6 @@ def run(smoke: bool = False) -> BenchmarkRun:
                     notes="where the time goes on 2 shared cores: the same pair as the throughput row",
                 )
             )
-            at_gib = size >= 1024 * MIB
             bench.results.append(
                 Result(
                     "B4", f"{label}, RSS growth", f"{ours['rss_growth_mb']:.0f} MB", f"{raw['rss_growth_mb']:.0f} MB",

@@ -145,6 +145,8 @@ def verify_zip(source: str | PathLike[str] | BinaryIO, limits: ZipLimits) -> Zip
         check.run()
     except _Unreadable as err:
         check.add("not-a-zip", None, str(err))
+    except (struct.error, ValueError, OverflowError) as err:  # a structure no rule foresaw: refuse, never crash
+        check.add("not-a-zip", None, err.__class__.__name__)
     problems = tuple(check.problems[:MAX_LISTED_PROBLEMS])
     declared = sum(m.usize for m in check.members)
     reason = problems[0].describe() if problems else None
