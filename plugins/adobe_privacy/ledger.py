@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from adobe_privacy.storage import PrivacyArchiveStore
 
 #: Fields of a pending marker: what a later run needs to carry the batch without reading it.
-PENDING_FIELDS = ("batch_id", "key", "regulation", "subjects", "jobs_expected")
+PENDING_FIELDS = ("batch_id", "key", "regulation", "subjects", "jobs_expected", "deadline")
 
 
 class PrivacyLedger:
@@ -63,8 +63,11 @@ class PrivacyLedger:
         if isinstance(batch, dict):
             marker = {name: batch[name] for name in PENDING_FIELDS if name in batch}
         else:
+            from privacy_pipeline.deadlines import deadline_facts
+
             marker = {"batch_id": batch.batch_id, "key": key, "regulation": batch.shape.regulation,
-                      "subjects": len(batch.subjects), "jobs_expected": batch.jobs_expected}
+                      "subjects": len(batch.subjects), "jobs_expected": batch.jobs_expected,
+                      "deadline": deadline_facts(batch)}
         self.store.put_json(self.layout.ledger_pending(marker["batch_id"]), {**marker, "reason": reason})
 
     def clear_pending(self, batch_id: str) -> None:
