@@ -265,7 +265,7 @@ class HygieneJobsSensor(BaseSensorOperator):
                 builder.observe("hygiene", [job])
                 if builder.all_seen("hygiene"):
                     break
-        return builder.build().as_dict()
+        return bounded_summary(builder.build().as_dict())
 
     def poke(self, context: Context) -> PokeReturnValue:
         summary = self._summary()
