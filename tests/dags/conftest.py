@@ -193,11 +193,13 @@ class NightlyHarness:
         return RunOutputs(self.s3, self.bucket, root)
 
     def task_xcom(self, dag_run, task_id: str) -> list[Any]:
+        """The return values of a task, one per map index."""
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id))
+            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id,
+                                                      key="return_value"))
             return [XComModel.deserialize_value(row) for row in rows]
 
     def task_xcoms(self, dag_run, task_id: str) -> dict[str, Any]:

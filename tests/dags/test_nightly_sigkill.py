@@ -39,6 +39,8 @@ FAULTS = (
 MAX_ROUNDS = 6
 #: A clean run of this input makes about this many S3 writes; kills are drawn below it.
 WRITES_PER_RUN = 90
+#: RequestIndex's default cache folder under the worker's temp dir (adobe_privacy.index_store).
+INDEX_CACHE = "privacy-index-cache"
 
 
 def _dags_test(dag_id: str, day: date, conf: dict, env: dict[str, str], *, crash_at: int = 0,
@@ -103,8 +105,11 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(seed, nig
                    if job.get("action") == "access" and job.get("status") == "complete"}
     assert {job: n for job, n in zips.items() if n > 1} == {}, f"ZIPs stored twice after kills {kills}"
     assert set(zips) == access_jobs, f"complete access ZIPs not archived after kills {kills}"
-    leftovers = [p.name for p in spool.iterdir() if p.name.startswith("privacy-")]
+    # The request index's local cache (adobe_privacy.index_store) may stay: immutable index files, keys and
+    # hashes only. It is checked for identity values instead.
+    leftovers = [p.name for p in spool.iterdir() if p.name.startswith("privacy-") and p.name != INDEX_CACHE]
     assert leftovers == [], f"spool folders left behind: {leftovers}"
+    _assert_no_identity_value_in(spool / INDEX_CACHE, source)
 
     # Every job the emulator holds is in some run's jobs file (nightly or reconcile).
     reported = set()
@@ -113,6 +118,23 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(seed, nig
             body = nightly.s3.get_object(Bucket=nightly.bucket, Key=key)["Body"].read()
             reported |= {json.loads(line)["jobId"] for line in body.splitlines() if line.strip()}
     assert set(adobe_jobs) - reported == set(), f"jobs in no report after kills {kills}"
+
+
+def _assert_no_identity_value_in(cache: Path, source: Path) -> None:
+    """Every string of every index file cached on the worker, searched for each identity value of the input."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    if not cache.exists():
+        return
+    with source.open(newline="", encoding="utf-8") as handle:
+        values = {row["value"] for row in csv.DictReader(handle) if len(row["value"]) >= 4}
+    assert values
+    for path in cache.rglob("*.parquet"):
+        text = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        found = sorted(value for value in values if value in text)
+        assert found == [], f"identity values in the index cache {path.name}: {len(found)}"
 
 
 def _emulator_jobs(nightly, source: Path) -> dict[str, dict]:

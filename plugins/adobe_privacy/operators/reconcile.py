@@ -256,6 +256,11 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             decision = decide(state, archived=archived, attempt=attempt, max_attempts=int(self.max_attempts),
                               now=now, stuck_after=timedelta(days=float(self.stuck_after_days)))
             outcome.decisions[decision] += 1
+            if decision in ("final", "give_up"):
+                # Its record in this run's jobs file: a nightly run killed before its own part was written
+                # leaves this run the only one that reports the job.
+                outcome.records.append(_final_record(entry, job, state.status, archiver.archived_record(job.job_id)
+                                                     if archived else None))
             if decision == "final":
                 final[job.job_id] = state.status
             elif decision == "give_up":
@@ -331,6 +336,17 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
 def _pending_of(entry: LedgerEntry) -> dict[str, Any]:
     return {"batch_id": entry.batch_id, "key": entry.batch_key, "regulation": entry.regulation,
             "subjects": len({key for key, _action in entry.user_actions}), "jobs_expected": len(entry.user_actions)}
+
+
+def _final_record(entry: LedgerEntry, job: JobRef, status: str, archived: dict[str, Any] | None) -> dict[str, Any]:
+    """The jobs.jsonl record of a job reconcile finds final (with its archive fields when its content is stored)."""
+    from adobe_privacy.archiving import archive_fields
+
+    record: dict[str, Any] = {"jobId": job.job_id, "userKey": job.user_key, "action": job.action,
+                              "regulation": entry.regulation, "batchId": entry.batch_id, "status": status}
+    if archived:
+        record.update({**archive_fields(archived), "archive": f"already_{archived['outcome']}"})
+    return record
 
 
 def _job_state(job: JobRef, adobe: dict[str, Any]) -> JobState:
