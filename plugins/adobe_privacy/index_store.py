@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +176,13 @@ class RequestIndex:
             where: list[str] = ["TRUE"]
             params: dict[str, Any] = {"today": as_of}
             if prefix:
-                where.append("starts_with(request_id, $prefix)")
+                # The range lets the sorted base skip every row group outside the prefix (zone maps).
+                where.append("request_id >= $prefix AND starts_with(request_id, $prefix)")
                 params["prefix"] = prefix
+                upper = _prefix_end(prefix)
+                if upper is not None:
+                    where.append("request_id < $prefix_end")
+                    params["prefix_end"] = upper
             for name, value in (("regulation", regulation), ("status", status)):
                 if value:
                     where.append(f"{name} = ${name}")
@@ -216,16 +221,22 @@ class RequestIndex:
             by_bucket.setdefault(bucket_name, {})[row_status] = int(count)
         return {"total": sum(sum(v.values()) for v in by_bucket.values()), "items": items, "by_bucket": by_bucket}
 
-    def deadline_alerts(self, today: date) -> dict[str, list[dict[str, str]]]:
-        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`)."""
+    def deadline_alerts(self, today: date, *, due_soon_days: int = index.DUE_SOON_DAYS) -> dict[str, list[dict[str, str]]]:
+        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`).
+
+        Only rows due by `today + due_soon_days` leave DuckDB; the rule itself is the pure function's.
+        """
         con = self.snapshot().cursor()
         try:
-            rows = con.execute("""SELECT request_id, status, due_date FROM open_base
-                                  WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
-                                  UNION ALL SELECT request_id, status, due_date FROM merged_rows""").fetchall()
+            rows = con.execute("""SELECT request_id, status, due_date FROM (
+                                    SELECT request_id, status, due_date FROM open_base
+                                      WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
+                                    UNION ALL SELECT request_id, status, due_date FROM merged_rows)
+                                  WHERE due_date <= $last""", {"last": today + timedelta(days=due_soon_days)}).fetchall()
         finally:
             con.close()
-        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today)
+        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today,
+                                     due_soon_days=due_soon_days)
 
     def snapshot(self) -> IndexSnapshot:
         """The current files as one DuckDB connection, and the records the deltas touch, merged.
@@ -287,6 +298,17 @@ class RequestIndex:
 
 
 
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string starting with `prefix` (None when there is none)."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
+
+
 def _view(con, name: str, files: Sequence[Path]) -> None:
     if files:
         listed = ", ".join(f"'{f}'" for f in files)
@@ -329,12 +351,15 @@ class IndexSnapshot:
         con = self.con
         con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
         rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
-        found = con.execute("SELECT request_id, record FROM open_base "
-                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
-        rows += [record for _key, record in found]
+        # Key columns first (narrow reads); whole records only for the keys found (`= ANY` prunes by key).
+        open_keys = [r[0] for r in con.execute("SELECT request_id FROM open_base "
+                                               "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()]
+        if open_keys:
+            rows += [r[0] for r in con.execute("SELECT record FROM open_base WHERE request_id = ANY($k)",
+                                               {"k": open_keys}).fetchall()]
         in_base = {r[0] for r in con.execute("SELECT request_id FROM base_keys "
                                              "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
-        closed = sorted(in_base - {key for key, _record in found})
+        closed = sorted(in_base - set(open_keys))
         if closed:
             self.ensure_base()
         for key in closed:
