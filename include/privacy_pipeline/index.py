@@ -109,7 +109,7 @@ def _merge_item(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, An
 
 def _merge_batch(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
-    ranked = max((a, b), key=lambda item: (_BATCH_RANK.get(item.get("state") or "", -1), _json(item)))
+    ranked = _greater(a, b, lambda item: (_BATCH_RANK.get(item.get("state") or "", -1),))
     merged["state"] = ranked.get("state")
     merged["reason"] = ranked.get("reason")
     merged["posted_at"] = _earliest(a.get("posted_at"), b.get("posted_at"))
@@ -122,14 +122,25 @@ def _merge_job(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
     history = {(h["status"], h["at"]) for h in [*(a.get("history") or ()), *(b.get("history") or ())]}
     merged["history"] = [{"status": s, "at": at} for s, at in sorted(history, key=lambda h: (h[1] or "", h[0]))]
-    latest = max((a, b), key=lambda item: (item.get("observed_at") or "", _JOB_RANK.get(str(item.get("status")), 0),
-                                           _json(item.get("products"))))
+    latest = _greater(a, b, lambda item: (item.get("observed_at") or "", _JOB_RANK.get(str(item.get("status")), 0)),
+                      lambda item: (item.get("status"), item.get("products"), item.get("observed_at")))
     merged["status"] = latest.get("status")
     merged["observed_at"] = latest.get("observed_at")
     merged["products"] = latest.get("products") or []
     if any((item.get("status") == "gave_up") for item in (a, b)):
         merged["status"] = "gave_up"
     return merged
+
+
+def _greater(a: Mapping[str, Any], b: Mapping[str, Any], rank: Any, tie: Any = None) -> Mapping[str, Any]:
+    """The higher-ranked of two items; on a tie the one whose (tie part as) JSON is larger: never order-dependent."""
+    ra, rb = rank(a), rank(b)
+    if ra != rb:
+        return a if ra > rb else b
+    ta, tb = (tie(a), tie(b)) if tie else (a, b)
+    if ta == tb:
+        return a
+    return a if _json(ta) > _json(tb) else b
 
 
 def _pick_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

@@ -75,13 +75,18 @@ def parquet_bytes(table) -> bytes:
 class RequestIndex:
     """The index under one archive root: write deltas, compact, rebuild from the archive, query."""
 
-    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None,
+                 serve_stale: bool = False) -> None:
+        """`serve_stale`: while a newer listing is being merged (seconds at Adobe's cap), keep answering
+        from the previous one instead of making the caller wait (the console; never the steps)."""
         self.store = store
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "privacy-index-cache")
+        self.serve_stale = serve_stale
         self._listing: tuple[float, dict[str, Any], list[str]] | None = None
         self._lock = threading.Lock()
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     # -- keys ----------------------------------------------------------------------------------------
     @property
@@ -246,11 +251,27 @@ class RequestIndex:
         manifest, deltas = self._current()
         ident = (manifest.get("records"), manifest.get("open"), tuple(deltas))
         with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot.ident != ident:
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                self._snapshot = self._open_snapshot(manifest, deltas)
+            current = self._snapshot
+            if current is not None and current.ident == ident:
+                return current
+            if current is not None and self.serve_stale:
+                if self._refreshing is None or not self._refreshing.is_alive():
+                    self._refreshing = threading.Thread(target=self._refresh, args=(manifest, deltas),
+                                                        name="privacy-index-refresh", daemon=True)
+                    self._refreshing.start()
+                return current
+            self._snapshot = self._open_snapshot(manifest, deltas)
             return self._snapshot
+
+    def _refresh(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> None:
+        """Merge a newer listing in the background; the previous snapshot stays for queries still using it."""
+        try:
+            fresh = self._open_snapshot(manifest, deltas)
+        except Exception:
+            log.exception("Refreshing the request index failed; still answering from the previous listing")
+            return
+        with self._snapshot_lock:
+            self._snapshot = fresh
 
     def _open_snapshot(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> IndexSnapshot:
         import duckdb

@@ -165,3 +165,17 @@ def test_prefix_search_matches_startswith_for_any_key(s3_client, tmp_path):
         found = idx.query(prefix=prefix or None, limit=1000)
         assert sorted(i["request_id"] for i in found["items"]) == expected, prefix
         assert found["total"] == len(expected)
+
+
+def test_the_console_answers_from_the_previous_listing_while_a_newer_one_is_merged(archive, tmp_path):
+    store, _ = archive
+    rebuild(store, cache_dir=tmp_path / "a")
+    idx = RequestIndex(store, cache_dir=tmp_path / "b", serve_stale=True)
+    assert idx.lookup("req-a2")["status"] == "submitted"
+    update_index(store, dag_id="privacy_reconcile", run_id="r11", ds="2026-11-22", task_id="reconcile",
+                 job_records=[{"jobId": "job-a2-del-r2", "userKey": "req-a2", "action": "delete",
+                               "status": "complete", "productResponses": []}])
+    idx._listing = None  # as after the listing's few seconds
+    assert idx.lookup("req-a2")["status"] == "submitted"  # stale, not blocked
+    idx._refreshing.join(timeout=60)
+    assert idx.lookup("req-a2")["status"] == "complete"

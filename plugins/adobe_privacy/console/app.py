@@ -45,7 +45,7 @@ def request_index():
         sse=_variable("privacy_sse", "AES256"),
         kms_key_id=_variable("privacy_kms_key_id", "") or None,
     )
-    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None)
+    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None, serve_stale=True)
 
 
 def _variable(name: str, default: str) -> str:
