@@ -34,9 +34,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=3000, help="rows in the generated sample (default 3000)")
     args = parser.parse_args()
 
-    sys.path[:0] = [str(REPO / "tests")]  # conftest's connection builders are the one source of that shape
-    from conftest import privacy_connection, s3_connection  # noqa: E402
-    from privacy_emulator.testing import EmulatorServer, MotoS3Server
+    from privacy_emulator.testing import EmulatorServer, MotoS3Server, privacy_connection, s3_connection
 
     started = time.monotonic()
     shutil.rmtree(DEMO_HOME, ignore_errors=True)
