@@ -23,7 +23,8 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
   `privacy_hygiene_api`: `workorder` (default, Adobe's current API) or `jobs` (the seed's alpha
   `/hygiene/jobs`, which Adobe's current API does not have). Any other value fails the run at once.
 - **Waiting**: work orders take up to 30 days. Orders still open at `wait_timeout` are reported open
-  (`jobs_by_status`), and their batches stay under `ledger/open/` for a later follow-up.
+  (`jobs_by_status`), and their batches stay under `ledger/open/`: every later run's
+  `follow_up_open_orders` records them once final (`runs/<ds>/<run>/followup/workorders.jsonl`).
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the submit tasks
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
@@ -43,6 +44,7 @@ from adobe_privacy.operators.hygiene import (
 )
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
 from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.operators.workorders import FollowUpWorkOrdersOperator
 from adobe_privacy.params import hygiene_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.sensors import HygieneDeletesSensor
@@ -120,8 +122,17 @@ def data_hygiene_deletes():
         doc_md="Writes `jobs.jsonl` and `report.json`; fails when the counts do not add up.",
         **ENCRYPTION,
     )
+    followed_up = FollowUpWorkOrdersOperator(
+        task_id="follow_up_open_orders",
+        archive_uri=HYGIENE_ARCHIVE_URI,
+        exclude_submissions=submitted.output,
+        trigger_rule="all_done",
+        doc_md="Records the final state of earlier runs' work orders that were still open when those runs "
+               "stopped waiting (`followup/workorders.jsonl`), and takes them out of `ledger/open/`.",
+        **ENCRYPTION,
+    )
     intake >> report
-    submitted >> waited >> archived >> report
+    submitted >> waited >> archived >> [report, followed_up]
 
 
 data_hygiene_deletes()

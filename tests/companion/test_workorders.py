@@ -288,3 +288,32 @@ def test_the_wait_triggers_survive_the_schedulers_serialization():
         assert path == f"adobe_privacy.triggers.{cls.__name__}"
         rebuilt = cls(**kwargs)
         assert rebuilt.serialize() == (path, kwargs) and rebuilt.max_poll_interval == 30.0
+
+
+def test_orders_open_when_a_run_stopped_waiting_are_recorded_by_a_later_runs_follow_up(hygiene):
+    from adobe_privacy.operators.hygiene import ArchiveHygieneDeletesOperator
+    from adobe_privacy.operators.workorders import FollowUpWorkOrdersOperator
+
+    keys = stage(hygiene, MIXED_ROWS)
+    summary = submit(hygiene, keys)
+    ArchiveHygieneDeletesOperator(task_id="archive", batch_ids=summary["batch_ids"], chunk_index=0,
+                                  archive_uri=hygiene.hygiene_uri, api="workorder").execute(hygiene.context(run_id="w1"))
+    root = f"{hygiene.prefix}/hygiene"
+
+    def follow_up(run_id: str, exclude=None) -> dict:
+        return FollowUpWorkOrdersOperator(task_id="follow_up", archive_uri=hygiene.hygiene_uri,
+                                          exclude_submissions=exclude).execute(hygiene.context(run_id=run_id))
+
+    assert follow_up("w1", exclude=[summary]) == {"orders_recorded": 0}, "its own run's batches are not followed up"
+    assert follow_up("w2") == {"orders_recorded": 0, "batches_checked": 1, "orders_open": 2}
+    assert set(hygiene.ledger("open", root=root)) == set(summary["batch_ids"])
+
+    hygiene.advance(seconds=60)
+    done = follow_up("w3")
+    assert done == {"orders_recorded": 2, "batches_checked": 1, "batches_closed": 1, "status:complete": 2}
+    assert hygiene.ledger("open", root=root) == {}
+    (key,) = hygiene.keys("hygiene/runs/2026-03-02/w3/followup")
+    body = hygiene.s3.get_object(Bucket=hygiene.bucket, Key=key)["Body"].read().decode()
+    assert body.count("productStatusDetails") == 2 and "@example.com" not in body
+    assert follow_up("w4") == {"orders_recorded": 0}
+    assert orders_total(hygiene) == 2 and hygiene.calls(WORKORDER_ROUTE) == 2

@@ -487,3 +487,64 @@ class ArchiveWorkOrdersOperator(PrivacyBaseOperator):
         counts = Counter(f"status:{record['status']}" for record in records)
         self.log.info("Recorded chunk %s: %d work orders, %s", self.chunk_index, len(records), dict(counts))
         return {"jobs": len(records), **counts}
+
+
+def followup_key(run_root: str) -> str:
+    """Where a run's follow-up of earlier runs' orders is recorded (beside its jobs parts)."""
+    return f"{run_root}/followup/workorders.jsonl"
+
+
+class FollowUpWorkOrdersOperator(PrivacyBaseOperator):
+    """
+    Follow up work orders of earlier runs still open (`ledger/open/` under the hygiene root).
+
+    Work orders take up to 30 days, longer than a run waits. Each run, after its own archive step, reads
+    every open batch not submitted by this run; a batch whose orders are all final gets their final GETs
+    recorded in `runs/<ds>/<run>/followup/workorders.jsonl` and leaves the open index; a batch with orders
+    still open stays (its marker notes the orders already final). Returns counts (XCom).
+
+    :param exclude_submissions: this run's submit summaries (templated): their batches are this run's.
+    """
+
+    template_fields: Sequence[str] = ("archive_uri", "exclude_submissions", *ENCRYPTION_FIELDS)
+    ui_color = "#c4e1f2"
+
+    def __init__(self, *, exclude_submissions: list[dict[str, Any]] | Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.exclude_submissions = exclude_submissions
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from collections import Counter
+
+        from privacy_pipeline.report import jobs_jsonl
+        from privacy_pipeline.workorders import is_final
+
+        from adobe_privacy.operators.base import materialize
+
+        own = {batch_id for s in materialize(self.exclude_submissions) if s for batch_id in s.get("batch_ids") or []}
+        records: list[dict[str, Any]] = []
+        counts: Counter[str] = Counter()
+        for batch_id, marker in sorted(self.ledger.open_markers().items()):
+            if batch_id in own:
+                continue
+            entry, orders = submitted_orders(self.ledger, batch_id)
+            if not orders:
+                continue  # not a work-order batch
+            counts["batches_checked"] += 1
+            details = [self.hook.get_workorder(order["workorder_id"]) for order in orders]
+            if all(is_final(detail) for detail in details):
+                records.extend(workorder_record(entry, o, d) for o, d in zip(orders, details, strict=True))
+                counts["batches_closed"] += 1
+            else:
+                self.ledger.update_open(marker, {o["workorder_id"]: d.get("status", "unknown")
+                                                 for o, d in zip(orders, details, strict=True) if is_final(d)})
+                counts["orders_open"] += sum(1 for d in details if not is_final(d))
+        run = self.run_layout(context)
+        if records:
+            self.store.put_bytes(followup_key(run.root), b"".join(jobs_jsonl(records)),
+                                 content_type="application/x-ndjson")
+            for batch_id in sorted({record["batchId"] for record in records}):
+                self.ledger.close(batch_id)  # only once its records are stored
+        counts.update(f"status:{record['status']}" for record in records)
+        self.log.info("Followed up open work orders of earlier runs: %s", dict(counts))
+        return {"orders_recorded": len(records), **counts}
