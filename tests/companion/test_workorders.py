@@ -317,3 +317,27 @@ def test_orders_open_when_a_run_stopped_waiting_are_recorded_by_a_later_runs_fol
     assert body.count("productStatusDetails") == 2 and "@example.com" not in body
     assert follow_up("w4") == {"orders_recorded": 0}
     assert orders_total(hygiene) == 2 and hygiene.calls(WORKORDER_ROUTE) == 2
+
+
+def test_the_wait_without_orders_returns_at_once_and_a_bad_setting_or_event_fails_loudly(hygiene):
+    from adobe_privacy.exceptions import PrivacyServiceError
+    from adobe_privacy.sensors import HygieneDeletesSensor
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    context = hygiene.context(run_id="w1")
+    empty = HygieneDeletesSensor(task_id="wait", submissions=[{"jobs_by_regulation": {}, "jobs": 0}],
+                                 api="workorder")
+    assert empty.execute(context) == {"status": "success", "api": "workorder", "counts": {}, "open": 0,
+                                      "error_job_ids": []}
+    assert hygiene.calls("GET /data/core/hygiene/workorder") == 0
+    wrong = HygieneDeletesSensor(task_id="wait", submissions=[], api="v3")
+    with pytest.raises(AirflowFailException, match="privacy_hygiene_api"):
+        wrong.execute(context)
+    sensor = HygieneDeletesSensor(task_id="wait", submissions=[], api="workorder")
+    with pytest.raises(PrivacyServiceError, match="gateway down"):
+        sensor.execute_complete(context, {"status": "error", "message": "gateway down"})
+    with pytest.raises(AirflowException, match="invalid event"):
+        sensor.execute_complete(context, {"status": "done"})
+    split = HygieneDeletesSensor(task_id="wait", submissions=[{"api": "jobs"}, {"api": "workorder"}])
+    with pytest.raises(AirflowException, match="different hygiene APIs"):
+        split.execute(context)
