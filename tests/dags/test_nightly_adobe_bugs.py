@@ -37,6 +37,29 @@ def buggy(nightly):
     nightly.emulator.configure(legacy_download=False)
 
 
+def content_calls(emulator) -> dict[str, int]:
+    """Calls of the API's own content endpoint (the default link), by status."""
+    return emulator.stats()["calls"].get(CONTENT_ROUTE, {})
+
+
+@pytest.mark.slow
+def test_links_on_delete_jobs_are_never_downloaded_nor_counted_api_host(nightly):
+    """The same bug with Adobe's default link (the API's content endpoint): one 200 per access job, nothing else."""
+    nightly.emulator.adobe_known_bugs(True)
+    source = nightly.tmp_path / "requests.csv"
+    expected = write_input(source, rows=40, seed=37, bad_rows=[])
+
+    run = nightly.run("2026-03-02", input_uri=source)
+
+    report = nightly.outputs(run).report
+    check_accounting(report)
+    deletes = [r["jobId"] for r in nightly.outputs(run).jobs if r["action"] == "delete"]
+    assert "/content" in link_of(deletes[0]), "the bug mode is on: a delete job links to the content endpoint"
+    assert content_calls(nightly.emulator) == {"200": expected.access_jobs}, "no call for a delete job's link"
+    assert report["content_archived"] == expected.access_jobs and report["archive_on_other_jobs"] == 0
+    nightly.emulator.adobe_known_bugs(False)
+
+
 @pytest.mark.slow
 def test_links_on_delete_jobs_are_never_downloaded_nor_counted(buggy):
     source = buggy.tmp_path / "requests.csv"
@@ -56,7 +79,7 @@ def test_links_on_delete_jobs_are_never_downloaded_nor_counted(buggy):
     fetched = fetched_job_ids(buggy.emulator)
     assert not set(fetched) & set(deletes), "a delete job's link is never downloaded"
     assert sorted(fetched) == sorted(access), "each complete access job's ZIP fetched exactly once"
-    assert sum(buggy.emulator.stats()["calls"].get(CONTENT_ROUTE, {}).values()) == 0
+    assert content_calls(buggy.emulator) == {}
     assert report["content_archived"] == report["complete_access_jobs"] == expected.access_jobs
     assert report["archive_on_other_jobs"] == 0
     assert sorted(key.rsplit("/", 1)[-1] for key in out.keys("content")) == sorted(f"{j}.zip" for j in access)
@@ -80,7 +103,7 @@ def test_links_before_completion_are_never_downloaded_nor_archived(buggy):
     access = [r["jobId"] for r in records if r["action"] == "access"]
     assert link_of(access[0]), "the bug mode is on: an unfinished access job carries a link"
     assert buggy.emulator.blob_requests() == [], "no link is followed before the job is complete"
-    assert sum(buggy.emulator.stats()["calls"].get(CONTENT_ROUTE, {}).values()) == 0
+    assert content_calls(buggy.emulator) == {}
     assert report["content_archived"] == report["content_quarantined"] == report["complete_access_jobs"] == 0
     assert out.keys("content") == [] and out.keys("quarantine") == []
     assert buggy.ledger("jobs") == {}, "no archive record for any job"
