@@ -18,6 +18,8 @@ from typing import Any, BinaryIO, TextIO
 from privacy_pipeline.models import Reject
 
 REJECT_COLUMNS = ("source", "row", "line", "request_id", "field", "reason")
+#: intake.json's physical-line accounting: lines_read = the sum of the other three.
+LINE_COUNTS = ("lines_read", "lines_header", "lines_blank", "lines_in_records")
 #: Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ARCHIVED = ("archived", "already_archived")
@@ -65,6 +67,8 @@ def build_report(
     report: dict[str, Any] = {
         "logical_date": logical_date,
         "run_id": run_id,
+        # Physical lines (intake.json from `IntakeResult.line_counts()`); None when intake did not record them.
+        **{name: _optional_int(intake.get(name)) for name in LINE_COUNTS},
         "rows_read": int(intake.get("rows_read", 0)),
         "rows_rejected": int(intake.get("rows_rejected", 0)),
         "rows_in_subjects": int(intake.get("rows_in_subjects", 0)),
@@ -121,6 +125,9 @@ def check_accounting(report: Mapping[str, Any]) -> None:
             problems.append(f"{name}: {detail} ({left} != {right})")
 
     r = report
+    if r.get("lines_read") is not None:
+        expect("lines", r["lines_read"], sum(int(r.get(name) or 0) for name in LINE_COUNTS[1:]),
+               "lines_read must equal header + blank lines + lines in data records (rows)")
     expect("rows", r["rows_read"], r["rows_in_subjects"] + r["rows_rejected"] + r.get("rows_routed_to_opt_out", 0),
            "rows_read must equal rows in subjects + rows_rejected + rows routed to opt-out")
     expect("subjects", r["subjects_intake"] + r["subjects_carried_in"],
@@ -144,6 +151,10 @@ def check_accounting(report: Mapping[str, Any]) -> None:
                         "complete access jobs")
     if problems:
         raise AccountingError(problems)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _is_complete_access(record: Mapping[str, Any]) -> bool:
@@ -187,7 +198,7 @@ def write_rejects_csv(rejects: Iterable[Reject], fileobj: BinaryIO | TextIO) -> 
     text: Any = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, "utf-8", newline="")
     try:
         writer = csv.writer(text)  # RFC 4180 CRLF: cells holding a bare \r or \n get quoted
-        writer.writerow(header)
+        writer.writerow([neutralise_formula(cell) for cell in header])  # input column names are input too
         for reject in rejects:
             cells = [reject.source, reject.row, "" if reject.line is None else reject.line, reject.request_id,
                      reject.field, reject.reason, *(reject.raw.get(k, "") for k in extra)]

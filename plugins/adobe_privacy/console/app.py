@@ -45,7 +45,7 @@ def request_index():
         sse=_variable("privacy_sse", "AES256"),
         kms_key_id=_variable("privacy_kms_key_id", "") or None,
     )
-    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None)
+    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None, serve_stale=True)
 
 
 def _variable(name: str, default: str) -> str:
@@ -131,7 +131,7 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
         "request_id": record["request_id"],
         "received_at": record.get("received_at"),
         "expected_by": record.get("due_date"),
-        "status": DRP_STATUS.get(record.get("status"), "open"),
+        "status": DRP_STATUS.get(str(record.get("status")), "open"),
         "reason": record.get("reason") or "none",
         "processing_details": {
             "status": record.get("status"), "regulation": record.get("regulation"),
@@ -139,6 +139,7 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
             "products": sorted({p.get("product") for j in jobs if j["current"] for p in j["products"]} - {None}),
             "batches": record.get("batches") or [], "postponements": record.get("postponements") or [],
             "resubmissions": record.get("resubmissions") or [], "rejections": record.get("rejections") or [],
+            "approvals": record.get("approvals") or [],
             "sources": record.get("sources") or [],
         },
         "runs": runs,
