@@ -117,3 +117,112 @@ class PrivacyJobsTrigger(BaseTrigger):
                 return
             await asyncio.sleep(interval if remaining is None else min(interval, remaining))
             interval = min(interval * INTERVAL_GROWTH, self.max_poll_interval)
+
+
+class HygieneWaitTrigger(BaseTrigger):
+    """
+    Poll the Data Hygiene list until none of the given work orders (or alpha hygiene jobs) is open.
+
+    The same loop and events as :class:`PrivacyJobsTrigger` (always sleeps; the interval grows by half up
+    to ``max_poll_interval``; transient failures wait for the next poll; a terminal error ends the wait;
+    no side effects), over one hygiene list. Subclasses name the list with :meth:`summarize`.
+
+    :param job_ids: the work-order (or hygiene job) ids to wait for.
+    :param from_date: first day of the creation window, ``YYYY-MM-DD``, or None for the whole list.
+    :param to_date: last day of the window.
+    :param adobe_privacy_conn_id: the ``adobe_privacy_service`` connection.
+    :param poll_interval: seconds before the second poll.
+    :param max_poll_interval: cap on the growing interval.
+    :param end_at: ISO-8601 deadline (absolute, so a restarted trigger keeps it); None waits forever.
+    """
+
+    #: What the log lines call the items.
+    noun = "items"
+
+    def __init__(
+        self,
+        job_ids: list[str],
+        from_date: str | None,
+        to_date: str | None,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 900.0,
+        max_poll_interval: float = 3600.0,
+        end_at: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.job_ids = list(job_ids)
+        self.from_date = from_date
+        self.to_date = to_date
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.end_at = end_at
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_ids": self.job_ids,
+                "from_date": self.from_date,
+                "to_date": self.to_date,
+                "adobe_privacy_conn_id": self.adobe_privacy_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "end_at": self.end_at,
+            },
+        )
+
+    def _hook(self):
+        from adobe_privacy.hooks import PrivacyServiceAsyncHook
+
+        return PrivacyServiceAsyncHook(self.adobe_privacy_conn_id)
+
+    async def summarize(self, hook: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        deadline = _deadline_timestamp(self.end_at)
+        interval = self.poll_interval
+        total = len(self.job_ids)
+        summary: dict[str, Any] = {"counts": {}, "open": total, "error_job_ids": []}
+        poll = 0
+        while True:
+            poll += 1
+            try:
+                summary = await self.summarize(hook)
+            except (PrivacyTransientError, PrivacyBackPressureError) as err:
+                self.log.warning("Poll %d failed after retries (%s); waiting for the next poll", poll, err)
+            except PrivacyServiceError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            else:
+                self.log.info("Poll %d: %d of %d %s open, counts %s", poll, summary["open"], total, self.noun,
+                              summary["counts"])
+                if summary["open"] == 0:
+                    yield TriggerEvent({"status": "success", **summary})
+                    return
+            remaining = None if deadline is None else deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                yield TriggerEvent({"status": "timeout", **summary})
+                return
+            await asyncio.sleep(interval if remaining is None else min(interval, remaining))
+            interval = min(interval * INTERVAL_GROWTH, self.max_poll_interval)
+
+
+class WorkOrdersTrigger(HygieneWaitTrigger):
+    """Wait for record-delete work orders (terminal: completed, failed) on ``GET /workorder``."""
+
+    noun = "work orders"
+
+    async def summarize(self, hook: Any) -> dict[str, Any]:
+        return await hook.summarize_workorders(self.job_ids, from_date=self.from_date, to_date=self.to_date)
+
+
+class HygieneJobsTrigger(HygieneWaitTrigger):
+    """Wait for the alpha ``/hygiene/jobs`` jobs on the hygiene list endpoint."""
+
+    noun = "hygiene jobs"
+
+    async def summarize(self, hook: Any) -> dict[str, Any]:
+        return await hook.summarize_hygiene_jobs(self.job_ids, from_date=self.from_date, to_date=self.to_date)
