@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import threading
 import zipfile
 
@@ -314,3 +315,17 @@ def test_a_racing_try_s_record_wins_and_is_not_overwritten(store, download_hook,
     )
     assert (record, written) == (winner, False)
     assert json.loads(_object(store, keys["record_key"])) == winner
+
+
+def test_the_first_archive_into_a_spool_root_sweeps_what_killed_tasks_left(store, tmp_path):
+    stale = tmp_path / "privacy-spool-999999-dead"
+    stale.mkdir(mode=0o700)
+    (stale / "content.zip").write_bytes(b"PK personal data")
+    for path in (stale / "content.zip", stale):
+        os.utime(path, (0, 0))  # last changed in 1970: long dead
+    good = {case.name: case for case in CASES}["zipfile-deflated"].build()
+    result = archive_content(
+        iter([good]), s3_client=store.client, bucket=BUCKET, key=store.key("content", "sweep.zip"),
+        quarantine_key=None, encryption_args=store.encryption_args, limits=LIMITS, spool_root=str(tmp_path),
+    )
+    assert result.archived and list(tmp_path.iterdir()) == []
