@@ -17,13 +17,16 @@ export PYTHONDONTWRITEBYTECODE :=
 INPUT ?=
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap demo test lint bench lock clean
+.PHONY: help bootstrap demo test check lint bench lock clean up down
 
 help:
 	@echo "make demo   run the nightly privacy job on the embedded default (emulator + local S3)"
 	@echo "make test   run the whole test suite (what CI runs)"
 	@echo "make bench  run the benchmark suite and write BENCHMARKS.md"
-	@echo "make lint   ruff (including Airflow's AIR rules)"
+	@echo "make check  ruff (including Airflow's AIR rules) and mypy over plugins/ and include/"
+	@echo "make lint   ruff only"
+	@echo "make up     start the local Airflow UI (+ emulator, local S3, demo input) in the background"
+	@echo "make down   stop what make up started"
 
 bootstrap: $(STAMP)
 
@@ -44,8 +47,19 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py $(if $(INPUT),--input $(INPUT),)
 
-test: $(STAMP)
+up: $(STAMP)
+	$(PY) scripts/up.py
+
+down:
+	@if [ -x $(PY) ]; then $(PY) scripts/down.py; else echo "No .venv: make up never ran here."; fi
+
+test: check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What CI fails on before any test runs: a lint error or a type error.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m mypy plugins/adobe_privacy include/privacy_pipeline include/privacy_emulator
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,8 @@ BENCHMARKS = {
     "B3": "bench.b3_intake",
     "B4": "bench.b4_archive",
     "B5": "bench.b5_dag_parse",
+    "B6": "bench.b6_events",
+    "P7": "bench.p7_index",
 }
 DEFAULT_OUTPUT = REPO / "BENCHMARKS.md"
 SMOKE_OUTPUT = REPO / "bench" / "results" / "BENCHMARKS.smoke.md"

@@ -66,7 +66,7 @@ def run_naive(emulator, input_path: Path, include: tuple[str, ...], *, max_passe
                     final[job_id] = detail
         for job_id, detail in final.items():
             if jobs[job_id] == "access" and str(detail["status"]).lower() == "complete":
-                with http.get(detail["downloadURL"], stream=True) as download:
+                with http.get((detail.get("downloadUrl") or detail["downloadURL"]), stream=True) as download:
                     download.raise_for_status()
                     result.downloaded_bytes += sum(len(c) for c in download.iter_content(DOWNLOAD_CHUNK))
                 result.downloads += 1

@@ -8,20 +8,35 @@ a wait on the list endpoint, every job's final record archived, and a report tha
 
 Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger and outputs live under
 `<privacy_archive_uri>/hygiene/` (its own ledger and budget: hygiene has its own Adobe quota).
+
+#### Before the first run
+- **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
+- **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` /
+  `privacy_kms_key_id`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox.
+- **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the submit tasks
+  run in it and **stay "scheduled" for ever without it**.
+- **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
+
+#### Params (the Trigger form)
+`input_uri` (empty: `<privacy_input_uri>/hygiene/<run date>/`), `poll_interval` and `wait_timeout` (seconds).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import (
-    ArchiveHygieneJobsOperator,
-    HygieneJobsSensor,
-    SubmitHygieneBatchesOperator,
-)
-from adobe_privacy.operators import PrivacyIntakeOperator, PrivacyRunReportOperator
-from adobe_privacy.templates import ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
-from airflow.sdk import Param, dag
+from adobe_privacy.operators.hygiene import ArchiveHygieneJobsOperator, SubmitHygieneBatchesOperator
+from adobe_privacy.operators.intake import PrivacyIntakeOperator
+from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.params import hygiene_params
+from adobe_privacy.pools import API_POOL
+from adobe_privacy.sensors import HygieneJobsSensor
+from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
+from airflow.sdk import dag
+
+#: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
+CHUNK_OF_KEYS = "chunk {{ ti.map_index }}: {{ task.batch_keys | length }} batches"
+CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batches"
 
 
 def _archive_arguments(submission: dict) -> dict:
@@ -30,17 +45,14 @@ def _archive_arguments(submission: dict) -> dict:
 
 @dag(
     dag_id="data_hygiene_deletes",
+    description="Daily: Data Hygiene record deletes (custom namespaces too), exactly once; results and report to S3",
     schedule="0 3 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params={
-        "input_uri": Param(None, type=["null", "string"], description="local path or s3:// prefix"),
-        "poll_interval": Param(900, type="integer", minimum=5, description="seconds between polls"),
-        "wait_timeout": Param(6 * 3600, type="integer", minimum=10, description="seconds to wait"),
-    },
+    params=hygiene_params(),
     tags=["privacy", "adobe", "data-hygiene"],
     doc_md=__doc__,
 )
@@ -51,12 +63,16 @@ def data_hygiene_deletes():
         archive_uri=HYGIENE_ARCHIVE_URI,
         default_include=["aepDataLake"],  # required by the contract; the hygiene API ignores it
         allowed_actions=["delete"],
+        doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )
     submitted = SubmitHygieneBatchesOperator.partial(
         task_id="submit_deletes",
-        pool="adobe_privacy_api",
+        pool=API_POOL,
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
+        map_index_template=CHUNK_OF_KEYS,
+        doc_md="Creates one hygiene job per batch, exactly once (ledger, then the hygiene list endpoint).",
         **ENCRYPTION,
     ).expand(batch_keys=intake.output)
     waited = HygieneJobsSensor(
@@ -64,17 +80,23 @@ def data_hygiene_deletes():
         submissions=submitted.output,
         poll_interval="{{ params.poll_interval }}",
         wait_timeout="{{ params.wait_timeout }}",
+        doc_md="Waits in the triggerer for every hygiene job of the run.",
     )
     archived = ArchiveHygieneJobsOperator.partial(
         task_id="archive_results",
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
+        map_index_template=CHUNK_OF_IDS,
+        doc_md="Writes every hygiene job's final record to `jobs/part-<chunk>.jsonl`.",
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
         task_id="write_report",
         archive_uri=HYGIENE_ARCHIVE_URI,
+        as_of=AS_OF,
         submissions=submitted.output,
         trigger_rule="none_failed",
+        doc_md="Writes `jobs.jsonl` and `report.json`; fails when the counts do not add up.",
         **ENCRYPTION,
     )
     intake >> report

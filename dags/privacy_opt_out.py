@@ -10,34 +10,50 @@ time. Each payload is sent once (a ledger marker per payload hash). Access and d
 
 Outputs under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `consent/<sha256>.json`, `opt_out.json`,
 `rejects.csv`.
+
+#### Before the first run
+- **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
+- **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` / `privacy_kms_key_id`.
+- **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: `send_opt_outs`
+  run in it and **stay "scheduled" for ever without it**.
+- **Unpause first**: nothing; `privacy_requests_nightly` reads the same inbox and leaves these rows to this DAG.
+
+#### Params (the Trigger form)
+`input_uri` (empty: `<privacy_input_uri>/<run date>/`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import SubmitOptOutsOperator
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, INPUT_URI
-from airflow.sdk import Param, dag
+from adobe_privacy.operators.opt_out import SubmitOptOutsOperator
+from adobe_privacy.params import opt_out_params
+from adobe_privacy.pools import API_POOL
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
+from airflow.sdk import dag
 
 
 @dag(
     dag_id="privacy_opt_out",
+    description="Daily: opt-out-of-sale rows to POST /consent, once per payload; the 202 kept as evidence in S3",
     schedule="30 2 * * *",  # after the nightly intake has the day's partition
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params={"input_uri": Param(None, type=["null", "string"], description="local path or s3:// prefix")},
+    params=opt_out_params(),
     tags=["privacy", "adobe", "ccpa", "opt-out"],
     doc_md=__doc__,
 )
 def privacy_opt_out():
     SubmitOptOutsOperator(
         task_id="send_opt_outs",
-        pool="adobe_privacy_api",
+        pool=API_POOL,
         input_uri=INPUT_URI,
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
+        doc_md="Sends the day's opt-out-of-sale rows to `POST /consent` (≤ 1000 values a payload), each "
+        "payload once; writes the exact body and Adobe's 202 as evidence.",
         **ENCRYPTION,
     )
 

@@ -15,32 +15,41 @@ endpoint, and:
 
 Outputs under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `reconcile.json`, `jobs/part-00000.jsonl`,
 `content/`, retry `batches/`.
+
+#### Before the first run
+- **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
+- **Variables** (optional, read at run time): `privacy_archive_uri` (the same as the nightly DAG's),
+  `privacy_sse` / `privacy_kms_key_id`, `privacy_daily_job_budget`.
+- **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the `resubmit` tasks
+  run in it and **stay "scheduled" for ever without it**.
+- **Unpause first**: `privacy_requests_nightly` (this DAG only finishes what it started); unpause both.
+
+#### Params (the Trigger form)
+`max_attempts` (jobs per subject and action), `archive_alert_days` and `stuck_after_days` (days).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.companion_operators import ReconcilePrivacyJobsOperator
-from adobe_privacy.operators import SubmitPrivacyBatchesOperator
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION
-from airflow.sdk import Param, dag
+from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
+from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
+from adobe_privacy.params import reconcile_params
+from adobe_privacy.pools import API_POOL
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION
+from airflow.sdk import dag
 
 
 @dag(
     dag_id="privacy_reconcile",
+    description="Hourly: archive late content, resubmit errored jobs, alert on stuck jobs and unarchived content",
     schedule="20 * * * *",  # hourly, clear of the nightly run's 02:00 submit burst
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params={
-        "max_attempts": Param(3, type="integer", minimum=1, description="jobs per subject and action, at most"),
-        "archive_alert_days": Param(7, type="integer", minimum=1, maximum=25,
-                                    description="alert when complete content is not archived after this"),
-        "stuck_after_days": Param(45, type="integer", minimum=1, description="processing longer is stuck"),
-    },
+    params=reconcile_params(),
     tags=["privacy", "adobe", "reconcile"],
     doc_md=__doc__,
 )
@@ -48,15 +57,20 @@ def privacy_reconcile():
     reconciled = ReconcilePrivacyJobsOperator(
         task_id="reconcile",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         max_attempts="{{ params.max_attempts }}",
         archive_alert_days="{{ params.archive_alert_days }}",
         stuck_after_days="{{ params.stuck_after_days }}",
+        doc_md="Checks every open batch's jobs through the list endpoint; archives, plans resubmits, alerts.",
         **ENCRYPTION,
     )
     SubmitPrivacyBatchesOperator.partial(
         task_id="resubmit",
-        pool="adobe_privacy_api",
+        pool=API_POOL,
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
+        map_index_template="chunk {{ ti.map_index }}: {{ task.batch_keys | length }} retry batches",
+        doc_md="Submits the retry batches exactly once, within the daily job budget.",
         **ENCRYPTION,
     ).expand(batch_keys=reconciled.output)
 

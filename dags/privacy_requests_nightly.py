@@ -10,30 +10,59 @@ failing loudly if its counts do not add up.
 
 Jobs still open at the wait timeout are reported as open, not failed: `privacy_reconcile` picks them up.
 
-**Params** (the form of a manual run): `input_uri` (default: `<privacy_input_uri>/<ds>/`, where a run
-without a logical date uses the day it ran),
-`include` (products for rows that name none), `map_legacy_regulations`, `dry_run` (validate and batch,
-post nothing), `poll_interval` and `wait_timeout` (seconds).
+#### Before the first run
+- **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*: API base URL, client id and
+  secret, extra `org_id`) and `aws_default` (S3; `endpoint_url` in the extra for a local endpoint).
+- **Variables** (all optional, read at run time): `privacy_input_uri` (inbox root, default
+  `s3://privacy-inbox/requests`), `privacy_archive_uri` (default `s3://privacy-archive/privacy`),
+  `privacy_sse` / `privacy_kms_key_id` (encryption of every write), `privacy_daily_job_budget` (20000).
+- **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots. The submit
+  tasks run in it; **without it they stay "scheduled" for ever** with an empty log.
+- **Unpause** `privacy_reconcile` too (it finishes jobs that outlive this run's wait), and
+  `privacy_opt_out` if the inbox carries opt-out-of-sale rows.
 
-**Outputs** under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `intake.json`, `rejects.csv`,
-`batches/`, `content/<jobId>.zip`, `quarantine/`, `jobs.jsonl`, `report.json`.
+#### Params (the Trigger form)
+`input_uri` (empty: `<privacy_input_uri>/<run date>/`, the run date being the logical date or, for a
+manual run without one, the day it ran), `include` (products for rows naming none), `map_legacy_regulations`,
+`dry_run` (validate and batch, post nothing), `poll_interval` and `wait_timeout` (seconds).
+
+#### Outputs
+Under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `intake.json`, `rejects.csv`, `batches/`,
+`content/<jobId>.zip`, `quarantine/`, `jobs.jsonl`, `report.json`, `deadlines.png` / `deadlines.html`.
+Each task's extra links open them; its log starts with the same locations.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.operators import (
-    ArchivePrivacyJobsOperator,
-    PrivacyIntakeOperator,
-    PrivacyRunJobsSensor,
-    PrivacyRunReportOperator,
-    SubmitPrivacyBatchesOperator,
-)
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, INPUT_URI
-from airflow.sdk import Param, dag
+from adobe_privacy.operators.archive import ArchivePrivacyJobsOperator
+from adobe_privacy.operators.intake import PrivacyIntakeOperator
+from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
+from adobe_privacy.params import nightly_params
+from adobe_privacy.pools import API_POOL
+from adobe_privacy.sensors import PrivacyRunJobsSensor
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
+from airflow.sdk import dag
 
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
+#: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
+CHUNK_OF_KEYS = "chunk {{ ti.map_index }}: {{ task.batch_keys | length }} batches"
+CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batches"
+
+TAKE_IN_DOC = """Reads every input file of the run (skipping files an earlier run took in, by content hash),
+validates each row, writes `rejects.csv` (row, field, reason) and the batches, and returns the batch keys
+in chunks. Its log says how many rows were rejected and why (counts by reason, never values)."""
+SUBMIT_DOC = """Posts each batch of its chunk to `POST /jobs` **exactly once** (ledger, then the list endpoint,
+only then a POST), within the daily job budget; what Adobe pushes back on is carried to the next run.
+Runs in the API pool named in the DAG docs."""
+WAIT_DOC = """One wait for every job of the run, in the triggerer (no worker slot), polling Adobe's list
+endpoint. Jobs still open at the timeout are reported as open; `privacy_reconcile` finishes them."""
+ARCHIVE_DOC = """Streams each complete access job's ZIP to S3 after checking it (bad ZIPs go to
+`quarantine/`), and writes every job's final record to `jobs/part-<chunk>.jsonl`."""
+REPORT_DOC = """Writes `jobs.jsonl`, `report.json` and the deadlines chart; fails when the counts do not add
+up (the report is written first, so the evidence stays)."""
 
 
 def _archive_arguments(submission: dict) -> dict:
@@ -45,20 +74,14 @@ def _archive_arguments(submission: dict) -> dict:
 
 @dag(
     dag_id="privacy_requests_nightly",
+    description="Nightly: the day's access/delete requests to Adobe Privacy Service, exactly once; ZIPs and report to S3",
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params={
-        "input_uri": Param(None, type=["null", "string"], description="local path or s3:// prefix"),
-        "include": Param(DEFAULT_PRODUCTS, type="array", description="products for rows naming none"),
-        "map_legacy_regulations": Param(False, type="boolean"),
-        "dry_run": Param(False, type="boolean", description="validate and batch; post nothing"),
-        "poll_interval": Param(900, type="integer", minimum=5, description="seconds between polls"),
-        "wait_timeout": Param(6 * 3600, type="integer", minimum=10, description="seconds to wait"),
-    },
+    params=nightly_params(DEFAULT_PRODUCTS),
     tags=["privacy", "adobe", "gdpr", "ccpa"],
     doc_md=__doc__,
 )
@@ -70,13 +93,17 @@ def privacy_requests_nightly():
         default_include="{{ params.include }}",
         map_legacy_regulations="{{ params.map_legacy_regulations }}",
         dry_run="{{ params.dry_run }}",  # a rehearsal must not mark the input as taken in
+        doc_md=TAKE_IN_DOC,
         **ENCRYPTION,
     )
     submitted = SubmitPrivacyBatchesOperator.partial(
         task_id="submit_batches",
-        pool="adobe_privacy_api",
+        pool=API_POOL,
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         dry_run="{{ params.dry_run }}",
+        map_index_template=CHUNK_OF_KEYS,
+        doc_md=SUBMIT_DOC,
         **ENCRYPTION,
     ).expand(batch_keys=intake.output)
     waited = PrivacyRunJobsSensor(
@@ -84,17 +111,23 @@ def privacy_requests_nightly():
         submissions=submitted.output,
         poll_interval="{{ params.poll_interval }}",
         wait_timeout="{{ params.wait_timeout }}",
+        doc_md=WAIT_DOC,
     )
     archived = ArchivePrivacyJobsOperator.partial(
         task_id="archive_results",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
+        map_index_template=CHUNK_OF_IDS,
+        doc_md=ARCHIVE_DOC,
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
         task_id="write_report",
         archive_uri=ARCHIVE_URI,
+        as_of=AS_OF,
         submissions=submitted.output,
         trigger_rule="none_failed",  # an input with no valid row maps nothing, and still gets its report
+        doc_md=REPORT_DOC,
         **ENCRYPTION,
     )
     intake >> report

@@ -1,8 +1,8 @@
 """`make demo`: the nightly privacy job on the embedded default, end to end, on this machine.
 
-Starts our Adobe emulator and a moto S3 server on 127.0.0.1 (free ports), creates the buckets,
-generates a sample input (a few thousand rows, some of them bad) unless --input is given, runs
-`privacy_requests_nightly` with `airflow dags test` (deferrable sensors run their triggers inline),
+Starts our Adobe emulator and a moto S3 server on 127.0.0.1 (free ports), creates the buckets and the
+API pool (`adobe_privacy.pools`), generates a sample input (a few thousand rows, some of them bad)
+unless --input is given, runs `privacy_requests_nightly` with `airflow dags test` (deferrable sensors run their triggers inline),
 prints the run report, mirrors the run's S3 prefix into demo-output/, and stops what it started.
 """
 
@@ -34,9 +34,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=3000, help="rows in the generated sample (default 3000)")
     args = parser.parse_args()
 
-    sys.path[:0] = [str(REPO / "tests")]  # conftest's connection builders are the one source of that shape
-    from conftest import privacy_connection, s3_connection  # noqa: E402
-    from privacy_emulator.testing import EmulatorServer, MotoS3Server
+    from privacy_emulator.testing import EmulatorServer, MotoS3Server, privacy_connection, s3_connection
 
     started = time.monotonic()
     shutil.rmtree(DEMO_HOME, ignore_errors=True)
@@ -56,6 +54,11 @@ def main() -> int:
         env = _airflow_env(privacy_connection(adobe) | s3_connection(s3))
         _make_buckets(s3.endpoint_url)
         _run(["airflow", "db", "migrate"], env, DEMO_HOME / "db-migrate.log")
+        # The API pool, as airflow-init does in compose: `dags test` runs without it, a scheduler never would.
+        if _run([sys.executable, "-m", "adobe_privacy.pools"], env, DEMO_HOME / "pool.log") != 0:
+            print(f"could not create the API pool; see {DEMO_HOME / 'pool.log'}", file=sys.stderr)
+            return 1
+        print((DEMO_HOME / "pool.log").read_text().strip())
         conf = json.dumps({"input_uri": str(input_path), "poll_interval": 5, "wait_timeout": 600})
         print(f"running {DAG_ID} for {logical_date} (log: {DEMO_HOME / 'dags-test.log'}) ...")
         code = _run(

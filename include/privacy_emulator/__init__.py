@@ -1,4 +1,5 @@
-"""A faithful local stand-in for Adobe Experience Platform Privacy Service, Data Hygiene and IMS.
+"""A faithful local stand-in for Adobe Experience Platform Privacy Service, Data Hygiene (the seed's alpha
+record-delete jobs and the GA record-delete work orders) and IMS.
 
 Adobe's Privacy Service is production-only and forbids load tests, so this package ships the server
 that the demo and every integration test talk to over real HTTP. Start it with

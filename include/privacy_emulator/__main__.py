@@ -34,7 +34,15 @@ SETTING_FLAGS = {
     "jitter_ratio": "Per-job delays stretch by up to this fraction (default 0.2).",
     "error_rate": "Fraction of jobs that end in error (default 0).",
     "page_base": "First page number of list endpoints: 0 (Adobe's docs) or 1.",
-    "max_page_size": "Largest accepted list page size (default 1000).",
+    "default_page_size": "List page size when size is not given (default 100; Adobe's OAS: 25).",
+    "max_page_size": "Largest accepted list size; above it a 400 naming size (docs 1000, the default; OAS 100).",
+    "download_url_key": "The one key of a job's link: downloadUrl (default) or downloadURL.",
+    "gateway_requests_per_minute": "Gateway throttle: API calls a minute before 429 429050 (default 0 = off).",
+    "workorder_complete_after_seconds": "Seconds until a work order is completed or failed (default 8).",
+    "workorder_failure_rate": "Fraction of work orders that end failed (default 0).",
+    "workorder_max_identities": "Identities per work order (default 100000).",
+    "workorder_daily_identities": "dailyConsumerDeleteIdentitiesQuota (default 1000000).",
+    "workorder_monthly_identities": "monthlyConsumerDeleteIdentitiesQuota (default 2000000).",
     "daily_job_cap": "Jobs per UTC day of the emulator clock before POST /jobs answers 400 (default 20000).",
     "content_bytes": "Size of each access job's ZIP payload in bytes (default 16384).",
 }
@@ -46,6 +54,12 @@ FLAG_TYPES = {
     "token_ttl_seconds": int,
     "seed": int,
     "max_page_size": int,
+    "default_page_size": int,
+    "download_url_key": str,
+    "gateway_requests_per_minute": int,
+    "workorder_max_identities": int,
+    "workorder_daily_identities": int,
+    "workorder_monthly_identities": int,
     "daily_job_cap": int,
     "content_bytes": int,
 }
@@ -79,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Map legacy regulation values to their replacements instead of a 400.",
     )
+    parser.add_argument(
+        "--adobe-known-bugs",
+        action="store_true",
+        default=None,
+        help="Flagged-org bugs: a download link on every job detail, before completion and on deletes.",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level.")
     parser.add_argument(
         "--access-log", action="store_true", help="Log every request line (may contain tokens)."
@@ -96,7 +116,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         values.update(REALISTIC_PRESET)
     if args.config:
         values.update(json.loads(args.config.read_text(encoding="utf-8")))
-    for name in (*SETTING_FLAGS, "legacy_download", "accept_legacy_regulations"):
+    for name in (*SETTING_FLAGS, "legacy_download", "accept_legacy_regulations", "adobe_known_bugs"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     return EmulatorSettings.model_validate(values)

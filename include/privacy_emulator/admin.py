@@ -1,10 +1,12 @@
 """The emulator's own control surface under ``/_emulator`` (no auth: bind the emulator to loopback only).
 
 - ``GET /_emulator/health``; ``GET``/``PATCH /_emulator/config`` (partial settings, validated as a whole);
-- ``GET /_emulator/stats``: calls per route template and status, jobs per ``userKey|action``, duplicates;
+- ``GET /_emulator/stats``: calls per route template and status, jobs per ``userKey|action``, duplicates,
+  work orders and the identities in them;
 - ``POST /_emulator/reset``: drop jobs, consent, faults, call counts, blob log and clock offset, and go
   back to the launch settings (issued tokens stay valid);
-- ``GET /_emulator/clock``, ``POST /_emulator/clock/advance {"seconds": N}``;
+- ``GET /_emulator/clock``, ``POST /_emulator/clock/advance {"seconds": N}`` (then final-transition
+  listeners see what ended, see ``transitions.py``);
 - ``GET/POST/DELETE /_emulator/faults``; ``GET /_emulator/blob-requests``; ``GET /_emulator/consent``.
 """
 
@@ -37,6 +39,8 @@ class Stats(BaseModel):
     duplicate_user_actions: int = Field(description="(userKey, action) pairs with more than one job.")
     consent_records: int
     hygiene_jobs_total: int
+    workorders_total: int
+    workorder_identities_total: int
 
 
 class ClockState(BaseModel):
@@ -95,6 +99,7 @@ async def patch_config(changes: Annotated[dict[str, Any], Body()], state: State)
 @router.get("/stats", response_model=Stats)
 async def stats(state: State) -> dict:
     per_user_action = state.store.job_counts_per_user_action("privacy")
+    workorders, workorder_identities = state.store.workorder_totals()
     return {
         "calls": state.calls.snapshot(),
         "jobs_total": state.store.count_jobs("privacy"),
@@ -102,6 +107,8 @@ async def stats(state: State) -> dict:
         "duplicate_user_actions": sum(1 for count in per_user_action.values() if count > 1),
         "consent_records": len(state.store.consent_records()),
         "hygiene_jobs_total": state.store.count_jobs("hygiene"),
+        "workorders_total": workorders,
+        "workorder_identities_total": workorder_identities,
     }
 
 
@@ -131,6 +138,7 @@ async def get_clock(state: State) -> dict:
 async def advance_clock(advance: ClockAdvance, state: State) -> dict:
     """Move the emulator clock forward (persisted); job statuses and token expiry follow."""
     state.clock.advance(advance.seconds)
+    state.final_transitions.sweep_safely()
     return _clock_state(state)
 
 
@@ -158,3 +166,11 @@ async def clear_faults(state: State) -> dict:
 async def blob_requests(state: State) -> list[dict]:
     """Requests the legacy blob server received, with their headers (credential values masked)."""
     return list(state.blob_requests)
+
+
+@router.api_route(
+    "/{unknown:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def unknown_admin_path(unknown: str) -> None:
+    """Unknown admin paths answer 404 here (the admin surface has no gateway)."""
+    raise EmulatorHTTPError(404, {"error_code": "EMULATOR-404", "message": "no such admin endpoint"})

@@ -12,13 +12,21 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from privacy_emulator import admin, gateway, hygiene, privacy
+from privacy_emulator import admin, events, gateway, hygiene, privacy, workorders
 from privacy_emulator.content import verify_blob_token
-from privacy_emulator.errors import EmulatorHTTPError, emulator_http_error_handler, formatting_error
+from privacy_emulator.errors import (
+    EmulatorHTTPError,
+    aep_error,
+    emulator_http_error_handler,
+    formatting_error,
+    not_found,
+)
 from privacy_emulator.openapi import install_openapi
 from privacy_emulator.settings import EmulatorSettings
 from privacy_emulator.state import EmulatorState
@@ -41,6 +49,52 @@ async def _request_validation_handler(request: Request, exc: Exception) -> JSONR
     service = "HYGN" if request.url.path.startswith("/data/core/hygiene") else "PRVCY"
     error = formatting_error(errors, service)
     return JSONResponse(error.body, status_code=error.status)
+
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+ADMIN_PREFIX = "/_emulator"
+fallback_router = APIRouter(dependencies=gateway.API_DEPENDENCIES)
+
+
+def _service(path: str) -> str:
+    return "HYGN" if path.startswith("/data/core/hygiene") else "PRVCY"
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Methods of the routes whose path matches (a partial match: the path fits, the method does not)."""
+    allowed: set[str] = set()
+    for route in request.app.routes:
+        if getattr(route, "path", None) == "/{unknown_path:path}":
+            continue
+        match, _ = route.matches({**request.scope, "method": "__NONE__"})
+        if match is Match.PARTIAL:
+            allowed |= set(getattr(route, "methods", None) or ())
+    return sorted(allowed)
+
+
+@fallback_router.api_route("/{unknown_path:path}", methods=ALL_METHODS, include_in_schema=False)
+async def unknown_path(unknown_path: str, request: Request) -> None:
+    """Adobe's gateway checks every path first; then 405 for a known path's other method, else 404.
+
+    Bodies are AEP problems like the emulator's other 404s (``PRVCY-``/``HYGN-`` by path prefix), never
+    FastAPI's ``{"detail": "Not Found"}``."""
+    service = _service(request.url.path)
+    allowed = _allowed_methods(request)
+    if allowed:
+        error = aep_error(
+            405, f"{service}-4050-405", "Method not allowed", "This path does not accept the method."
+        )
+        error.headers["Allow"] = ", ".join(allowed)
+        raise error
+    raise not_found("No such resource.", service)
+
+
+async def _starlette_http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Any HTTP error raised by the framework itself still gets an Adobe-shaped body."""
+    assert isinstance(exc, StarletteHTTPException)
+    service = _service(request.url.path)
+    body = aep_error(exc.status_code, f"{service}-{exc.status_code}", "Error", str(exc.detail)).body
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 class CallRecorder:
@@ -114,14 +168,18 @@ def create_app(
 
 def create_app_for_state(state: EmulatorState) -> Any:
     app = _base_app("Adobe Privacy Service emulator", state)
+    app.add_exception_handler(StarletteHTTPException, _starlette_http_error_handler)
     app.description = (
         "A local stand-in for Adobe Experience Platform Privacy Service, Data Hygiene record delete and "
         "IMS OAuth server-to-server tokens, with fault injection and a clock under /_emulator."
     )
     app.include_router(gateway.ims_router)
     app.include_router(privacy.router)
+    app.include_router(workorders.router)
     app.include_router(hygiene.router)
+    app.include_router(events.router)  # before admin: its catch-all would answer /_emulator/events/*
     app.include_router(admin.router)
+    app.include_router(fallback_router)
     install_openapi(app)
     return CallRecorder(app, state)
 

@@ -7,16 +7,26 @@ Gateway checks, in order, with the documented bodies of reference 1.3:
 3. no ``x-api-key`` → 403 ``403000``; a key other than the client id → 403 ``403003``;
 4. no ``x-gw-ims-org-id`` → 400 ``400003``; a malformed org → 403 ``403027``; a token issued for another
    org → 403 ``403025``;
-5. POST/PUT/PATCH without ``Content-Type: application/json`` → 400 "A valid content-type must be specified".
+5. POST/PUT/PATCH without ``Content-Type: application/json`` → 400 "A valid content-type must be specified";
+6. with ``gateway_requests_per_minute`` set, the gateway's throttle: past that many API calls in a minute
+   of the emulator clock, 429 ``{"error_code":"429050","message":"Too many requests"}`` with
+   ``Retry-After`` (seconds to the next minute). The body is the one Adobe's gateway answers for other
+   Experience Platform APIs (developer FAQs; ServiceNow KB3006995). Privacy Service's own limits stay
+   ``PRVCY-1030-400`` (a fault kind here) and the daily-cap 400 (``jobs.check_daily_cap``).
+
+Every Adobe path goes through these checks first, unknown paths included (``app.unknown_path``): an
+unauthenticated caller learns nothing about which routes exist, as with Adobe's gateway.
 
 Tokens are opaque random strings, stored hashed, valid for ``token_ttl_seconds`` on the emulator clock
-(so advancing the clock expires them).
+(so advancing the clock expires them). They are the one thing not drawn from the seed: they are
+credentials, and no response, status or outcome depends on their value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import secrets
 from urllib.parse import parse_qsl
 
@@ -25,6 +35,7 @@ from pydantic import BaseModel
 
 from privacy_emulator.errors import EmulatorHTTPError, ImsError, gateway_error
 from privacy_emulator.state import State
+from privacy_emulator.throttle import THROTTLE_BODY
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 DROP_SCOPE_KEY = "privacy_emulator.drop_response"
@@ -116,11 +127,7 @@ async def apply_faults(request: Request, state: State) -> None:
     if fault is None:
         return
     if fault.kind == "429":
-        raise EmulatorHTTPError(
-            429,
-            {"error_code": "429050", "message": "Too many requests"},
-            {"Retry-After": str(fault.retry_after)},
-        )
+        raise EmulatorHTTPError(429, dict(THROTTLE_BODY), {"Retry-After": str(fault.retry_after)})
     if fault.kind == "5xx":
         raise EmulatorHTTPError(
             fault.status, {"error_code": str(fault.status), "message": "Service unavailable"}
@@ -175,4 +182,24 @@ async def check_gateway(request: Request, state: State) -> None:
             )
 
 
-API_DEPENDENCIES = [Depends(apply_faults), Depends(check_gateway)]
+async def throttle(state: State) -> None:
+    limit = state.settings.gateway_requests_per_minute
+    if not limit:
+        return
+    wait = state.throttle.admit(state.clock.now(), limit)
+    if wait is not None:
+        raise EmulatorHTTPError(429, dict(THROTTLE_BODY), {"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+async def sweep_final_transitions(state: State) -> None:
+    """Let final-transition listeners see what ended since the last call (only while one is subscribed)."""
+    if state.final_transitions.has_listeners:
+        state.final_transitions.sweep_safely()
+
+
+API_DEPENDENCIES = [
+    Depends(apply_faults),
+    Depends(check_gateway),
+    Depends(throttle),
+    Depends(sweep_final_transitions),
+]

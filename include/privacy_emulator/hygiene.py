@@ -1,10 +1,16 @@
-"""Data Hygiene routes under ``/data/core/hygiene``: the legacy beta record-delete jobs and the quota.
+"""Data Hygiene routes under ``/data/core/hygiene``: the seed's alpha record-delete jobs and the quota.
 
 Reference 11.4 documents the record-delete body as Privacy-style (``users`` with ``action: ["delete"]``,
 ``type`` standard or custom) answered with ``{requestId, totalRecords, jobs}``. ``companyContexts`` is
-optional here (validated when sent), and ``include``/``regulation`` are not used. Every hygiene call needs
-``x-sandbox-name`` (missing → the gateway's 400 ``400003`` "Missing header"). Hygiene jobs follow the same
-clock-driven lifecycle; errors use the ``HYGN-`` prefix.
+optional here (validated when sent), and ``include``/``regulation`` are not used. Hygiene jobs follow the
+same clock-driven lifecycle; errors use the ``HYGN-`` prefix.
+
+``x-sandbox-name`` is not demanded here: the seed's alpha page lists only the three gateway headers, and
+Adobe's data-hygiene OAS and the quota page's curl send none on ``GET /quota``. When sent on a job it is
+kept and shown as ``sandboxName``. It is required on ``/workorder`` (``workorders.py``).
+
+``GET /quota`` counts the identities of work orders and alpha jobs alike: daily per UTC day, monthly
+from the 1st (UTC), against ``workorder_daily_identities`` / ``workorder_monthly_identities``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from privacy_emulator.errors import (
     GATEWAY_RESPONSES,
@@ -33,7 +39,7 @@ from privacy_emulator.models import (
 )
 from privacy_emulator.openapi import documented_body
 from privacy_emulator.privacy import json_body
-from privacy_emulator.state import State
+from privacy_emulator.state import EmulatorState, State
 from privacy_emulator.validation import JobRequestRules, validate_job_request
 
 HYGIENE_RULES = JobRequestRules(
@@ -44,26 +50,36 @@ HYGIENE_RULES = JobRequestRules(
     require_regulation=False,
     require_company_contexts=False,
 )
-QUOTAS = {
-    "datasetExpirationQuota": ("Concurrently active dataset expirations.", 20),
-    "dailyConsumerDeleteIdentitiesQuota": ("Identities deleted by record delete today.", 1_000_000),
-    "monthlyConsumerDeleteIdentitiesQuota": ("Identities deleted by record delete this month.", 2_000_000),
-    "monthlyUpdatedFieldIdentitiesQuota": ("Identities with updated fields this month.", 2_000_000),
+QUOTA_DESCRIPTIONS = {  # the texts of the data-hygiene OAS example where it has one
+    "datasetExpirationQuota": (
+        "The number of concurrently active Expiration Dataset Delete operations in all work order requests "
+        "for the organization."
+    ),
+    "dailyConsumerDeleteIdentitiesQuota": (
+        "The consumed number of deleted identities in all work order requests for the organization for today."
+    ),
+    "monthlyConsumerDeleteIdentitiesQuota": (
+        "The consumed number of deleted identities in all work order requests for the organization this month."
+    ),
+    "monthlyUpdatedFieldIdentitiesQuota": "Identities with updated fields this month.",
 }
+DATASET_EXPIRATION_QUOTA = 20
+UPDATED_FIELD_IDENTITIES_QUOTA = 2_000_000
 
 
 async def require_sandbox(request: Request) -> str:
+    """``x-sandbox-name`` where Adobe requires it (``/workorder``, ``/ttl``): missing → 400 ``400003``."""
     sandbox = request.headers.get("x-sandbox-name", "").strip()
     if not sandbox:
         raise gateway_error(400, "400003", "Missing header")
     return sandbox
 
 
-router = APIRouter(
-    prefix="/data/core/hygiene",
-    tags=["Data Hygiene"],
-    dependencies=[*API_DEPENDENCIES, Depends(require_sandbox)],
-)
+def optional_sandbox(request: Request) -> str | None:
+    return request.headers.get("x-sandbox-name", "").strip() or None
+
+
+router = APIRouter(prefix="/data/core/hygiene", tags=["Data Hygiene"], dependencies=API_DEPENDENCIES)
 
 
 @router.post(
@@ -74,10 +90,8 @@ router = APIRouter(
     responses={**aep_responses(400), **GATEWAY_RESPONSES},
     openapi_extra=documented_body(HygieneJobRequest),
 )
-async def create_hygiene_jobs(
-    request: Request, sandbox: Annotated[str, Depends(require_sandbox)], state: State
-) -> dict:
-    """Legacy beta record delete: one delete job per user."""
+async def create_hygiene_jobs(request: Request, state: State) -> dict:
+    """The seed's alpha record delete: one delete job per user."""
     validated = validate_job_request(
         await json_body(request, "HYGN"),
         request.headers["x-gw-ims-org-id"],
@@ -85,13 +99,12 @@ async def create_hygiene_jobs(
         state.catalog,
         False,
     )
-    request_id, jobs = create_jobs(state, validated, kind="hygiene", sandbox_name=sandbox)
+    request_id, jobs = create_jobs(state, validated, kind="hygiene", sandbox_name=optional_sandbox(request))
     return created_response(request_id, jobs, request_status=False)
 
 
 @router.get("/jobs", response_model=JobListResponse, responses={**aep_responses(400), **GATEWAY_RESPONSES})
 async def list_hygiene_jobs(
-    sandbox: Annotated[str, Depends(require_sandbox)],
     state: State,
     page: Annotated[int | None, Query()] = None,
     size: Annotated[int | None, Query()] = None,
@@ -135,41 +148,39 @@ async def get_hygiene_job(jobId: str, state: State) -> dict:
 @router.get("/quota", response_model=QuotaResponse, responses={**aep_responses(400), **GATEWAY_RESPONSES})
 async def get_quota(
     state: State,
-    quotaType: Annotated[str | None, Query(description=f"One of {', '.join(QUOTAS)}.")] = None,
+    quotaType: Annotated[str | None, Query(description=f"One of {', '.join(QUOTA_DESCRIPTIONS)}.")] = None,
 ) -> dict:
-    """Quota consumption; the identity quotas count identities in record-delete jobs."""
-    if quotaType is not None and quotaType not in QUOTAS:
+    """Quota consumption; the identity quotas count identities in work orders and alpha record deletes."""
+    if quotaType is not None and quotaType not in QUOTA_DESCRIPTIONS:
         raise formatting_error(
-            [{"field": "quotaType", "message": f"must be one of {', '.join(QUOTAS)}"}], "HYGN"
+            [{"field": "quotaType", "message": f"must be one of {', '.join(QUOTA_DESCRIPTIONS)}"}], "HYGN"
         )
-    now = state.clock.now()
-    day_start, day_end = utc_day_bounds(now)
-    month_start = _month_start(now)
+    names = [quotaType] if quotaType else list(QUOTA_DESCRIPTIONS)
+    return {"quotas": [quota_entry(state, name, state.clock.now()) for name in names]}
+
+
+def quota_entry(state: EmulatorState, name: str, now: float) -> dict:
+    """``{name, description, consumed, quota}`` of one quota at ``now``."""
+    settings = state.settings
+    if name == "dailyConsumerDeleteIdentitiesQuota":
+        consumed, quota = identities_deleted(state, *utc_day_bounds(now)), settings.workorder_daily_identities
+    elif name == "monthlyConsumerDeleteIdentitiesQuota":
+        consumed = identities_deleted(state, month_start(now), utc_day_bounds(now)[1])
+        quota = settings.workorder_monthly_identities
+    elif name == "datasetExpirationQuota":
+        consumed, quota = 0, DATASET_EXPIRATION_QUOTA
+    else:
+        consumed, quota = 0, UPDATED_FIELD_IDENTITIES_QUOTA
+    return {"name": name, "description": QUOTA_DESCRIPTIONS[name], "consumed": consumed, "quota": quota}
+
+
+def identities_deleted(state: EmulatorState, start: float, end: float) -> int:
     org = state.settings.org_id
-    consumed = {
-        "datasetExpirationQuota": 0,
-        "dailyConsumerDeleteIdentitiesQuota": state.store.count_identities_created(
-            "hygiene", org, day_start, day_end
-        ),
-        "monthlyConsumerDeleteIdentitiesQuota": state.store.count_identities_created(
-            "hygiene", org, month_start, day_end
-        ),
-        "monthlyUpdatedFieldIdentitiesQuota": 0,
-    }
-    names = [quotaType] if quotaType else list(QUOTAS)
-    return {
-        "quotas": [
-            {
-                "name": name,
-                "description": QUOTAS[name][0],
-                "consumed": consumed[name],
-                "quota": QUOTAS[name][1],
-            }
-            for name in names
-        ]
-    }
+    return state.store.count_identities_created(
+        "hygiene", org, start, end
+    ) + state.store.count_workorder_identities(org, start, end)
 
 
-def _month_start(now: float) -> float:
+def month_start(now: float) -> float:
     moment = datetime.fromtimestamp(now, tz=UTC)
     return datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp()

@@ -1,15 +1,28 @@
-"""Creating jobs (one per user and action) and rendering them, shared by Privacy Service and hygiene."""
+"""Creating jobs (one per user and action) and rendering them, shared by Privacy Service and hygiene.
+
+Ids follow the seed, so no test outcome depends on chance: a job id is ``seeded_uuid(seed, "job", n)`` and a
+request id's random digits come from ``(seed, "request", n)``, where ``n`` is a persisted counter that
+never goes back (not even on ``POST /_emulator/reset``). The same seed and the same calls on a fresh
+database give the same ids; a restart or a reset never hands out an id twice. A *fresh* database with the same
+seed does hand them out again: when the emulator's state is wiped but an archive that keys content by job
+id is kept, start it with another ``--seed``.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-import uuid
 from datetime import UTC, datetime
 
 from privacy_emulator.clock import adobe_date
 from privacy_emulator.errors import aep_error
-from privacy_emulator.lifecycle import job_draws, job_status, last_modified_at, lifecycle_of
+from privacy_emulator.lifecycle import (
+    job_draws,
+    job_status,
+    last_modified_at,
+    lifecycle_of,
+    seeded_unit,
+    seeded_uuid,
+)
 from privacy_emulator.listing import ListQuery
 from privacy_emulator.settings import DAY
 from privacy_emulator.state import EmulatorState
@@ -19,9 +32,12 @@ from privacy_emulator.validation import ValidatedJobRequest
 DAILY_LIMIT_CODE = "PRVCY-DAILY-LIMIT-400"
 
 
-def new_request_id(now: float) -> str:
-    """Adobe's shape: 17 digits, ``RX-``, 3 digits (``15700479082313109RX-899``)."""
-    return f"{int(now * 1000):013d}{secrets.randbelow(10_000):04d}RX-{secrets.randbelow(1000):03d}"
+def new_request_id(state: EmulatorState, now: float) -> str:
+    """Adobe's shape: 17 digits, ``RX-``, 3 digits (``15700479082313109RX-899``): epoch milliseconds on the
+    emulator clock, then seeded digits."""
+    number = str(state.store.reserve_sequence("request", 1))
+    draw = int(seeded_unit(state.settings.seed, "request", number) * 10_000_000)
+    return f"{int(now * 1000):013d}{draw // 1000:04d}RX-{draw % 1000:03d}"
 
 
 def technical_account(client_id: str) -> str:
@@ -55,11 +71,12 @@ def create_jobs(
     now = state.clock.now()
     if kind == "privacy":
         check_daily_cap(state, sum(len(user.actions) for user in request.users), now)
-    request_id = request.request_id or new_request_id(now)
+    request_id = request.request_id or new_request_id(state, now)
+    first = state.store.reserve_sequence("job", sum(len(user.actions) for user in request.users))
     jobs = []
     for user in request.users:
         for action in user.actions:
-            job_id = str(uuid.uuid4())
+            job_id = seeded_uuid(settings.seed, "job", str(first + len(jobs)))
             stretch, outcome_draw = job_draws(settings.seed, job_id, settings.jitter_ratio)
             jobs.append(
                 JobRecord(
@@ -113,7 +130,9 @@ def basic_job(job: JobRecord, state: EmulatorState, now: float) -> dict:
     }
 
 
-def list_page(state: EmulatorState, *, kind: str, regulation: str | None, query: ListQuery, now: float) -> dict:
+def list_page(
+    state: EmulatorState, *, kind: str, regulation: str | None, query: ListQuery, now: float
+) -> dict:
     """One page of a list endpoint, privacy or hygiene: the same store query and the same response shape."""
     total, jobs = state.store.list_jobs(
         kind=kind,

@@ -5,6 +5,10 @@ Each job gets two seeded draws when it is created: ``stretch`` (1 + jitter_ratio
 product). Nothing is scheduled or mutated: asking again at the same clock gives the same answer, and a
 restart cannot lose a transition.
 
+``processedDate`` is on every product response, in progress too (Adobe's content page and the captured
+real response in the content-endpoint draft show it on a ``submitted`` product): the time the product
+last moved (created, processing, finished).
+
 Where Adobe is silent we chose: an ``error`` job has one product (seeded) in ``error`` with
 ``PRVCY-1021-400`` and the others complete; product outcome 6054 carries ``results`` that split the
 job's identities into processed/ignored, like Adobe's example.
@@ -13,6 +17,7 @@ job's identities into processed/ignored, like Adobe's example.
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from privacy_emulator.clock import adobe_date
 from privacy_emulator.settings import EmulatorSettings
@@ -46,6 +51,12 @@ def seeded_unit(seed: int, *parts: str) -> float:
     """A deterministic draw in [0, 1) from the seed and some labels."""
     digest = hashlib.sha256(":".join((str(seed), *parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def seeded_uuid(seed: int, *parts: str) -> str:
+    """A version-4-shaped UUID drawn from the seed and some labels (job ids, work order and bundle ids)."""
+    digest = hashlib.sha256(":".join((str(seed), "uuid", *parts)).encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def job_draws(seed: int, job_id: str, jitter_ratio: float) -> tuple[float, float]:
@@ -115,13 +126,16 @@ def product_responses(
     failed = failing_product(settings, job) if status == "error" else None
     responses = []
     for code in job.include:
-        entry: dict = {"product": display_name[code], "retryCount": 0}
+        entry: dict = {
+            "product": display_name[code],
+            "retryCount": 0,
+            "processedDate": adobe_date(last_modified_at(job, now, lifecycle)),
+        }
         if status == "submitted":
             entry["productStatusResponse"] = {"status": "submitted"}
         elif status == "processing":
             entry["productStatusResponse"] = {"status": "processing", "message": "processing"}
         else:
-            entry["processedDate"] = adobe_date(finished_at(job, lifecycle))
             entry["productStatusResponse"] = _finished_product_status(job, settings, code, failed)
         responses.append(entry)
     return responses

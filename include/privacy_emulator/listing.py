@@ -1,11 +1,20 @@
 """Query rules of the job list endpoints (reference 3), shared by Privacy Service and hygiene.
 
-- ``page`` is 0-based (``page_base`` setting: 0 or 1); ``size`` defaults to 100, above ``max_page_size``
-  (1000) is a 400.
+- ``page`` is 0-based: the documented base (Adobe's docs; its OAS says default 1, its Postman collection
+  sends ``page=1``). ``page_base`` (0 or 1) is the setting. The rule, for a Postman user: with base 0,
+  ``page=1&size=25`` is the *second* page, jobs 26 to 50 in creation order, so an org with 25 jobs or
+  fewer gets ``"jobDetails": []`` while ``totalRecords`` still counts them all. Send ``page=0`` (or start
+  the emulator with ``--page-base 1``, Adobe's OAS numbering) to see the first page.
+- ``size`` defaults to 100 (docs; OAS 25); above ``max_page_size`` (1000 by the docs, 100 by the OAS) is
+  a 400 naming ``size``.
 - ``fromDate``/``toDate`` (``YYYY-MM-DD``, GMT) come together or not at all; the span is at most 30 days
-  and ``fromDate`` at most 45 days back. Without them the window is the last 7 days.
-- ``filterDate`` selects jobs created on that day (Adobe says "processed"; we use the created day) and
-  cannot be combined with fromDate/toDate (our choice; Adobe is silent).
+  and ``fromDate`` at most 45 days back. Without any date the window is the last 7 days.
+- ``filterDate`` selects jobs created on that day (Adobe says "processed"; we use the created day). Given
+  with ``fromDate``/``toDate`` (Adobe's OAS lists all three, its Postman request sends all three at once)
+  the filters add up: jobs created on ``filterDate`` *and* inside the range, so a ``filterDate`` outside
+  the range gives an empty page, not an error. Each date is still checked on its own.
+- An empty value (``status=&filterDate=``, what a Postman or script template sends for an unset
+  variable) is the same as leaving the parameter out.
 - Order is stable: (createdDate, jobId); ``totalRecords`` counts all pages.
 """
 
@@ -47,38 +56,25 @@ def _parse_day(name: str, value: str, errors: list[dict[str, str]]) -> date | No
         return None
 
 
-def _window(
+def _range(
     from_date: str | None,
     to_date: str | None,
-    filter_date: str | None,
     now: float,
     settings: EmulatorSettings,
     errors: list[dict[str, str]],
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
+    """The fromDate/toDate window, or None when neither is given (or they are unusable)."""
     today = datetime.fromtimestamp(now, tz=UTC).date()
     oldest = today - timedelta(days=settings.lookback_days)
-    default = (now - settings.default_window_days * DAY, END_OF_TIME)
-    if filter_date is not None:
-        if from_date is not None or to_date is not None:
-            errors.append({"field": "filterDate", "message": "cannot be combined with fromDate/toDate"})
-            return default
-        day = _parse_day("filterDate", filter_date, errors)
-        if day is None:
-            return default
-        if day < oldest:
-            errors.append(
-                {"field": "filterDate", "message": f"must be within the last {settings.lookback_days} days"}
-            )
-        return _day_start(day), _day_start(day) + DAY
     if from_date is None and to_date is None:
-        return default
+        return None
     if from_date is None or to_date is None:
         missing = "fromDate" if from_date is None else "toDate"
         errors.append({"field": missing, "message": "fromDate and toDate must be given together"})
-        return default
+        return None
     start, end = _parse_day("fromDate", from_date, errors), _parse_day("toDate", to_date, errors)
     if start is None or end is None:
-        return default
+        return None
     if end < start:
         errors.append({"field": "toDate", "message": "must not be before fromDate"})
     elif (end - start).days > settings.max_span_days:
@@ -90,6 +86,37 @@ def _window(
             {"field": "fromDate", "message": f"must be within the last {settings.lookback_days} days"}
         )
     return _day_start(start), _day_start(end) + DAY
+
+
+def _window(
+    from_date: str | None,
+    to_date: str | None,
+    filter_date: str | None,
+    now: float,
+    settings: EmulatorSettings,
+    errors: list[dict[str, str]],
+) -> tuple[float, float]:
+    today = datetime.fromtimestamp(now, tz=UTC).date()
+    oldest = today - timedelta(days=settings.lookback_days)
+    window = _range(from_date, to_date, now, settings, errors)
+    if filter_date is not None:
+        day = _parse_day("filterDate", filter_date, errors)
+        if day is None:
+            return window or (now - settings.default_window_days * DAY, END_OF_TIME)
+        if day < oldest:
+            errors.append(
+                {"field": "filterDate", "message": f"must be within the last {settings.lookback_days} days"}
+            )
+        start, end = _day_start(day), _day_start(day) + DAY
+        if window is not None:
+            start, end = max(start, window[0]), min(end, window[1])
+        return start, max(start, end)
+    return window or (now - settings.default_window_days * DAY, END_OF_TIME)
+
+
+def blank_is_absent(value: str | None) -> str | None:
+    """An empty or blank query value means "not given" (templates send ``status=`` for unset variables)."""
+    return value if value is not None and value.strip() else None
 
 
 def parse_list_query(
@@ -107,6 +134,9 @@ def parse_list_query(
 ) -> ListQuery:
     """The validated list query; raises 400 naming every bad parameter (plus any ``errors`` passed in)."""
     errors = list(errors or [])
+    status, from_date, to_date, filter_date = (
+        blank_is_absent(value) for value in (status, from_date, to_date, filter_date)
+    )
     page = settings.page_base if page is None else page
     size = settings.default_page_size if size is None else size
     if page < settings.page_base:

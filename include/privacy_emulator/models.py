@@ -147,13 +147,18 @@ class PrivacyJobDetail(JobBasic):
     userIds: list[UserIdOut]
     productResponses: list[ProductResponse]
     regulation: str
-    downloadUrl: str | None = Field(default=None, description="Only for complete access jobs.")
-    downloadURL: str | None = Field(default=None, description="Same link; Adobe's docs spell it both ways.")
+    downloadUrl: str | None = Field(
+        default=None,
+        description="Only for complete access jobs (every job with adobe_known_bugs); the default spelling.",
+    )
+    downloadURL: str | None = Field(
+        default=None, description="The same link when download_url_key is downloadURL; never both."
+    )
 
 
 class HygieneJobDetail(JobBasic):
     userIds: list[UserIdOut]
-    sandboxName: str
+    sandboxName: str | None = None
 
 
 class Quota(BaseModel):
@@ -165,3 +170,30 @@ class Quota(BaseModel):
 
 class QuotaResponse(BaseModel):
     quotas: list[Quota]
+
+
+class WorkOrderNamespace(BaseModel):
+    code: str
+
+
+class WorkOrderIdentities(BaseModel):
+    namespace: WorkOrderNamespace
+    IDs: list[str] = Field(min_length=1)
+
+
+class WorkOrderRequest(BaseModel):
+    """``POST /data/core/hygiene/workorder`` (Adobe's workorder guide); validated by hand, 400 on errors."""
+
+    displayName: str
+    description: str | None = None
+    action: Literal["delete_identity", "delete-identity"]
+    datasetId: str = Field(description="ALL or a dataset id (24 hexadecimal characters).")
+    namespacesIdentities: list[WorkOrderIdentities] = Field(min_length=1)
+
+
+class WorkOrderUpdate(BaseModel):
+    """``PUT /data/core/hygiene/workorder/{id}``: the docs' ``name`` (the OAS's ``displayName`` also works)."""
+
+    name: str | None = None
+    displayName: str | None = None
+    description: str | None = None

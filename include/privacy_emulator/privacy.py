@@ -1,15 +1,33 @@
-"""Privacy Service routes under ``/data/core/privacy``: jobs, job detail, content and consent."""
+"""Privacy Service routes under ``/data/core/privacy``: jobs, job detail, content and consent.
+
+Sources where Adobe's documents differ (the seeds and the newest docs win over the OAS file):
+
+- the job detail's link is sent under one key, ``download_url_key`` (default ``downloadUrl``: the live
+  content page and the captured real responses; ``downloadURL`` is the jobs guide's example);
+- ``adobe_known_bugs`` reproduces the content-endpoint draft's flagged orgs: a link on every job detail,
+  before completion and on delete jobs; the link itself still serves only complete access jobs;
+- ``GET /jobs/{jobId}/content`` needs ``Accept: application/json`` (Adobe's OAS marks it required and the
+  content page sends it, although the answer is a ZIP): without the header the gateway's 400 ``400003``
+  "Missing header"; with a header that does not accept JSON, 406 ``PRVCY-4060-406`` (our code).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from privacy_emulator.content import blob_token, zip_stream
-from privacy_emulator.errors import GATEWAY_RESPONSES, aep_error, aep_responses, formatting_error, not_found
+from privacy_emulator.errors import (
+    GATEWAY_RESPONSES,
+    aep_error,
+    aep_responses,
+    formatting_error,
+    gateway_error,
+    not_found,
+)
 from privacy_emulator.gateway import API_DEPENDENCIES
 from privacy_emulator.jobs import basic_job, create_jobs, created_response, list_page
 from privacy_emulator.lifecycle import job_status, lifecycle_of, product_responses
@@ -139,9 +157,24 @@ async def get_privacy_job(jobId: str, request: Request, state: State) -> dict:
     detail["userIds"] = job.user_ids
     detail["productResponses"] = product_responses(job, now, state.settings, state.catalog.products)
     detail["regulation"] = job.regulation
-    if detail["status"] == "complete" and job.action == "access":
-        detail["downloadUrl"] = detail["downloadURL"] = download_url(state, request, job)
+    if state.settings.adobe_known_bugs or (detail["status"] == "complete" and job.action == "access"):
+        detail[state.settings.download_url_key] = download_url(state, request, job)
     return detail
+
+
+async def require_json_accept(request: Request) -> None:
+    """``Accept: application/json`` on the content endpoint, as Adobe's OAS requires."""
+    accept = request.headers.get("accept")
+    if accept is None or not accept.strip():
+        raise gateway_error(400, "400003", "Missing header")
+    media_types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if "application/json" not in media_types:
+        raise aep_error(
+            406,
+            "PRVCY-4060-406",
+            "Not acceptable",
+            "The content endpoint needs the header Accept: application/json (it answers a ZIP).",
+        )
 
 
 def ensure_downloadable(state: EmulatorState, job: JobRecord) -> None:
@@ -169,9 +202,10 @@ def zip_response(state: EmulatorState, job: JobRecord) -> StreamingResponse:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
-        **aep_responses(400, 404),
+        **aep_responses(400, 404, 406),
         **GATEWAY_RESPONSES,
     },
+    dependencies=[Depends(require_json_accept)],
 )
 async def get_privacy_job_content(jobId: str, state: State) -> StreamingResponse:
     """The access data as a streamed ZIP, one folder per product."""

@@ -1,7 +1,8 @@
 """Emulator settings: one pydantic model, read from defaults, a ``--realistic`` preset, a JSON file and flags.
 
 Where Adobe publishes a number (page size 100/1000, 45-day look-back, 30-day span, 1000 users, 9 IDs,
-about 20,000 jobs a day, token lifetime 86399 s) it is the default. Timings default to seconds so the
+about 20,000 jobs a day, token lifetime 86399 s, 100,000 identities a work order, 1,000,000 a day, a
+monthly cap of 2,000,000) it is the default. Timings default to seconds so the
 demo and tests finish quickly; ``REALISTIC_PRESET`` moves them to days.
 """
 
@@ -55,8 +56,15 @@ class EmulatorSettings(BaseModel):
     )
 
     page_base: Literal[0, 1] = 0
-    default_page_size: int = Field(default=100, ge=1)
-    max_page_size: int = Field(default=1000, ge=1)
+    default_page_size: int = Field(default=100, ge=1, description="Adobe's docs: 100 (its OAS: 25).")
+    max_page_size: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Largest list size; above it the list answers 400 naming size. Adobe's docs say 1000 (the "
+            "default, the docs win), its OAS 100: set 100 to test a client's fallback."
+        ),
+    )
     lookback_days: int = Field(default=45, ge=1)
     max_span_days: int = Field(default=30, ge=1)
     default_window_days: int = Field(default=7, ge=1)
@@ -66,6 +74,48 @@ class EmulatorSettings(BaseModel):
     content_bytes: int = Field(default=16384, ge=0, le=4 * 1024**3)
     legacy_download: bool = Field(
         default=False, description="The org's downloadUrl points at the unauthenticated blob server."
+    )
+    download_url_key: Literal["downloadUrl", "downloadURL"] = Field(
+        default="downloadUrl",
+        description=(
+            "The one key a job detail's link is sent under. No Adobe response has both: the live content "
+            "page and captured real responses use downloadUrl (the default), the jobs guide's example "
+            "downloadURL."
+        ),
+    )
+    adobe_known_bugs: bool = Field(
+        default=False,
+        description=(
+            "Reproduce what the content-endpoint draft reports for flagged orgs: every job detail carries "
+            "a download link, before completion and on delete jobs too (the link itself still only "
+            "serves complete access jobs)."
+        ),
+    )
+    gateway_requests_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Gateway throttle: API calls per minute of the emulator clock before 429 "
+            '{"error_code":"429050","message":"Too many requests"} with Retry-After (0 = off).'
+        ),
+    )
+    workorder_complete_after_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description=(
+            "A work order's end (completed or failed); received, validated, submitted and ingested each "
+            "take a quarter of it (stretched by the job jitter)."
+        ),
+    )
+    workorder_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    workorder_max_identities: int = Field(
+        default=100_000, ge=1, description="Identities per work order (Adobe: 100,000 through the API)."
+    )
+    workorder_daily_identities: int = Field(
+        default=1_000_000, ge=0, description="dailyConsumerDeleteIdentitiesQuota (UTC day)."
+    )
+    workorder_monthly_identities: int = Field(
+        default=2_000_000, ge=0, description="monthlyConsumerDeleteIdentitiesQuota (resets on the 1st, UTC)."
     )
     faults: list[FaultSpec] = Field(default_factory=list)
 
@@ -95,4 +145,5 @@ REALISTIC_PRESET: dict = {
     "complete_after_seconds": 10 * DAY,
     "jitter_ratio": 0.5,
     "error_rate": 0.02,
+    "workorder_complete_after_seconds": 15 * DAY,
 }

@@ -14,6 +14,8 @@ from privacy_emulator.clock import EmulatorClock
 from privacy_emulator.faults import FaultBook
 from privacy_emulator.settings import EmulatorSettings
 from privacy_emulator.store import Store
+from privacy_emulator.throttle import GatewayThrottle
+from privacy_emulator.transitions import FinalTransitionFeed
 
 MAX_RECORDED_BLOB_REQUESTS = 1000
 
@@ -49,9 +51,13 @@ class EmulatorState:
     blob_requests: list[dict] = field(default_factory=list)
     faults: FaultBook = field(init=False)
     clock: EmulatorClock = field(init=False)
+    throttle: GatewayThrottle = field(default_factory=GatewayThrottle)
+    final_transitions: FinalTransitionFeed = field(init=False)
+    """The hook for final states: ``final_transitions.subscribe(listener)`` (see ``transitions.py``)."""
 
     def __post_init__(self) -> None:
         self.clock = EmulatorClock(self.store)
+        self.final_transitions = FinalTransitionFeed(self)
         self.faults = FaultBook(seed=self.settings.seed)
         for spec in self.settings.faults:
             self.faults.add(spec)

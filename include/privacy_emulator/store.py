@@ -1,4 +1,5 @@
-"""SQLite persistence: jobs, tokens (hashed), consent records and the clock offset survive a restart.
+"""SQLite persistence: jobs, work orders, tokens (hashed), consent records, id counters and the clock offset
+survive a restart.
 
 One connection in WAL mode guarded by a lock: the emulator serves from one event loop plus Starlette's
 thread pool (streamed ZIPs), and SQLite connections must not be used by two threads at once.
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from privacy_emulator.workorder_store import WorkOrderStoreMixin
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +41,25 @@ CREATE TABLE IF NOT EXISTS jobs (
     outcome_draw REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (kind, org_id, regulation, created_at, job_id);
+CREATE TABLE IF NOT EXISTS workorders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workorder_id TEXT NOT NULL UNIQUE,
+    bundle_id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    sandbox_name TEXT NOT NULL,
+    dataset_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    edited_at REAL,
+    identity_count INTEGER NOT NULL,
+    namespaces_json TEXT NOT NULL,
+    target_services_json TEXT NOT NULL,
+    stretch REAL NOT NULL,
+    outcome_draw REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workorders_listing ON workorders (org_id, sandbox_name, created_at, workorder_id);
 CREATE TABLE IF NOT EXISTS consent (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -113,7 +135,7 @@ def _row_to_job(row: sqlite3.Row) -> JobRecord:
     )
 
 
-class Store:
+class Store(WorkOrderStoreMixin):
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -157,6 +179,32 @@ class Store:
                 (repr(offset),),
             )
         return offset
+
+    def meta_value(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def reserve_sequence(self, name: str, count: int) -> int:
+        """Reserve ``count`` numbers of the persisted counter ``name``; returns the first.
+
+        Counters are never reset (not even by ``reset``), so an id derived from (seed, counter) is unique
+        for the life of the database and the same for the same history on a fresh one."""
+        key = f"sequence:{name}"
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchall()
+            first = int(rows[0]["value"]) if rows else 0
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, str(first + count)),
+            )
+        return first
 
     # -- tokens --------------------------------------------------------------------------------------
     def save_token(self, token_hash: str, client_id: str, org_id: str, expires_at: float) -> None:
@@ -279,6 +327,29 @@ class Store:
     def count_jobs(self, kind: str) -> int:
         return self._query("SELECT count(*) AS n FROM jobs WHERE kind = ?", (kind,))[0]["n"]
 
+    def jobs_finished_between(
+        self, since: float, until: float, lifecycle: Lifecycle, max_stretch: float
+    ) -> list[JobRecord]:
+        """Jobs whose end (complete or error) lies in (since, until], in end order.
+
+        ``created_at`` bounds the scan through the listing index: a job's end is
+        ``created_at + complete_after * stretch`` with ``1 <= stretch <= max_stretch``."""
+        rows = self._query(
+            f"SELECT {_JOB_COLUMNS} FROM jobs "  # noqa: S608
+            "WHERE created_at > :low AND created_at <= :high "
+            "AND created_at + :complete_after * stretch > :since "
+            "AND created_at + :complete_after * stretch <= :until "
+            "ORDER BY created_at + :complete_after * stretch, job_id",
+            {
+                "low": since - lifecycle.complete_after * max_stretch - 1,
+                "high": until,
+                "since": since,
+                "until": until,
+                "complete_after": lifecycle.complete_after,
+            },
+        )
+        return [_row_to_job(row) for row in rows]
+
     # -- consent -------------------------------------------------------------------------------------
     def insert_consent(
         self, org_id: str, created_at: float, opt_out_of_sale: bool, namespaces: list[str], value_count: int
@@ -304,9 +375,11 @@ class Store:
 
     # -- admin ---------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Drop jobs, consent records and the clock offset. Issued tokens stay valid (they are credentials,
-        not job state, and clients that cache a token across tests should not be broken by a reset)."""
+        """Drop jobs, work orders, consent records, the clock offset and the final-transition watermark.
+        Issued tokens stay valid (they are credentials, not job state, and clients that cache a token across
+        tests should not be broken by a reset); id counters go on, so no id is ever handed out twice."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM jobs")
+            conn.execute("DELETE FROM workorders")
             conn.execute("DELETE FROM consent")
-            conn.execute("DELETE FROM meta WHERE key = 'clock_offset'")
+            conn.execute("DELETE FROM meta WHERE key NOT LIKE 'sequence:%'")

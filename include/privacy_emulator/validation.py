@@ -7,7 +7,6 @@ codes; identity values, user keys and anything else a caller typed freely are ne
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,14 +109,14 @@ def resolve_regulation(
 
 
 def _resolved_namespace_id(namespace: str, id_type: str, catalog: Catalog) -> int | None:
-    """Adobe resolves an ID for standard, custom and integrationCode namespaces. The emulator knows no
-    org-specific namespaces, so custom ones get a stable made-up ID (1,000,000 + hash)."""
+    """The namespaceId Adobe shows: a standard namespace's, or the number itself for type namespaceId.
+
+    Custom and integrationCode identities carry none: Adobe's examples show none there (the hygiene seed's
+    "Loyalty ID", the privacy-jobs example's ``loyaltyAccount``), so the emulator invents none."""
     if id_type == "standard":
         return catalog.namespace_id(namespace)
     if id_type == "namespaceId":
         return int(namespace)
-    if id_type in ("custom", "integrationCode"):
-        return 1_000_000 + int(hashlib.sha256(namespace.lower().encode()).hexdigest()[:5], 16)
     return None
 
 

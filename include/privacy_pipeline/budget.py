@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from privacy_pipeline.errors import ConfigurationError
+
 DEFAULT_DAILY_JOB_BUDGET = 20_000
 BUDGET_FORMAT_VERSION = 1
 
@@ -91,7 +93,11 @@ def parse_budget(value: Any, default: int = DEFAULT_DAILY_JOB_BUDGET) -> int:
     """A budget from an Airflow Variable or param: an int, a numeric string, or empty for the default."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    budget = int(value)
+    try:
+        budget = int(value)
+    except (TypeError, ValueError):
+        budget = -1
     if budget < 0:
-        raise ValueError(f"a daily job budget cannot be negative ({budget})")
+        raise ConfigurationError("daily job budget (Variable privacy_daily_job_budget)", value,
+                                 hint="a whole number of jobs, 0 or more, or empty for 20,000")
     return budget

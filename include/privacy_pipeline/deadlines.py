@@ -16,10 +16,12 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from privacy_pipeline import status as job_status
 from privacy_pipeline.catalog import DEFAULT_DEADLINE_DAYS, deadline_days
 
-#: Statuses that close a request; everything else (submitted, processing, error, deferred, ...) is open.
-CLOSED_STATUSES = frozenset({"complete"})
+#: Statuses that answer a request; everything else (submitted, processing, error, cancelled, postponed,
+#: ...) leaves it open: a failed job answered nobody.
+CLOSED_STATUSES = frozenset({job_status.COMPLETE})
 DUE_SOON_DAYS = 7
 #: Buckets of days to deadline, in chart order: (label, lowest days, highest days).
 BUCKETS: tuple[tuple[str, int | None, int | None], ...] = (
@@ -78,7 +80,7 @@ def deadline_summary(
         due = due_date(regulation, received_at, default_days)
         days_left = (due - today).days if due else None
         by_bucket[bucket_of(days_left)][status] += 1
-        if due is None:
+        if due is None or days_left is None:
             continue
         if days_left < 0:
             overdue.append((due, key))
@@ -157,25 +159,15 @@ td,th{{border:1px solid #999;padding:.2em .6em;text-align:right}}</style></head>
 """
 
 
-#: Order of precedence when a subject's jobs differ: the least finished status names the subject.
-_STATUS_PRECEDENCE = ("error", "submitted", "processing", "missing", "unknown", "complete")
-
-
-def subject_status(job_statuses: Iterable[str]) -> str:
-    """One status for a subject from its jobs' statuses: complete only when every job is."""
-    statuses = set(job_statuses)
-    for status in _STATUS_PRECEDENCE:
-        if status in statuses:
-            return status
-    return next(iter(sorted(statuses)), "not_submitted")
+subject_status = job_status.subject_status
 
 
 def deadline_items(subjects: Iterable[Any], job_records: Iterable[dict[str, Any]],
-                   unsubmitted_status: str = "deferred") -> list[tuple[str, str, Any, str]]:
+                   unsubmitted_status: str = "postponed") -> list[tuple[str, str, Any, str]]:
     """(key, regulation, received_at, status) per subject, for `deadline_summary`.
 
     `subjects` have `.key`, `.regulation`, `.received_at`; a subject without a job record was not
-    submitted (deferred by back-pressure or the budget, or a dry run) and is open under `unsubmitted_status`.
+    submitted (postponed by back-pressure or the budget, or a dry run) and is open under `unsubmitted_status`.
     """
     by_key: dict[str, list[str]] = {}
     for record in job_records:

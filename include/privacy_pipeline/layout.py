@@ -6,7 +6,9 @@ task overwrites the object it wrote before instead of adding a second one.
     <root>/ledger/batches/<batch_id>.json     exactly-once ledger, one entry per batch (across runs)
     <root>/ledger/inputs/<sha256>.json        input files already taken in (by content hash)
     <root>/ledger/jobs/<job_id>.json          archive record of a job (content key, sha256, size)
-    <root>/ledger/deferred/<batch_id>.json    batches Adobe pushed back on, carried to the next run
+    <root>/ledger/pending/<batch_id>.json     batches staged or postponed and not yet submitted: a later
+                                              run carries each one until its submit writes `open/`
+                                              (`ledger/deferred/`, the older name, is still read)
     <root>/ledger/open/<batch_id>.json        batches with jobs not yet final and archived (reconcile's index)
     <root>/ledger/resubmits/<job_id>.json     an errored job's resubmission (retry batch, attempt)
     <root>/ledger/budget/<day>.json           the day's job budget reservations (compare-and-swap)
@@ -44,19 +46,20 @@ class ArchiveLayout:
     def ledger_batch(self, batch_id: str) -> str:
         return self._key("ledger", "batches", f"{batch_id}.json")
 
-    @property
-    def ledger_batches_prefix(self) -> str:
-        return self._key("ledger", "batches")
-
     def ledger_input(self, sha256: str) -> str:
         return self._key("ledger", "inputs", f"{sha256}.json")
 
-    def ledger_deferred(self, batch_id: str) -> str:
+    def ledger_pending(self, batch_id: str) -> str:
+        return self._key("ledger", "pending", f"{batch_id}.json")
+
+    def ledger_pending_legacy(self, batch_id: str) -> str:
+        """Where archives written before `pending/` kept the same marker (read and cleared, never written)."""
         return self._key("ledger", "deferred", f"{batch_id}.json")
 
     @property
-    def ledger_deferred_prefix(self) -> str:
-        return self._key("ledger", "deferred")
+    def ledger_pending_prefixes(self) -> tuple[str, str]:
+        """The current prefix first, then the legacy one."""
+        return self._key("ledger", "pending"), self._key("ledger", "deferred")
 
     def ledger_job(self, job_id: str) -> str:
         return self._key("ledger", "jobs", f"{job_id}.json")

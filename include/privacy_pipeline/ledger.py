@@ -9,25 +9,28 @@ A retry reads the entry first. `submitted`: nothing to do. `intent`: the POST ma
 happened (a crash, a dropped response), so `recover_jobs` looks the pairs up in the list endpoint's
 jobs created since the intent, and only the pairs still missing are posted again. Adobe offers no
 idempotency key (reference 12.3), so this matching on userKey + action + createdDate is the only way.
-`deferred` marks a batch Adobe pushed back on (429, 1030-400, daily cap), carried to a later run.
+`postponed` marks a batch that got no POST in this run (Adobe's back-pressure: 429, 1030-400, the
+daily cap; or our own daily budget): a later run carries it. Entries written before this word existed
+say `deferred`; they are read as `postponed`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from privacy_pipeline.batching import Batch, dump_batch
+from privacy_pipeline.batching import Batch
 
 log = logging.getLogger(__name__)
 
-LedgerState = Literal["intent", "submitted", "deferred"]
-STATES: tuple[LedgerState, ...] = ("intent", "submitted", "deferred")
+LedgerState = Literal["intent", "submitted", "postponed"]
+STATES: tuple[LedgerState, ...] = ("intent", "submitted", "postponed")
+#: Older names of a state, read as the current one.
+_LEGACY_STATES = {"deferred": "postponed"}
 LEDGER_FORMAT_VERSION = 1
 
 #: Adobe's list dates have minutes only ("04/12/2024 04:08 PM GMT"), and our clock and Adobe's differ
@@ -65,7 +68,6 @@ class Recovery(tuple):
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     batch_id: str
-    payload_sha256: str
     regulation: str
     user_actions: list[tuple[str, str]]
     state: LedgerState
@@ -87,10 +89,9 @@ class LedgerEntry:
     @classmethod
     def intent_for(cls, batch: Batch, *, now: datetime, batch_key: str | None = None,
                    previous: LedgerEntry | None = None) -> LedgerEntry:
-        """The entry to write right before the first POST of `batch` (attempts continue a deferral)."""
+        """The entry to write right before the first POST of `batch` (attempts continue a postponed entry)."""
         return cls(
             batch_id=batch.batch_id,
-            payload_sha256=batch_sha256(batch),
             regulation=batch.shape.regulation,
             user_actions=batch.user_actions,
             state="intent",
@@ -101,14 +102,13 @@ class LedgerEntry:
         )
 
     @classmethod
-    def deferred_for(cls, batch: Batch, *, now: datetime, reason: str, batch_key: str | None = None) -> LedgerEntry:
-        """A batch carried to a later run without any POST (`intent_at` records when it was deferred)."""
+    def postponed_for(cls, batch: Batch, *, now: datetime, reason: str, batch_key: str | None = None) -> LedgerEntry:
+        """A batch carried to a later run without any POST (`intent_at` records when it was postponed)."""
         return cls(
             batch_id=batch.batch_id,
-            payload_sha256=batch_sha256(batch),
             regulation=batch.shape.regulation,
             user_actions=batch.user_actions,
-            state="deferred",
+            state="postponed",
             intent_at=_aware(now),
             batch_key=batch_key,
             reason=reason,
@@ -160,14 +160,13 @@ class LedgerEntry:
     def missing(self) -> list[tuple[str, str]]:
         """(key, action) pairs with no known job yet."""
         have = {(job.user_key, job.action) for job in self.jobs}
-        return [tuple(pair) for pair in self.user_actions if tuple(pair) not in have]
+        return [(key, action) for key, action in self.user_actions if (key, action) not in have]
 
     # -- JSON --------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {
             "version": LEDGER_FORMAT_VERSION,
             "batch_id": self.batch_id,
-            "payload_sha256": self.payload_sha256,
             "regulation": self.regulation,
             "user_actions": [list(pair) for pair in self.user_actions],
             "state": self.state,
@@ -184,14 +183,14 @@ class LedgerEntry:
     def from_json(cls, document: Mapping[str, Any] | str | bytes) -> LedgerEntry:
         if isinstance(document, str | bytes):
             document = json.loads(document)
+        assert isinstance(document, Mapping)
         if document.get("version") != LEDGER_FORMAT_VERSION:
             raise ValueError("not a ledger entry (or an unknown version)")
         return cls(
             batch_id=document["batch_id"],
-            payload_sha256=document["payload_sha256"],
             regulation=document["regulation"],
             user_actions=[(str(key), str(action)) for key, action in document["user_actions"]],
-            state=document["state"],
+            state=cast(LedgerState, _LEGACY_STATES.get(document["state"], document["state"])),
             jobs=[JobRef(j["job_id"], j["user_key"], j["action"]) for j in document["jobs"]],
             intent_at=_parse_iso(document.get("intent_at")),
             submitted_at=_parse_iso(document.get("submitted_at")),
@@ -200,11 +199,6 @@ class LedgerEntry:
             reason=document.get("reason"),
             posts={str(run): int(n) for run, n in (document.get("posts") or {}).items()},
         )
-
-
-def batch_sha256(batch: Batch) -> str:
-    """sha256 of the staged batch: what the POST body is built from (the org id aside)."""
-    return hashlib.sha256(dump_batch(batch)).hexdigest()
 
 
 def recover_jobs(entry: LedgerEntry, listed_jobs: Iterable[Mapping[str, Any]]) -> Recovery:
@@ -263,14 +257,6 @@ def parse_adobe_date(value: Any) -> datetime | None:
         return _aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         return None
-
-
-def input_marker(sha256: str, source_name: str, run_id: str, *, rows_read: int | None = None) -> dict[str, Any]:
-    """The JSON document that says "this input file (by content hash) was processed by run_id"."""
-    marker: dict[str, Any] = {"sha256": sha256, "source": source_name, "run_id": run_id}
-    if rows_read is not None:
-        marker["rows_read"] = rows_read
-    return marker
 
 
 def _as_job_ref(job: Any) -> JobRef:

@@ -18,10 +18,13 @@ from typing import Any, BinaryIO, TextIO
 from privacy_pipeline.models import Reject
 
 REJECT_COLUMNS = ("source", "row", "line", "request_id", "field", "reason")
+#: intake.json's physical-line accounting: lines_read = the sum of the other three.
+LINE_COUNTS = ("lines_read", "lines_header", "lines_blank", "lines_in_records")
 #: Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ARCHIVED = ("archived", "already_archived")
-QUARANTINED = "quarantined"
+#: Quarantine is final: a retried archive task finds the record and reports it quarantined again.
+QUARANTINED = ("quarantined", "already_quarantined")
 CONTENT_PENDING = "content_pending"
 
 
@@ -49,10 +52,10 @@ def build_report(
 
     :param intake: what intake recorded: rows_read, rows_rejected, rows_in_subjects, subjects,
         batches [{batch_id, subjects, jobs_expected}], carried [{batch_id, subjects[, jobs_expected]}].
-    :param submissions: the submit tasks' summaries: submitted_subjects, deferred_subjects,
+    :param submissions: the submit tasks' summaries: submitted_subjects, postponed_subjects,
         dry_run_subjects, api_posts, jobs, batch_ids (and jobs_expected when the task knows it).
     :param job_records: one per job (jobs.jsonl): jobId, userKey, action, status, productResponses,
-        and `archive` (archived / already_archived / quarantined) for archived content.
+        and `archive` (ARCHIVED or QUARANTINED outcomes) for stored content.
     """
     records = list(job_records)
     jobs_by_status = Counter(str(r.get("status") or "unknown") for r in records)
@@ -64,6 +67,8 @@ def build_report(
     report: dict[str, Any] = {
         "logical_date": logical_date,
         "run_id": run_id,
+        # Physical lines (intake.json from `IntakeResult.line_counts()`); None when intake did not record them.
+        **{name: _optional_int(intake.get(name)) for name in LINE_COUNTS},
         "rows_read": int(intake.get("rows_read", 0)),
         "rows_rejected": int(intake.get("rows_rejected", 0)),
         "rows_in_subjects": int(intake.get("rows_in_subjects", 0)),
@@ -73,10 +78,10 @@ def build_report(
         "subjects_intake": int(intake.get("subjects", 0)),
         "subjects_carried_in": sum(int(c.get("subjects", 0)) for c in intake.get("carried") or []),
         "subjects_submitted": _total(submissions, "submitted_subjects"),
-        "subjects_deferred": _total(submissions, "deferred_subjects"),
+        "subjects_postponed": _total(submissions, "postponed_subjects"),
         "subjects_dry_run": _total(submissions, "dry_run_subjects"),
         "batches_submitted": _total(submissions, "submitted_batches"),
-        "batches_deferred": _total(submissions, "deferred_batches"),
+        "batches_postponed": _total(submissions, "postponed_batches"),
         "batches_over_budget": _total(submissions, "over_budget_batches"),
         "subjects_over_budget": _total(submissions, "over_budget_subjects"),
         "jobs_expected": _jobs_expected(intake, submissions),
@@ -88,9 +93,9 @@ def build_report(
         "jobs_by_status": dict(sorted(jobs_by_status.items())),
         "complete_access_jobs": len(complete_access),
         "content_archived": sum(archive_outcomes[o] for o in ARCHIVED),
-        "content_quarantined": archive_outcomes[QUARANTINED],
+        "content_quarantined": sum(archive_outcomes[o] for o in QUARANTINED),
         "content_pending": archive_outcomes[CONTENT_PENDING],
-        "content_other": sum(n for o, n in archive_outcomes.items() if o not in (*ARCHIVED, QUARANTINED, CONTENT_PENDING)),
+        "content_other": sum(n for o, n in archive_outcomes.items() if o not in (*ARCHIVED, *QUARANTINED, CONTENT_PENDING)),
         "archive_on_other_jobs": stray_archives,
         "product_outcomes": product_outcomes(records),
         "rejects_key": rejects_key,
@@ -120,11 +125,14 @@ def check_accounting(report: Mapping[str, Any]) -> None:
             problems.append(f"{name}: {detail} ({left} != {right})")
 
     r = report
+    if r.get("lines_read") is not None:
+        expect("lines", r["lines_read"], sum(int(r.get(name) or 0) for name in LINE_COUNTS[1:]),
+               "lines_read must equal header + blank lines + lines in data records (rows)")
     expect("rows", r["rows_read"], r["rows_in_subjects"] + r["rows_rejected"] + r.get("rows_routed_to_opt_out", 0),
            "rows_read must equal rows in subjects + rows_rejected + rows routed to opt-out")
     expect("subjects", r["subjects_intake"] + r["subjects_carried_in"],
-           r["subjects_submitted"] + r["subjects_deferred"] + r["subjects_dry_run"],
-           "subjects taken in (+ carried in) must equal submitted + deferred + dry-run")
+           r["subjects_submitted"] + r["subjects_postponed"] + r["subjects_dry_run"],
+           "subjects taken in (+ carried in) must equal submitted + postponed + dry-run")
     if r["jobs_expected"] is not None:
         expect("jobs", r["jobs_created"], r["jobs_expected"],
                "jobs_created must equal the sum of subjects x actions over submitted batches")
@@ -143,6 +151,10 @@ def check_accounting(report: Mapping[str, Any]) -> None:
                         "complete access jobs")
     if problems:
         raise AccountingError(problems)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _is_complete_access(record: Mapping[str, Any]) -> bool:
@@ -183,10 +195,10 @@ def write_rejects_csv(rejects: Iterable[Reject], fileobj: BinaryIO | TextIO) -> 
     for reject in rejects:
         extra.update(dict.fromkeys(k for k in reject.raw if k not in REJECT_COLUMNS))
     header = [*REJECT_COLUMNS, *extra]
-    text = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, "utf-8", newline="")
+    text: Any = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, "utf-8", newline="")
     try:
         writer = csv.writer(text)  # RFC 4180 CRLF: cells holding a bare \r or \n get quoted
-        writer.writerow(header)
+        writer.writerow([neutralise_formula(cell) for cell in header])  # input column names are input too
         for reject in rejects:
             cells = [reject.source, reject.row, "" if reject.line is None else reject.line, reject.request_id,
                      reject.field, reject.reason, *(reject.raw.get(k, "") for k in extra)]

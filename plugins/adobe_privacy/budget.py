@@ -1,17 +1,25 @@
 """The daily job budget in S3: reservations written with compare-and-swap, so concurrent DAGs never overspend.
 
 See `privacy_pipeline.budget` for the rules. The day's document is read with its ETag and written
-back with `If-Match` (or `If-None-Match: *` when the day has none yet); a 412 means another submit
-task wrote in between, so the read-decide-write loop starts again from the new document.
+back with `If-Match` (or `If-None-Match: *` when the day has none yet) through the store's conditional
+write; a refused write means another submit task wrote in between, so the read-decide-write loop starts
+again from the new document. The budget day is the injected clock's day.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from adobe_privacy.exceptions import PrivacyBackPressureError
+
+if TYPE_CHECKING:
+    from privacy_pipeline.budget import BudgetDay
+    from privacy_pipeline.clock import Clock
+    from privacy_pipeline.layout import ArchiveLayout
+
+    from adobe_privacy.storage import PrivacyArchiveStore
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +45,16 @@ class BudgetContentionError(RuntimeError):
 class DailyJobBudget:
     """Reserve and release jobs in the day's budget document under the archive's ledger."""
 
-    def __init__(self, store, layout, limit: int) -> None:
+    def __init__(self, store: PrivacyArchiveStore, layout: ArchiveLayout, limit: int,
+                 clock: Clock | None = None) -> None:
+        from privacy_pipeline.clock import WALL_CLOCK
+
         self.store = store
         self.layout = layout
         self.limit = limit
+        self.clock = clock or WALL_CLOCK
 
-    def reserve(self, batch_id: str, jobs: int, *, now: datetime | None = None) -> int:
+    def reserve(self, batch_id: str, jobs: int) -> int:
         """Reserve `jobs` for `batch_id` in today's budget; returns what is left afterwards.
 
         :raises DailyBudgetExhaustedError: the jobs do not fit (nothing is reserved).
@@ -50,52 +62,28 @@ class DailyJobBudget:
         from privacy_pipeline.budget import BudgetExhausted
 
         try:
-            day = self._update(lambda budget: budget.reserve(batch_id, jobs, self.limit), now)
+            day = self._update(lambda budget: budget.reserve(batch_id, jobs, self.limit))
         except BudgetExhausted as err:
             raise DailyBudgetExhaustedError(str(err), day=err.day, wanted=err.wanted,
                                             remaining=err.remaining) from None
         return day.remaining(self.limit)
 
-    def release(self, batch_id: str, *, now: datetime | None = None) -> None:
+    def release(self, batch_id: str) -> None:
         """Give back `batch_id`'s reservation of today (a batch Adobe refused: nothing was created)."""
-        self._update(lambda budget: budget.release(batch_id), now)
+        self._update(lambda budget: budget.release(batch_id))
 
-    def _update(self, change, now: datetime | None):
+    def _update(self, change: Callable[[BudgetDay], BudgetDay]) -> BudgetDay:
         from privacy_pipeline.budget import BudgetDay, budget_day
 
-        day = budget_day(now)
+        day = budget_day(self.clock.now())
         key = self.layout.ledger_budget(day)
         for _ in range(MAX_CAS_ATTEMPTS):
-            document, etag = self._read(key)
+            document, etag = self.store.get_json_versioned(key)
             current = BudgetDay.from_json(document, day)
             changed = change(current)
             if changed == current:
                 return current
-            if self._write_if_unchanged(key, changed.to_json(), etag):
+            if self.store.put_json_if(key, changed.to_json(), etag=etag):
                 return changed
             log.info("Budget %s changed while we updated it; reading it again", day)
         raise BudgetContentionError(f"budget {day}: {MAX_CAS_ATTEMPTS} concurrent updates in a row")
-
-    def _read(self, key: str) -> tuple[dict | None, str | None]:
-        client = self.store.client
-        try:
-            response = client.get_object(Bucket=self.store.bucket, Key=key)
-        except client.exceptions.NoSuchKey:
-            return None, None
-        return json.loads(response["Body"].read()), response["ETag"]
-
-    def _write_if_unchanged(self, key: str, document: dict, etag: str | None) -> bool:
-        from botocore.exceptions import ClientError
-
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-        try:
-            self.store.client.put_object(
-                Bucket=self.store.bucket, Key=key, Body=body, ContentType="application/json",
-                **self.store.encryption_args, **condition,
-            )
-        except ClientError as err:
-            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
-                return False  # 412 Precondition Failed; 409 ConditionalRequestConflict (a racing write)
-            raise
-        return True

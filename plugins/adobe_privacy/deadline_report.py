@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
-
-from airflow.sdk import BaseNotifier
+from typing import TYPE_CHECKING, Any
 
 from adobe_privacy.notifiers import send_alert
 
+if TYPE_CHECKING:
+    from airflow.sdk import BaseNotifier
+    from privacy_pipeline.layout import RunLayout
+    from privacy_pipeline.models import Subject
 
-def iter_run_subjects(store, intake: dict[str, Any] | None) -> Iterator[Any]:
+    from adobe_privacy.storage import PrivacyArchiveStore
+
+
+def iter_run_subjects(store: PrivacyArchiveStore, intake: dict[str, Any] | None) -> Iterator[Subject]:
     """Every subject a run staged or carried in (read back from its staged batches)."""
     from privacy_pipeline.batching import load_batch
 
@@ -23,13 +28,14 @@ def iter_run_subjects(store, intake: dict[str, Any] | None) -> Iterator[Any]:
             yield from load_batch(body).subjects
 
 
-def write_deadline_outputs(store, run, intake: dict[str, Any] | None, records: list[dict[str, Any]], *,
-                           default_days: int, context: Any, notifier: BaseNotifier | None) -> dict[str, Any]:
+def write_deadline_outputs(store: PrivacyArchiveStore, run: RunLayout, intake: dict[str, Any] | None,
+                           records: list[dict[str, Any]], *, today: date, default_days: int, context: Any,
+                           notifier: BaseNotifier | None) -> dict[str, Any]:
     """Summarise the run's subjects by legal deadline, write deadlines.png/.html, alert on overdue ones."""
     from privacy_pipeline.deadlines import deadline_items, deadline_summary, render_deadline_chart
 
     items = deadline_items(iter_run_subjects(store, intake), records)
-    summary = deadline_summary(items, datetime.now(UTC).date(), default_days=default_days)
+    summary = deadline_summary(items, today, default_days=default_days)
     with tempfile.TemporaryDirectory(prefix="privacy-deadlines-") as tmp:
         png, page = Path(tmp) / "deadlines.png", Path(tmp) / "deadlines.html"
         render_deadline_chart(summary, png, page)

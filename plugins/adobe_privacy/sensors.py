@@ -1,4 +1,4 @@
-"""Sensor that waits for Privacy Service jobs, deferrable by default."""
+"""Every sensor of the provider: waits for Privacy Service jobs (deferrable) and for Data Hygiene jobs."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class PrivacyJobsSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        jobs_by_regulation: dict[str, list[str]] | Any,
+        jobs_by_regulation: dict[str, list[str]] | Any | None,
         from_date: str | None = None,
         to_date: str | None = None,
         adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
@@ -78,7 +78,7 @@ class PrivacyJobsSensor(BaseSensorOperator):
         # Privacy jobs take hours to days: polling every minute only burns API quota.
         kwargs.setdefault("poke_interval", 900)
         super().__init__(**kwargs)
-        self.jobs_by_regulation = jobs_by_regulation
+        self.jobs_by_regulation = jobs_by_regulation or {}
         self.from_date = from_date
         self.to_date = to_date
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
@@ -97,12 +97,22 @@ class PrivacyJobsSensor(BaseSensorOperator):
             self.jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
         )
 
+    def _no_jobs(self) -> dict[str, Any] | None:
+        """The result when there is nothing to wait for, else None."""
+        if any(self.jobs_by_regulation.values()):
+            return None
+        self.log.info("No jobs to wait for")
+        return {"status": "success", "counts": {}, "open": 0, "error_job_ids": []}
+
     def poke(self, context: Context) -> PokeReturnValue:
         summary = self._summarize()
         self.log.info("%d jobs open; counts %s", summary["open"], summary["counts"])
         return PokeReturnValue(summary["open"] == 0, {"status": "success", **summary})
 
     def execute(self, context: Context) -> Any:
+        nothing = self._no_jobs()
+        if nothing is not None:
+            return nothing
         if not self.deferrable:
             return self._execute_in_worker(context)
         first = self.poke(context)
@@ -148,3 +158,114 @@ class PrivacyJobsSensor(BaseSensorOperator):
     def _timed_out(self, summary: dict[str, Any]) -> dict[str, Any]:
         self.log.warning("%d privacy jobs still open at the timeout; reporting them", summary["open"])
         return summary
+
+
+class PrivacyRunJobsSensor(PrivacyJobsSensor):
+    """
+    Wait for every job a run submitted, with one sensor (and so one trigger) for the whole run.
+
+    Takes the submit tasks' summaries, not job ids: they are merged at run time, so the list endpoint is
+    polled once per regulation per cycle for the run instead of once per submit chunk.
+
+    :param submissions: the submit tasks' summaries (templated; their XComArg).
+    :param poll_interval: seconds between polls (templated; becomes `poke_interval`).
+    :param wait_timeout: seconds to wait (templated; becomes `timeout`).
+    """
+
+    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout")
+
+    def __init__(
+        self,
+        *,
+        submissions: list[dict[str, Any]] | Any,
+        poll_interval: float = 900,
+        wait_timeout: float = 6 * 3600,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(jobs_by_regulation=None, **kwargs)
+        self.submissions = submissions
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+
+    def execute(self, context: Context) -> Any:
+        window = _merged_window(self.submissions)
+        self.jobs_by_regulation = window["jobs_by_regulation"]
+        self.from_date, self.to_date = window["from_date"], window["to_date"]
+        self.poke_interval = float(self.poll_interval)
+        self.timeout = float(self.wait_timeout)
+        return super().execute(context)
+
+
+class HygieneJobsSensor(BaseSensorOperator):
+    """
+    Wait for a run's Data Hygiene jobs, polling the hygiene list endpoint (one call per 1000 jobs).
+
+    Runs in `reschedule` mode: between pokes it holds no worker slot. Jobs still open at the timeout
+    are reported, not failed (like the privacy sensor).
+
+    :param submissions: the hygiene submit tasks' summaries (templated; their XComArg).
+    :param poll_interval: seconds between pokes (templated).
+    :param wait_timeout: seconds to wait (templated).
+    :param adobe_privacy_conn_id: the `adobe_privacy_service` connection.
+    """
+
+    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout")
+
+    def __init__(
+        self,
+        *,
+        submissions: list[dict[str, Any]] | Any,
+        poll_interval: float = 900,
+        wait_timeout: float = 6 * 3600,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(**kwargs)
+        self.submissions = submissions
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+
+    @cached_property
+    def hook(self) -> PrivacyServiceHook:
+        from adobe_privacy.hooks import PrivacyServiceHook
+
+        return PrivacyServiceHook(self.adobe_privacy_conn_id)
+
+    def _summary(self) -> dict[str, Any]:
+        from adobe_privacy.protocol import SummaryBuilder
+
+        window = _merged_window(self.submissions)
+        job_ids = [job_id for ids in window["jobs_by_regulation"].values() for job_id in ids]
+        builder = SummaryBuilder({"hygiene": job_ids})
+        if job_ids:
+            for job in self.hook.iter_hygiene_jobs(from_date=window["from_date"], to_date=window["to_date"]):
+                builder.observe("hygiene", [job])
+                if builder.all_seen("hygiene"):
+                    break
+        return builder.build().as_dict()
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        summary = self._summary()
+        self.log.info("%d hygiene jobs open; counts %s", summary["open"], summary["counts"])
+        return PokeReturnValue(summary["open"] == 0, {"status": "success", **summary})
+
+    def execute(self, context: Context) -> Any:
+        self.poke_interval = float(self.poll_interval)
+        self.timeout = float(self.wait_timeout)
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout:
+            summary = {"status": "timeout", **self._summary()}
+            self.log.warning("%d hygiene jobs still open at the timeout; reporting them", summary["open"])
+            return summary
+
+
+def _merged_window(submissions: Any) -> dict[str, Any]:
+    """Job ids by regulation and the widest list window over the submit tasks' summaries."""
+    from privacy_pipeline.report import merge_submissions
+
+    from adobe_privacy.operators.base import materialize
+
+    return merge_submissions(materialize(submissions))

@@ -81,8 +81,25 @@ class PrivacyArchiveStore:
         )
 
     def put_json(self, key: str, document: Any) -> None:
-        body = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
-        self.put_bytes(key, body, content_type="application/json")
+        self.put_bytes(key, _json_bytes(document), content_type="application/json")
+
+    def put_json_if(self, key: str, document: Any, *, etag: str | None) -> bool:
+        """Write only if the object is still the version read (`etag`), or still absent (`etag` None).
+
+        S3 conditional writes (`If-Match` / `If-None-Match: *`): False when another writer got there
+        first (412 Precondition Failed, or 409 for a racing conditional write), so the caller reads again.
+        """
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=_json_bytes(document),
+                                   ContentType="application/json", **self.encryption_args, **condition)
+        except ClientError as err:
+            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412):
+                return False
+            raise
+        return True
 
     def put_file(self, path: str | Path, key: str, *, content_type: str = "application/octet-stream") -> None:
         """Managed (multipart above the transfer threshold) upload from disk: memory stays bounded."""
@@ -118,17 +135,19 @@ class PrivacyArchiveStore:
         body = self.get_bytes(key)
         return None if body is None else json.loads(body)
 
+    def get_json_versioned(self, key: str) -> tuple[Any | None, str | None]:
+        """`(document, etag)`, or `(None, None)` when the object does not exist: the read of a conditional write."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey:
+            return None, None
+        return json.loads(response["Body"].read()), response["ETag"]
+
     def head(self, key: str) -> dict | None:
         return self.hook.head_object(key=key, bucket_name=self.bucket)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.hook.list_keys(bucket_name=self.bucket, prefix=prefix.rstrip("/") + "/")
-
-    def download_to(self, key: str, directory: Path) -> Path:
-        target = directory / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.client.download_file(self.bucket, key, str(target))
-        return target
 
 
 def iter_input_objects(uri: str, *, aws_conn_id: str | None = "aws_default") -> Iterator[tuple[str, Any]]:
@@ -157,6 +176,10 @@ def iter_input_objects(uri: str, *, aws_conn_id: str | None = "aws_default") -> 
         raise FileNotFoundError(f"input not found: {uri}")
     for file in files:
         yield str(file), _file_opener(file)
+
+
+def _json_bytes(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 def _s3_opener(client, bucket: str, key: str):

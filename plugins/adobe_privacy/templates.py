@@ -1,7 +1,7 @@
 """Jinja templates every DAG shares: where the archive and the inbox are, and how S3 writes are encrypted.
 
 Rendered at run time from Airflow Variables (never read at parse time), so one Variable configures
-every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`.
+every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`, `privacy_as_of`.
 """
 
 ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
@@ -21,3 +21,6 @@ ENCRYPTION = {
     "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",
     "kms_key_id": "{{ var.value.get('privacy_kms_key_id', '') }}",
 }
+#: The moment runs take as "now" (`privacy_pipeline.clock`): empty for the wall clock; an ISO date or
+#: date-time for a rehearsal, a simulated month against the emulator, or a rerun of an old day.
+AS_OF = "{{ var.value.get('privacy_as_of', '') }}"

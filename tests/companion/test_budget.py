@@ -51,8 +51,8 @@ def test_concurrent_reservations_never_overspend(companion):
     assert granted == 3 and document["used"] == 900 and len(document["reservations"]) == 3
 
 
-def test_batches_over_budget_are_deferred_unposted_and_carried(companion):
-    """Budget 5 jobs: the first batch (3 jobs) goes out, the second (3) is deferred like back-pressure."""
+def test_batches_over_budget_are_postponed_unposted_and_carried(companion):
+    """Budget 5 jobs: the first batch (3 jobs) goes out, the second (3) is postponed like back-pressure."""
     first = companion.write_csv("a.csv", subject_rows(3, prefix="a"))
     chunks = companion.take_in(first, run_id="run-a", max_subjects=3)
     (keys,) = chunks
@@ -64,14 +64,14 @@ def test_batches_over_budget_are_deferred_unposted_and_carried(companion):
     posts_before = companion.calls(JOBS_ROUTE)
     summary = companion.submit(keys_b, run_id="run-b", budget=5)
     assert summary["submitted_batches"] == 0 and summary["over_budget_batches"] == 1
-    assert summary["over_budget_subjects"] == 3 and summary["deferred_batches"] == 1
+    assert summary["over_budget_subjects"] == 3 and summary["postponed_batches"] == 1
     assert companion.calls(JOBS_ROUTE) == posts_before  # nothing was sent
-    (deferred,) = companion.ledger("deferred").values()
-    assert "budget" in deferred["reason"]
+    (pending,) = companion.ledger("pending").values()
+    assert "budget" in pending["reason"]
     assert companion.ledger("budget")[budget_day()]["used"] == 3
 
     # More budget (the Variable raised, or tomorrow): the next run carries the batch and posts it once.
     (carried_keys,) = companion.take_in(companion.write_csv("empty.csv", []), run_id="run-c")
     summary = companion.submit(carried_keys, run_id="run-c", budget=6)
-    assert summary["submitted_batches"] == 1 and not companion.ledger("deferred")
+    assert summary["submitted_batches"] == 1 and not companion.ledger("pending")
     assert set(companion.jobs_per_user_action().values()) == {1}

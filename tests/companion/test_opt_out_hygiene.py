@@ -8,7 +8,7 @@ from tests.companion.conftest import CONSENT_ROUTE, HYGIENE_ROUTE, subject_rows
 
 
 def send_opt_outs(companion, input_path, run_id: str, **kwargs):
-    from adobe_privacy.companion_operators import SubmitOptOutsOperator
+    from adobe_privacy.operators import SubmitOptOutsOperator
 
     op = SubmitOptOutsOperator(task_id="send_opt_outs", input_uri=str(input_path),
                                archive_uri=companion.archive_uri, **kwargs)
@@ -40,12 +40,12 @@ def test_opt_outs_are_sent_once_with_evidence_and_no_identity_in_logs(companion,
 
 
 def test_hygiene_deletes_submitted_once_waited_on_and_archived(companion):
-    from adobe_privacy.companion_operators import (
+    from adobe_privacy.operators import (
         ArchiveHygieneJobsOperator,
-        HygieneJobsSensor,
+        PrivacyRunReportOperator,
         SubmitHygieneBatchesOperator,
     )
-    from adobe_privacy.operators import PrivacyRunReportOperator
+    from adobe_privacy.sensors import HygieneJobsSensor
 
     # Jobs finish only when the test moves the clock: the first poke must see them open however slowly
     # this machine gets there.

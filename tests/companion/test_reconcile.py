@@ -13,7 +13,7 @@ CONTENT_ROUTE = "GET /data/core/privacy/jobs/{jobId}/content"
 
 
 def reconcile(companion, run_id: str, **kwargs):
-    from adobe_privacy.companion_operators import ReconcilePrivacyJobsOperator
+    from adobe_privacy.operators import ReconcilePrivacyJobsOperator
     from privacy_pipeline.layout import ArchiveLayout
 
     op = ReconcilePrivacyJobsOperator(task_id="reconcile", archive_uri=companion.archive_uri,

@@ -197,7 +197,7 @@ class NightlyHarness:
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id))
+            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"))
             return [XComModel.deserialize_value(row) for row in rows]
 
     def use_fresh_archive(self, suffix: str) -> None:
@@ -208,7 +208,7 @@ class NightlyHarness:
 
     # -- the ledger and the emulator's view ---------------------------------------------------------
     def ledger(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Ledger documents of one kind (`batches`, `deferred`, `inputs`, `jobs`) by object name."""
+        """Ledger documents of one kind (`batches`, `pending`, `inputs`, `jobs`) by object name."""
         prefix = f"{self.archive_prefix}/ledger/{kind}/"
         return {
             key.rsplit("/", 1)[-1].removesuffix(".json"): json.loads(
@@ -308,6 +308,6 @@ def assert_encrypted(harness: NightlyHarness, prefix: str, *, sse: str, kms_key_
 def report_accounting(report: dict[str, Any]) -> dict[str, Any]:
     """The counts that must not depend on how bumpy the road was (POST counts may)."""
     names = ("rows_read", "rows_rejected", "rows_in_subjects", "subjects_intake", "subjects_submitted",
-             "subjects_deferred", "jobs_expected", "jobs_created", "jobs_recorded", "jobs_by_status",
+             "subjects_postponed", "jobs_expected", "jobs_created", "jobs_recorded", "jobs_by_status",
              "complete_access_jobs", "content_archived", "content_quarantined", "content_pending")
     return {name: report[name] for name in names}

@@ -40,10 +40,10 @@ def test_clean_run_adds_up_archives_every_access_zip_and_encrypts_everything(nig
     assert report["jobs_created"] == expected.jobs
     assert report["jobs_by_status"] == {"complete": expected.jobs}
     assert report["complete_access_jobs"] == report["content_archived"] == expected.access_jobs
-    assert report["subjects_deferred"] == report["content_quarantined"] == report["content_pending"] == 0
+    assert report["subjects_postponed"] == report["content_quarantined"] == report["content_pending"] == 0
     assert report["api_posts"] == report["batches_submitted"], "one POST per batch on a clean run"
     assert_exactly_once(nightly, expected.user_actions)
-    assert nightly.ledger("deferred") == {}, "every carry marker is cleared once its batch is submitted"
+    assert nightly.ledger("pending") == {}, "every carry marker is cleared once its batch is submitted"
     assert len(nightly.ledger("inputs")) == 1
 
     rejected = out.rejects()
@@ -116,7 +116,7 @@ def test_dry_run_validates_and_batches_but_posts_nothing(nightly):
     assert report["subjects_dry_run"] == expected.subjects
     assert report["rows_rejected"] == expected.rows_rejected
     assert report["subjects_submitted"] == report["jobs_created"] == 0
-    assert nightly.ledger("batches") == nightly.ledger("deferred") == nightly.ledger("inputs") == {}
+    assert nightly.ledger("batches") == nightly.ledger("pending") == nightly.ledger("inputs") == {}
 
     # A dry run is a rehearsal: the same file taken in for real afterwards is submitted in full.
     real = nightly.run("2026-03-05", input_uri=source)

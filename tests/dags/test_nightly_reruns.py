@@ -50,12 +50,12 @@ def test_the_daily_cap_defers_batches_and_the_next_run_submits_them_once(nightly
 
     report = nightly.outputs(capped).report
     check_accounting(report)
-    assert 0 < report["subjects_deferred"] < expected.subjects
-    assert report["subjects_submitted"] + report["subjects_deferred"] == expected.subjects
+    assert 0 < report["subjects_postponed"] < expected.subjects
+    assert report["subjects_submitted"] + report["subjects_postponed"] == expected.subjects
     assert report["jobs_created"] == nightly.emulator.stats()["jobs_total"] <= expected.jobs // 2
-    markers = nightly.ledger("deferred")
-    assert len(markers) == report["batches_deferred"] > 0
-    assert sum(m["subjects"] for m in markers.values()) == report["subjects_deferred"]
+    markers = nightly.ledger("pending")
+    assert len(markers) == report["batches_postponed"] > 0
+    assert sum(m["subjects"] for m in markers.values()) == report["subjects_postponed"]
 
     nightly.emulator.configure(daily_job_cap=20000)
     carried = nightly.run("2026-06-11", input_uri=source)
@@ -64,6 +64,6 @@ def test_the_daily_cap_defers_batches_and_the_next_run_submits_them_once(nightly
     check_accounting(report)
     assert report["rows_read"] == 0, "the input itself was taken in last night"
     assert report["subjects_carried_in"] == report["subjects_submitted"] == sum(m["subjects"] for m in markers.values())
-    assert report["subjects_deferred"] == 0
-    assert nightly.ledger("deferred") == {}
+    assert report["subjects_postponed"] == 0
+    assert nightly.ledger("pending") == {}
     assert_exactly_once(nightly, expected.user_actions)

@@ -171,6 +171,12 @@ class Page:
         self.call("Input.dispatchKeyEvent", type="keyDown", text="\r", **key)
         self.call("Input.dispatchKeyEvent", type="keyUp", **key)
 
+    def press_key(self, key: str, key_code: int) -> None:
+        """A non-text key (ArrowDown, Escape, ...) on the focused element."""
+        event = {"key": key, "code": key, "windowsVirtualKeyCode": key_code}
+        self.call("Input.dispatchKeyEvent", type="keyDown", **event)
+        self.call("Input.dispatchKeyEvent", type="keyUp", **event)
+
     def click_text(self, text: str, *, selector: str = "button, a, [role=option], [role=tab]") -> None:
         """Click the first visible element matching `selector` whose text is exactly `text`."""
         script = f"""(() => {{
@@ -181,6 +187,20 @@ class Page:
             return true;
         }})()"""
         self.wait_for(script, what=f"a clickable {text!r}")
+
+    def mouse_click_text(self, text: str, *, selector: str = "button", within: str = "document") -> None:
+        """Click like a user (pointer events at the element's centre): some widgets ignore `element.click()`."""
+        script = f"""(() => {{
+            const el = [...{within}.querySelectorAll({json.dumps(selector)})]
+                .find(e => e.innerText && e.innerText.trim() === {json.dumps(text)} && e.offsetParent !== null);
+            if (!el) return null;
+            el.scrollIntoView({{block: 'center'}});
+            const r = el.getBoundingClientRect();
+            return [r.left + r.width / 2, r.top + r.height / 2];
+        }})()"""
+        x, y = self.wait_for(script, what=f"a clickable {text!r}")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
     def body_text(self) -> str:
         return self.evaluate("document.body ? document.body.innerText : ''") or ""

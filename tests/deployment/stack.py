@@ -7,7 +7,8 @@
         run_id = api.trigger("my_dag", conf={...})
 
 It creates a fresh PostgreSQL database (metadata DB and Celery result backend) and takes an empty
-Redis db index for the broker, migrates, then starts the api-server (127.0.0.1, free port), scheduler,
+Redis db index for the broker, migrates, creates the project's API pool (as compose's airflow-init does:
+a submit task whose pool is missing is never scheduled), then starts the api-server (127.0.0.1, free port), scheduler,
 dag-processor, triggerer and N Celery workers, each in its own process group with its own log file.
 `stop()` ends every process group it started by PID, drops the database and flushes its Redis index.
 """
@@ -183,6 +184,7 @@ class Stack:
         self._write_passwords_file()
         self._migrate()
         self.timings["migrate_s"] = time.monotonic() - started
+        self._create_pools()
         for component in self._components():
             component.start()
             self.components.append(component)
@@ -250,6 +252,8 @@ class Stack:
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # The connection form's Test button: our hook implements test_connection.
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             **self.env,
         }
 
@@ -354,6 +358,19 @@ class Stack:
         (self.logs_dir / "db-migrate.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{(result.stdout + result.stderr)[-3000:]}")
+
+    def _create_pools(self) -> None:
+        """The API pool under the name the DAGs will read (`ADOBE_PRIVACY_API_POOL` in `env`, else the default)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "adobe_privacy.pools"],
+            env=self.base_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        (self.logs_dir / "pools.log").write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise StackError(f"creating the API pool failed:\n{(result.stdout + result.stderr)[-3000:]}")
 
     # ---- health ----------------------------------------------------------------------------------
     def _wait_healthy(self) -> None:
@@ -467,9 +484,13 @@ class AirflowApi:
         """Poll the run until success or failure; `on_poll` sees the task instances at every poll."""
 
         def finished() -> dict[str, Any] | None:
-            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            try:
+                run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+                task_instances = self.task_instances(dag_id, run_id) if on_poll is not None else []
+            except httpx.TimeoutException:
+                return None  # a busy single-worker api-server on a loaded machine: ask again at the next poll
             if on_poll is not None:
-                on_poll(self.task_instances(dag_id, run_id))
+                on_poll(task_instances)
             return run if run["state"] in TERMINAL_RUN_STATES else None
 
         return wait_until(finished, timeout=timeout, what=f"run {run_id} of {dag_id} to finish", interval=1)

@@ -69,8 +69,10 @@ def users(count: int, *, actions: tuple[str, ...] = ("access",), prefix: str = "
 
 @pytest.fixture
 def clean_emulator(emulator):
-    """The session emulator, reset before and after the test (jobs, faults, clock, settings)."""
+    """The session emulator, reset before and after the test (jobs, faults, clock, settings), its clock
+    moved away from midnight UTC so that no test's "today" changes while it runs."""
     emulator.reset()
+    away_from_midnight(emulator)
     emulator.configure(processing_after_seconds=PROCESSING_AFTER, complete_after_seconds=COMPLETE_AFTER)
     yield emulator
     emulator.reset()
@@ -83,3 +85,19 @@ def api(clean_emulator) -> Iterator[httpx.Client]:
         base_url=clean_emulator.base_url, headers=clean_emulator.headers(), timeout=30
     ) as client:
         yield client
+
+
+def clock_now(server) -> float:
+    return httpx.get(f"{server.base_url}/_emulator/clock").json()["now"]
+
+
+def away_from_midnight(server) -> None:
+    """Move the emulator clock (at most 12 h) so that the UTC day cannot change during the test."""
+    seconds = clock_now(server) % 86400
+    if not 6 * 3600 <= seconds < 18 * 3600:
+        server.advance_clock((6 * 3600 - seconds) % 86400)
+
+
+def at_minute_start(server) -> None:
+    """Move the emulator clock to one second past the next minute, for per-minute counters."""
+    server.advance_clock(61 - clock_now(server) % 60)

@@ -94,6 +94,8 @@ def test_hygiene_record_delete_round_trip(hygiene, clean_emulator):
     assert payload["totalRecords"] == 2
     echoed = payload["jobs"][0]["customer"]["user"]
     assert echoed["action"] == ["delete"] and echoed["userIDs"][0]["namespaceId"] == 6
+    custom = payload["jobs"][1]["customer"]["user"]["userIDs"][0]
+    assert custom["type"] == "custom" and "namespaceId" not in custom  # Adobe's "Loyalty ID" shows none
     job_id = payload["jobs"][1]["jobId"]
     detail = api.get(f"{HYGIENE_JOBS}/{job_id}").json()
     assert (
@@ -141,20 +143,38 @@ def test_hygiene_validation(hygiene, path, value, field):
     assert field in [error["field"] for error in response.json()["errors"]]
 
 
+WORKORDER = "/data/core/hygiene/workorder"
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", HYGIENE_JOBS),
-        ("GET", HYGIENE_JOBS),
-        ("GET", "/data/core/hygiene/quota"),
-        ("GET", f"{HYGIENE_JOBS}/x"),
+        ("POST", WORKORDER),
+        ("GET", WORKORDER),
+        ("GET", f"{WORKORDER}/DI-x"),
+        ("PUT", f"{WORKORDER}/DI-x"),
     ],
 )
-def test_hygiene_needs_the_sandbox_header(api, clean_emulator, method, path):
-    body = json.loads(json.dumps(HYGIENE_BODY).replace("{ORG_ID}", clean_emulator.org_id))
-    response = api.request(method, path, json=body if method == "POST" else None)
+def test_workorders_need_the_sandbox_header(api, clean_emulator, method, path):
+    body = {"name": "x"} if method == "PUT" else {"displayName": "x", "action": "delete_identity"}
+    response = api.request(method, path, json=body if method in ("POST", "PUT") else None)
     assert response.status_code == 400
     assert response.json() == {"error_code": "400003", "message": "Missing header"}
+
+
+def test_alpha_jobs_and_quota_need_only_the_gateway_headers(api, clean_emulator):
+    """The seed's alpha page lists three gateway headers; the quota page's curl sends no sandbox."""
+    assert "x-sandbox-name" not in api.headers
+    body = json.loads(json.dumps(HYGIENE_BODY).replace("{ORG_ID}", clean_emulator.org_id))
+    created = api.post(HYGIENE_JOBS, json=body)
+    assert created.status_code == 202
+    job_id = created.json()["jobs"][0]["jobId"]
+    detail = api.get(f"{HYGIENE_JOBS}/{job_id}")
+    assert detail.status_code == 200 and "sandboxName" not in detail.json()
+    assert api.get(HYGIENE_JOBS).json()["totalRecords"] == len(body["users"])
+    quota = api.get("/data/core/hygiene/quota", params={"quotaType": "dailyConsumerDeleteIdentitiesQuota"})
+    assert quota.status_code == 200
+    assert quota.json()["quotas"][0]["consumed"] == sum(len(user["userIDs"]) for user in body["users"])
 
 
 def test_hygiene_quota_type_is_validated(hygiene):

@@ -147,7 +147,7 @@ def _bad_queries(today):
         ({"regulation": "gdpr", "fromDate": "2024-02-30", "toDate": "2024-03-01"}, "fromDate"),
         ({"regulation": "gdpr", "filterDate": str(today - 46 * day)}, "filterDate"),
         (
-            {"regulation": "gdpr", "filterDate": str(today), "fromDate": str(today), "toDate": str(today)},
+            {"regulation": "gdpr", "filterDate": "2024-13-01", "fromDate": str(today), "toDate": str(today)},
             "filterDate",
         ),
     ]

@@ -60,7 +60,7 @@ def test_complete_detail_has_the_documented_shape(api, clean_emulator):
         assert status["responseMsgCode"] in ADOBE_CODES
         assert product["processedDate"].endswith(" GMT")
         assert ("results" in status) == (status["responseMsgCode"] == "PRVCY-6054-200")
-    assert detail["downloadUrl"] == detail["downloadURL"]
+    assert "downloadURL" not in detail  # one spelling per setting; downloadUrl by default
     assert detail["downloadUrl"] == f"{clean_emulator.base_url}{JOBS}/{detail['jobId']}/content"
     delete_detail = api.get(f"{JOBS}/{job_ids['user12345|delete']}").json()
     assert delete_detail["status"] == "complete" and "downloadUrl" not in delete_detail
@@ -124,6 +124,9 @@ def read_zip(content: bytes, job_id: str) -> dict[str, list[str]]:
 
 
 def test_content_zip_has_one_folder_per_product_of_json(api, clean_emulator):
+    # The filler (content_bytes) goes only to products that found data (6000/6054); a 6052 product has
+    # its folder and response.json alone. Fix the outcomes so the size below is a promise, not luck.
+    clean_emulator.configure(product_outcome_weights={"6000": 1.0})
     job_ids = submit_example(api, clean_emulator.org_id)
     early = api.get(f"{JOBS}/{job_ids['DavidSmith|access']}/content")
     assert early.status_code == 404 and early.json()["error_code"] == "PRVCY-4040-404"
@@ -138,11 +141,23 @@ def test_content_zip_has_one_folder_per_product_of_json(api, clean_emulator):
     folders = read_zip(response.content, job_ids["DavidSmith|access"])
     assert set(folders) == {"Analytics", "AudienceManager", "Profile"}
     assert all("response.json" in files for files in folders.values())
+    assert all(any(name.startswith("data-") for name in files) for files in folders.values())
     assert len(response.content) >= 16384
     again = api.get(f"{JOBS}/{job_ids['DavidSmith|access']}/content")
     assert hashlib.sha256(again.content).digest() == hashlib.sha256(response.content).digest()
     delete = api.get(f"{JOBS}/{job_ids['user12345|delete']}/content")
     assert delete.status_code == 400 and delete.json()["error_code"] == "PRVCY-1000-400"
+
+
+def test_content_zip_of_products_without_data_has_no_filler(api, clean_emulator):
+    clean_emulator.configure(product_outcome_weights={"6052": 1.0})
+    job_id = submit_example(api, clean_emulator.org_id)["DavidSmith|access"]
+    clean_emulator.advance_clock(FINISHED)
+    response = api.get(f"{JOBS}/{job_id}/content")
+    folders = read_zip(response.content, job_id)
+    assert set(folders) == {"Analytics", "AudienceManager", "Profile"}
+    assert all(files == ["response.json"] for files in folders.values())
+    assert len(response.content) < 16384
 
 
 def peak_rss_kib(pid: int) -> int | None:

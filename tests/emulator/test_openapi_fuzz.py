@@ -11,9 +11,14 @@ from hypothesis import strategies as st
 
 from tests.emulator.conftest import CONSENT, HYGIENE_JOBS, JOBS, job_request
 
+WORKORDER = "/data/core/hygiene/workorder"
+
+# derandomize: the examples follow a fixed seed, so a run can never pass or fail by chance.
 FUZZ_SETTINGS = settings(
     max_examples=40,
     deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -125,6 +130,8 @@ def test_openapi_document_describes_the_real_routes(emulator):
         "/data/core/hygiene/jobs",
         "/data/core/hygiene/jobs/{jobId}",
         "/data/core/hygiene/quota",
+        "/data/core/hygiene/workorder",
+        "/data/core/hygiene/workorder/{workorderId}",
         "/_emulator/stats",
         "/_emulator/faults",
     }
@@ -145,7 +152,95 @@ def test_openapi_document_describes_the_real_routes(emulator):
         "HygieneJobRequest",
         "PrivacyJobDetail",
         "AepError",
+        "WorkOrderRequest",
     } <= set(schemas)
     for path_item in paths.values():
         for operation in path_item.values():
             assert "422" not in operation["responses"]
+
+
+WORKORDER_FIELDS = ["displayName", "description", "action", "datasetId", "namespacesIdentities", "identities"]
+WORKORDER_VALUES = (
+    json_values
+    | st.sampled_from(["ALL", "0123456789abcdef01234567", "delete_identity", "delete-identity", "", "  "])
+    | st.lists(
+        st.fixed_dictionaries(
+            {
+                "namespace": st.fixed_dictionaries({"code": st.text(max_size=5)}),
+                "IDs": st.lists(st.text(max_size=6), max_size=3),
+            }
+        ),
+        max_size=3,
+    )
+)
+
+
+@st.composite
+def mutated_workorders(draw) -> object:
+    """The workorder guide's body with fields replaced or removed (several at once), or pure noise."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values)
+    body: dict = {
+        "displayName": "fuzz",
+        "description": "fuzz order",
+        "action": "delete_identity",
+        "datasetId": "ALL",
+        "namespacesIdentities": [{"namespace": {"code": "email"}, "IDs": ["fuzz@example.test"]}],
+    }
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(WORKORDER_FIELDS))
+        if draw(st.booleans()):
+            body.pop(key, None)
+        else:
+            body[key] = draw(WORKORDER_VALUES)
+    return body
+
+
+def _text_ok(value: object, required: bool) -> bool:
+    if value is None:
+        return not required
+    return isinstance(value, str) and len(value) <= 1024 and (bool(value.strip()) or not required)
+
+
+def workorder_oracle(body: object) -> int | None:
+    """The identities a valid order holds, or None when Adobe's rules (as documented) refuse it."""
+    if not isinstance(body, dict) or "displayName" not in body:
+        return None
+    dataset = body.get("datasetId")
+    if not (
+        _text_ok(body["displayName"], True)
+        and _text_ok(body.get("description"), False)
+        and body.get("action") in ("delete_identity", "delete-identity")
+        and isinstance(dataset, str)
+        and (dataset == "ALL" or (len(dataset) == 24 and all(c in "0123456789abcdef" for c in dataset)))
+    ):
+        return None
+    items = body.get("namespacesIdentities")
+    if not isinstance(items, list) or not items:
+        return None
+    total = 0
+    for item in items:
+        namespace = item.get("namespace") if isinstance(item, dict) else None
+        code = namespace.get("code") if isinstance(namespace, dict) else None
+        ids = item.get("IDs") if isinstance(item, dict) else None
+        if not (isinstance(code, str) and code.strip() and len(code) <= 256):
+            return None
+        if not (isinstance(ids, list) and ids and all(isinstance(v, str) and v.strip() for v in ids)):
+            return None
+        total += len(ids)
+    return total
+
+
+@FUZZ_SETTINGS
+@given(body=mutated_workorders())
+def test_workorder_bodies_follow_the_oracle(fuzz_client, emulator, body):
+    before = emulator.stats()["workorder_identities_total"]
+    response = fuzz_client.post(WORKORDER, content=json.dumps(body))
+    expected = workorder_oracle(body)
+    if expected is None:
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == "400 BAD REQUEST"
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["operationCount"] == len(body["namespacesIdentities"])
+        assert emulator.stats()["workorder_identities_total"] == before + expected

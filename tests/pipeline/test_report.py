@@ -23,8 +23,8 @@ INTAKE = {
     "carried": [],
 }
 SUBMISSIONS = [
-    {"batch_ids": ["b-1"], "submitted_subjects": 2, "deferred_subjects": 0, "api_posts": 1, "jobs": 3},
-    {"batch_ids": [], "submitted_subjects": 0, "deferred_subjects": 1, "api_posts": 0, "jobs": 0},
+    {"batch_ids": ["b-1"], "submitted_subjects": 2, "postponed_subjects": 0, "api_posts": 1, "jobs": 3},
+    {"batch_ids": [], "submitted_subjects": 0, "postponed_subjects": 1, "api_posts": 0, "jobs": 0},
 ]
 
 
@@ -51,7 +51,7 @@ def test_a_consistent_run_adds_up():
     r = report(deadlines={"overdue_count": 0})
     check_accounting(r)
     assert r["jobs_expected"] == r["jobs_created"] == 3
-    assert (r["subjects_submitted"], r["subjects_deferred"], r["api_posts"]) == (2, 1, 1)
+    assert (r["subjects_submitted"], r["subjects_postponed"], r["api_posts"]) == (2, 1, 1)
     assert r["jobs_by_status"] == {"complete": 2, "error": 1}
     assert (r["content_archived"], r["content_quarantined"], r["content_pending"]) == (1, 1, 0)
     assert r["product_outcomes"] == {"Analytics": {"PRVCY-1022-400": 1, "PRVCY-6000-200": 2},
@@ -64,7 +64,7 @@ def test_a_consistent_run_adds_up():
     ("change", "broken"),
     [
         (lambda i, s, r: i.update(rows_rejected=2), "rows"),
-        (lambda i, s, r: s[1].update(deferred_subjects=0), "subjects"),
+        (lambda i, s, r: s[1].update(postponed_subjects=0), "subjects"),
         (lambda i, s, r: s[0].update(jobs=2), "jobs"),
         (lambda i, s, r: r.pop(), "job records"),
         (lambda i, s, r: r.append(dict(r[0])), "job records"),

@@ -18,9 +18,9 @@ AWKWARD = csv_text(
     'q1,access,gdpr,ECID,"say ""hi""",,2025-06-01T10:00:00.123456Z,',
     "q1,access,gdpr,ECID,back\\slash,,2025-06-01T10:00:00.123456Z,",
     'q2,delete,ccpa,ECID,"tab\there",,,target',
-    'q3,access|delete,gdpr,ECID,"new\nline",,2025-06-01,',
+    'q3,access|delete,gdpr,ECID,plain-3,,2025-06-01,',  # line breaks and other controls are rejects
     "é-key,access,gdpr,ECID,ünïcødé ✓,custom,,",
-    'q"4,access,gdpr,ECID,\u2028sep,,,',
+    'q4,access,gdpr,ECID,\u2028sep,,,',  # a quote in a key is a reject
 )
 
 

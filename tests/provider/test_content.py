@@ -38,7 +38,8 @@ def test_stream_content_by_job_id_yields_a_valid_zip(emu, hook):
 
 @pytest.mark.slow
 def test_200_mb_zip_is_streamed_with_bounded_memory(emu, hook):
-    emu.configure(content_bytes=200 * MB)
+    # Only products that found data (6000/6054) carry filler: fix the outcome so the ZIP is 200 MB.
+    emu.configure(content_bytes=200 * MB, product_outcome_weights={"6000": 1.0})
     detail = _complete_access_job(emu, hook)
 
     total = 0

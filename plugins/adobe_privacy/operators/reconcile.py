@@ -1,0 +1,251 @@
+"""Reconcile step: close the gaps nightly runs leave (jobs still open, content not archived, errored jobs)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from adobe_privacy.exceptions import PrivacyServiceError
+from adobe_privacy.notifiers import PrivacyAlertLogNotifier, send_alert
+from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseNotifier, Context
+    from privacy_pipeline.layout import RunLayout
+    from privacy_pipeline.ledger import JobRef, LedgerEntry
+    from privacy_pipeline.reconcile import JobState
+
+    from adobe_privacy.archiving import JobArchiver
+
+#: Retry batches whose ledger entry is in one of these states are Adobe's (or a later run's) now.
+HANDED_OVER_STATES = ("submitted", "postponed")
+
+
+@dataclass
+class ReconcileOutcome:
+    """What one reconcile run found and did (ids and counts only)."""
+
+    decisions: Counter[str] = field(default_factory=Counter)
+    archive_outcomes: Counter[str] = field(default_factory=Counter)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    retry_keys: list[str] = field(default_factory=list)
+    resubmitted: list[str] = field(default_factory=list)
+    gave_up: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    archive_overdue: list[str] = field(default_factory=list)
+    archive_failures: int = 0
+    closed_batches: int = 0
+
+
+class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
+    """
+    Jobs of earlier runs still open (`ledger/open/`): archive, resubmit, report stuck, alert.
+
+    Returns the retry batches' keys in chunks (the downstream submit task maps over them); writes the
+    counts and the job ids it reports to `reconcile.json`. See the README ("Operations").
+
+    :param max_attempts: jobs per subject and action, at most (templated).
+    :param archive_alert_days: alert on complete content not archived after this many days (templated).
+    :param stuck_after_days: a job processing longer is reported stuck (templated).
+    :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
+    :param max_chunks: chunks of retry batch keys at most.
+    :param alert_notifier: fired per alert kind (default: log at ERROR).
+    """
+
+    template_fields: Sequence[str] = ("archive_uri", "max_attempts", "archive_alert_days", "stuck_after_days",
+                                      "as_of", *ENCRYPTION_FIELDS)
+    ui_color = "#f2e8c4"
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 3,
+        archive_alert_days: float = 7,
+        stuck_after_days: float = 45,
+        as_of: str | None = None,
+        max_chunks: int = 16,
+        alert_notifier: BaseNotifier | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_attempts = max_attempts
+        self.archive_alert_days = archive_alert_days
+        self.stuck_after_days = stuck_after_days
+        self.as_of = as_of
+        self.max_chunks = max_chunks
+        self.alert_notifier = alert_notifier if alert_notifier is not None else PrivacyAlertLogNotifier()
+
+    def execute(self, context: Context) -> list[list[str]]:
+        from privacy_pipeline.batching import chunk_evenly
+        from privacy_pipeline.report import jobs_jsonl
+
+        from adobe_privacy.archiving import JobArchiver
+
+        clock = run_clock(self.as_of)
+        now = clock.now()
+        run = self.run_layout(context)
+        archiver = JobArchiver(self.store, self.ledger, self.new_hook, clock=clock, max_parallel_jobs=1)
+        markers = self.ledger.open_markers()
+        entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
+        states = self._job_states(entries.values(), markers, now)
+        outcome = ReconcileOutcome()
+        for batch_id, entry in entries.items():
+            final = self._reconcile_batch(entry, markers[batch_id], states, now, run, archiver, outcome)
+            if len(final) == len(entry.jobs):
+                self.ledger.close(batch_id)
+                outcome.closed_batches += 1
+            elif final != markers[batch_id].get("final", {}):
+                self.ledger.update_open(markers[batch_id], final)
+        if outcome.records:
+            self.store.put_bytes(run.jobs_part(0), b"".join(jobs_jsonl(outcome.records)),
+                                 content_type="application/x-ndjson")
+        retry_keys = sorted(set(outcome.retry_keys))
+        summary: dict[str, Any] = {
+            "as_of": now.isoformat(),
+            "open_batches": len(entries),
+            "closed_batches": outcome.closed_batches,
+            "decisions": dict(sorted(outcome.decisions.items())),
+            "archive_outcomes": dict(sorted(outcome.archive_outcomes.items())),
+            "resubmitted_jobs": sorted(outcome.resubmitted),
+            "retry_batches": len(retry_keys),
+            "gave_up_jobs": sorted(outcome.gave_up),
+            "stuck_jobs": sorted(outcome.stuck),
+            "archive_overdue_jobs": sorted(outcome.archive_overdue),
+            "archive_failures": outcome.archive_failures,
+        }
+        self.store.put_json(run.reconcile, summary)
+        self.log.info("Reconcile: %s", {k: v for k, v in summary.items() if not isinstance(v, list)})
+        send_alert(self.alert_notifier, context, kind="content_not_archived", items=summary["archive_overdue_jobs"])
+        send_alert(self.alert_notifier, context, kind="stuck_jobs", items=summary["stuck_jobs"])
+        send_alert(self.alert_notifier, context, kind="resubmit_cap_reached", items=summary["gave_up_jobs"])
+        return chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
+
+    # -- statuses -------------------------------------------------------------------------------
+    def _job_states(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
+                    now: datetime) -> dict[str, JobState]:
+        """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest."""
+        from privacy_pipeline.reconcile import list_windows
+
+        wanted: dict[str, JobRef] = {}
+        earliest: dict[str, datetime] = {}
+        for entry in entries:
+            final = markers[entry.batch_id].get("final", {})
+            for job in entry.jobs:
+                if job.job_id not in final:
+                    wanted[job.job_id] = job
+                    since = entry.intent_at or now
+                    earliest[entry.regulation] = min(earliest.get(entry.regulation, since), since)
+        states: dict[str, JobState] = {}
+        for regulation, since in sorted(earliest.items()):
+            for from_date, to_date in list_windows(since, now):
+                for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
+                    match = wanted.get(str(listed.get("jobId")))
+                    if match is not None:
+                        states[match.job_id] = _job_state(match, listed)
+        for job_id, job in wanted.items():
+            if job_id not in states:  # older than the list's look-back, or not listed: read it alone
+                states[job_id] = _job_state(job, self.hook.get_job(job_id))
+        return states
+
+    # -- decisions ------------------------------------------------------------------------------
+    def _reconcile_batch(self, entry: LedgerEntry, marker: dict[str, Any], states: dict[str, JobState],
+                         now: datetime, run: RunLayout, archiver: JobArchiver,
+                         outcome: ReconcileOutcome) -> dict[str, str]:
+        from privacy_pipeline.reconcile import archive_overdue, decide, retry_attempt
+
+        final = dict(marker.get("final", {}))
+        attempt = retry_attempt(entry.batch_id)
+        errored = []
+        for job in entry.jobs:
+            if job.job_id in final:
+                continue
+            state = states[job.job_id]
+            archived = (state.status == "complete" and job.action == "access"
+                        and archiver.archived_record(job.job_id) is not None)
+            decision = decide(state, archived=archived, attempt=attempt, max_attempts=int(self.max_attempts),
+                              now=now, stuck_after=timedelta(days=float(self.stuck_after_days)))
+            outcome.decisions[decision] += 1
+            if decision == "final":
+                final[job.job_id] = state.status
+            elif decision == "give_up":
+                final[job.job_id] = "gave_up"
+                outcome.gave_up.append(job.job_id)
+            elif decision == "stuck":
+                outcome.stuck.append(job.job_id)
+            elif decision == "resubmit":
+                errored.append(job)
+            elif decision == "archive":
+                stored = self._archive_now(archiver, entry, job, run, outcome)
+                if stored is not None:
+                    final[job.job_id] = stored  # archived or quarantined: both are final
+                elif archive_overdue(state, now=now, alert_after=timedelta(days=float(self.archive_alert_days))):
+                    outcome.archive_overdue.append(job.job_id)
+        if errored:
+            final.update(self._resubmit(entry, errored, run, outcome))
+        return final
+
+    def _archive_now(self, archiver: JobArchiver, entry: LedgerEntry, job: JobRef, run: RunLayout,
+                     outcome: ReconcileOutcome) -> str | None:
+        """`archived` or `quarantined` once the content is stored; None when it could not be yet."""
+        from adobe_privacy.archiving import ARCHIVE_OUTCOMES
+
+        try:
+            record = archiver.archive_job(entry, job, run)
+        except PrivacyServiceError as err:
+            self.log.warning("Job %s: content could not be archived yet (%s)", job.job_id, type(err).__name__)
+            outcome.archive_failures += 1
+            return None
+        outcome.records.append(record)
+        outcome.archive_outcomes[record.get("archive") or "not_complete"] += 1
+        archive = record.get("archive")
+        return archive.removeprefix("already_") if archive in ARCHIVE_OUTCOMES else None
+
+    def _resubmit(self, entry: LedgerEntry, errored: list[JobRef], run: RunLayout,
+                  outcome: ReconcileOutcome) -> dict[str, str]:
+        """Stage a retry batch for the errored jobs without one; returns the jobs now handed over."""
+        from privacy_pipeline.batching import dump_batch, load_batch
+        from privacy_pipeline.reconcile import retry_batch
+
+        handed_over: dict[str, str] = {}
+        fresh = []
+        for job in errored:
+            record = self.ledger.resubmit_record(job.job_id)
+            if record is None:
+                fresh.append(job)
+                continue
+            retry_entry = self.ledger.entry(record["retry_batch_id"])
+            if retry_entry is not None and retry_entry.state in HANDED_OVER_STATES:
+                handed_over[job.job_id] = f"resubmitted:{record['retry_batch_id']}"
+            else:  # staged by an earlier run whose submit did not finish: submit it again (ledger-safe)
+                outcome.retry_keys.append(record["retry_batch_key"])
+        if fresh:
+            body = self.store.get_bytes(entry.batch_key) if entry.batch_key else None
+            if body is None:
+                raise RuntimeError(f"ledger entry {entry.batch_id} has no staged batch to resubmit from")
+            batch = retry_batch(load_batch(body), [(job.user_key, job.action) for job in fresh])
+            key = run.batch(batch.batch_id)
+            self.store.put_bytes(key, dump_batch(batch), content_type="application/json")
+            staged_at = run_clock(self.as_of).now().isoformat()
+            for job in fresh:
+                self.ledger.put_resubmit_record(job.job_id, {
+                    "job_id": job.job_id, "batch_id": entry.batch_id, "action": job.action,
+                    "retry_batch_id": batch.batch_id, "retry_batch_key": key, "staged_at": staged_at,
+                })
+                outcome.resubmitted.append(job.job_id)
+            outcome.retry_keys.append(key)
+            self.log.info("Batch %s: %d errored job(s) go out again in %s", entry.batch_id, len(fresh), batch.batch_id)
+        return handed_over
+
+
+def _job_state(job: JobRef, adobe: dict[str, Any]) -> JobState:
+    from privacy_pipeline import status
+    from privacy_pipeline.ledger import parse_adobe_date
+    from privacy_pipeline.reconcile import JobState
+
+    return JobState(job_id=job.job_id, user_key=job.user_key, action=job.action,
+                    status=status.normalize(adobe.get("status")),
+                    created=parse_adobe_date(adobe.get("createdDate")),
+                    modified=parse_adobe_date(adobe.get("lastModifiedDate")))

@@ -1,0 +1,82 @@
+"""Submit step: each staged batch of a chunk to `POST /jobs`, exactly once (see `adobe_privacy.submission`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from adobe_privacy.budget import BUDGET_TEMPLATE
+from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from privacy_pipeline.batching import Batch
+
+    from adobe_privacy.submission import BatchSubmitter, JobsApi
+
+
+class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
+    """
+    Submit each staged batch of a chunk exactly once; postpone what Adobe or the daily budget refuses.
+
+    Returns a small summary (XCom): job ids by regulation (for the wait), counts, and the list window.
+
+    :param batch_keys: S3 keys of the chunk's staged batches (templated; an intake or reconcile chunk).
+    :param dry_run: count the batches, post nothing (templated).
+    :param daily_job_budget: jobs per UTC day across every DAG (templated; default the Variable, else 20,000).
+    :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
+    """
+
+    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", "daily_job_budget", "as_of",
+                                      *ENCRYPTION_FIELDS)
+    ui_color = "#f2d0c4"
+    #: The job API the batches go to (`adobe_privacy.submission`).
+    jobs_api: ClassVar[str] = "privacy"
+
+    def __init__(
+        self,
+        *,
+        batch_keys: list[str],
+        dry_run: bool = False,
+        daily_job_budget: int | str | None = BUDGET_TEMPLATE,
+        as_of: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_keys = batch_keys
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
+        self.daily_job_budget = daily_job_budget
+        self.as_of = as_of
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        submitter = self.submitter()
+        summary = submitter.submit_all(self._batches(), run_id=context["run_id"], chunk=context["ti"].map_index or 0,
+                                       dry_run=bool(self.dry_run))
+        self.log.info("Chunk done: %d batches submitted (%d POSTs), %d postponed, %d jobs",
+                      summary.submitted_batches, summary.api_posts, summary.postponed_batches, summary.jobs)
+        return summary.as_xcom(submitter.clock.now())
+
+    def submitter(self) -> BatchSubmitter:
+        from privacy_pipeline.budget import parse_budget
+
+        from adobe_privacy.budget import DailyJobBudget
+        from adobe_privacy.submission import BatchSubmitter
+
+        clock = run_clock(self.as_of)
+        budget = DailyJobBudget(self.store, self.layout, parse_budget(self.daily_job_budget), clock)
+        return BatchSubmitter(self.ledger, budget, self._jobs_api(), clock=clock,
+                              open_index=self.jobs_api == "privacy")
+
+    def _jobs_api(self) -> JobsApi:
+        from adobe_privacy.submission import HygieneJobsApi, PrivacyJobsApi
+
+        return (HygieneJobsApi if self.jobs_api == "hygiene" else PrivacyJobsApi)(self.hook)
+
+    def _batches(self) -> Iterator[tuple[str, Batch]]:
+        from privacy_pipeline.batching import load_batch
+
+        for key in self.batch_keys:
+            body = self.store.get_bytes(key)
+            if body is None:
+                raise RuntimeError(f"staged batch {key} is missing")
+            yield key, load_batch(body)
