@@ -298,11 +298,12 @@ class _Check:
                                                    ("disk", disk_start, 0xFFFF)) if value == marker]
         if wanted and (data is None or len(data) < 8 * len(wanted) - 4 * ("disk" in wanted)):
             raise _Unreadable("ZIP64 sizes without their extra field")
+        extra = data or b""
         for position, name in enumerate(wanted):
             if name == "disk":
-                disk_start = struct.unpack_from("<L", data, 8 * position)[0]
+                disk_start = struct.unpack_from("<L", extra, 8 * position)[0]
             else:
-                setattr(member, name, struct.unpack_from("<Q", data, 8 * position)[0])
+                setattr(member, name, struct.unpack_from("<Q", extra, 8 * position)[0])
         if disk_start:
             self.add("multi-disk", member.index)
 
@@ -497,7 +498,7 @@ class _Check:
         self.f.seek(member.data_start)
         crc, remaining = 0, member.csize
         while remaining:
-            got = self.f.readinto(buffer[: min(len(buffer), remaining)])
+            got = self.f.readinto(buffer[: min(len(buffer), remaining)])  # type: ignore[attr-defined]
             if not got:
                 raise _Unreadable("member data runs past the end of the file")
             crc = zlib.crc32(buffer[:got], crc)

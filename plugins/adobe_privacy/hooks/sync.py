@@ -435,7 +435,7 @@ class PrivacyServiceHook(PrivacyHookBase):
     @staticmethod
     def _confirm_destination(prepared: requests.PreparedRequest, checked: CheckedUrl) -> None:
         """The host requests will connect to is the one that was checked, and nothing authenticates."""
-        parsed = parse_url(prepared.url)
+        parsed = parse_url(prepared.url or "")
         destination = (parsed.scheme, (parsed.host or "").strip("[]").lower(), parsed.port or checked.port)
         if destination != checked.origin or "Authorization" in prepared.headers:
             raise DownloadRefusedError("The HTTP library would send the download elsewhere; refused.")

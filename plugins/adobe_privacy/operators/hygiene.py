@@ -82,8 +82,9 @@ class SubmitHygieneDeletesOperator(SubmitWorkOrdersOperator):
         submitter = BatchSubmitter(self.ledger, budget, HygieneJobsApi(self.hook), clock=clock, open_index=False)
         summary = submitter.submit_all(self._batches(), run_id=context["run_id"],
                                        chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run))
+        counts = summary.counts
         self.log.info("Chunk done (alpha hygiene jobs): %d batches submitted (%d POSTs), %d postponed, %d jobs",
-                      summary.submitted_batches, summary.api_posts, summary.postponed_batches, summary.jobs)
+                      counts["submitted_batches"], counts["api_posts"], counts["postponed_batches"], counts["jobs"])
         return {**summary.as_xcom(clock.now()), "api": "jobs"}
 
 

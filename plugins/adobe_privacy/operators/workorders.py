@@ -478,7 +478,8 @@ class ArchiveWorkOrdersOperator(PrivacyBaseOperator):
             details = [self.hook.get_workorder(order["workorder_id"]) for order in orders]
             records.extend(workorder_record(entry, order, detail) for order, detail in zip(orders, details, strict=True))
             if all(is_final(detail) for detail in details):
-                self.ledger.close(batch_id)
+                self.ledger.close(batch_id, final={o["workorder_id"]: d.get("status", "unknown")
+                                                   for o, d in zip(orders, details, strict=True)})
             else:
                 self.ledger.mark_open(entry, final={o["workorder_id"]: d.get("status", "unknown")
                                                     for o, d in zip(orders, details, strict=True) if is_final(d)})
@@ -544,7 +545,8 @@ class FollowUpWorkOrdersOperator(PrivacyBaseOperator):
             self.store.put_bytes(followup_key(run.root), b"".join(jobs_jsonl(records)),
                                  content_type="application/x-ndjson")
             for batch_id in sorted({record["batchId"] for record in records}):
-                self.ledger.close(batch_id)  # only once its records are stored
+                final = {str(r["jobId"]): str(r["status"]) for r in records if r["batchId"] == batch_id}
+                self.ledger.close(batch_id, final=final)  # only once its records are stored
         counts.update(f"status:{record['status']}" for record in records)
         self.log.info("Followed up open work orders of earlier runs: %s", dict(counts))
         return {"orders_recorded": len(records), **counts}

@@ -236,9 +236,9 @@ class ListPager:
         total = body.get(self.total_key)
         # The total is read as the total across pages only when it says more than this page holds
         # (the OAS reads totalRecords as the page's own count); a short page ends the walk unless it says more.
-        total_across_pages = isinstance(total, int) and total > len(items)
-        reached_total = total_across_pages and len(self._seen) >= total
-        short_page = len(items) < self.page_size and not (total_across_pages and len(self._seen) < total)
+        across = total if isinstance(total, int) and total > len(items) else None
+        reached_total = across is not None and len(self._seen) >= across
+        short_page = len(items) < self.page_size and not (across is not None and len(self._seen) < across)
         if not items or short_page or reached_total or self._pages_without_news >= 2:
             self.done = True
         self.page = 1 if self.page is None else self.page + 1
