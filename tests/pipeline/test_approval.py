@@ -142,3 +142,11 @@ def test_no_reasons_means_not_required_whatever_the_answer():
     decision = gate_decision(parse_rules(None), DELETE_BATCHES)
     assert gate_outcome(decision, {"chosen_options": [REJECT]}).as_xcom() == {
         "decision": NOT_REQUIRED, "by": None, "at": None, "held": {}, "reasons": []}
+
+
+def test_work_orders_are_counted_only_where_the_dag_says_its_batches_are_work_orders():
+    rules = parse_rules({"work_orders": True})
+    assert gate_decision(rules, DELETE_BATCHES)["reasons"] == []
+    hygiene = gate_decision(rules, DELETE_BATCHES, work_orders=len(DELETE_BATCHES))
+    assert hygiene["reasons"] == ["2 Data Lifecycle work order(s)"]
+    assert [b["batch_id"] for b in hygiene["batches"]] == ["b-1", "b-2"]

@@ -69,13 +69,17 @@ class DecideApprovalOperator(PrivacyBaseOperator):
     :param batch_keys: the staged batch keys of the run (intake's chunks; templated).
     :param rules: the rules (JSON text or a dict; templated, default the Variable `privacy_approval_rules`).
     :param dry_run: a rehearsal posts nothing, so nobody is asked (templated).
+    :param work_orders: each delete batch is a Data Lifecycle work order (the hygiene DAG): the rule
+        `work_orders` counts them.
     """
 
     template_fields: Sequence[str] = ("batch_keys", "rules", "dry_run", "archive_uri", *ENCRYPTION_FIELDS)
     ui_color = "#f5e6b8"
 
-    def __init__(self, *, batch_keys: Any, rules: Any = APPROVAL_RULES, dry_run: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, batch_keys: Any, rules: Any = APPROVAL_RULES, dry_run: bool = False,
+                 work_orders: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.work_orders = work_orders
         self.batch_keys = batch_keys
         self.rules = rules
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
@@ -106,7 +110,8 @@ class DecideApprovalOperator(PrivacyBaseOperator):
         known: frozenset[str] = frozenset()
         if rules.first_run_of_regulation and delete_batches:
             known = known_delete_regulations(self._ledger_entries(), wanted={b["regulation"] for b in delete_batches})
-        decision = gate_decision(rules, delete_batches, known)
+        decision = gate_decision(rules, delete_batches, known,
+                                 work_orders=len(delete_batches) if self.work_orders else 0)
         if decision["reasons"]:
             self.log.info("Approval needed for %d delete batches (%d subjects): %s", len(decision["batches"]),
                           decision["delete_subjects"], "; ".join(decision["reasons"]))
