@@ -94,6 +94,48 @@ class Approver:
             time.sleep(0.5)
 
 
+class Timeout:
+    """Nobody answers: once the gate waits, its deadline is moved into the past (time passing, not a sleep)
+    and the scheduler's own awaiting-input sweep resolves it, as a running scheduler would."""
+
+    def __init__(self) -> None:
+        self.swept = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._expire, daemon=True)
+
+    def __enter__(self) -> Timeout:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _expire(self) -> None:
+        import logging
+        from datetime import UTC, datetime, timedelta
+        from types import SimpleNamespace
+
+        from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+        from sqlalchemy import select
+
+        while not self._stop.is_set():
+            with create_session() as session:
+                waiting = session.scalars(select(TaskInstance).where(
+                    TaskInstance.dag_id == DAG_ID, TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
+                for ti in waiting:
+                    assert ti.trigger_timeout is not None, "the gate waits with a response timeout"
+                    ti.trigger_timeout = datetime.now(UTC) - timedelta(seconds=1)
+            if waiting:
+                SchedulerJobRunner.check_awaiting_input_timeouts(SimpleNamespace(log=logging.getLogger("sweep")))
+                self.swept += len(waiting)
+                return
+            time.sleep(0.5)
+
+
 def ti_states(dag_run) -> dict[str, str]:
     from airflow.utils.session import create_session
 
@@ -196,3 +238,21 @@ def test_with_no_rules_the_gate_is_skipped_and_the_run_is_unchanged(nightly):
     assert not [o["Key"] for o in deltas.get("Contents", []) if "settle_approval" in o["Key"]], "nothing to record"
 
 
+
+
+@pytest.mark.slow
+def test_no_answer_in_time_counts_as_reject_and_the_deletes_are_carried(nightly, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_APPROVAL_RULES", '{"max_delete_subjects": 0}')
+    source = nightly.tmp_path / "requests.csv"
+    write_csv(source, ROWS)
+
+    with Timeout() as clock:
+        run = nightly.run("2026-07-20", input_uri=source, approval_timeout=3600)
+    assert clock.swept == 1
+    assert ti_states(run)["ask_approval"] == "success", "a timeout is an answer (the defaults), not a failure"
+    assert pairs_posted(nightly) == ACCESS_ONLY
+    pending = nightly.ledger("pending")
+    assert len(pending) == 1 and "not given in time" in next(iter(pending.values()))["reason"]
+    approvals = index_record(nightly, "del-1")["approvals"]
+    assert [(a["decision"], a["by"]) for a in approvals] == [("timed_out", None)] and approvals[0]["at"]
+    check_accounting(nightly.outputs(run).report)
