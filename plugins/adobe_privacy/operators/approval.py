@@ -202,13 +202,14 @@ class SettleApprovalOperator(PrivacyBaseOperator):
         return outcome.held
 
     def _record(self, context: Context, outcome: Any) -> None:
-        """The answer per delete batch, on every request of it, in the request index (keys only)."""
+        """The answer per delete batch, on every request of it, in the request index (keys only).
+
+        Like every index write, a failure here is a warning: the ledger's pending markers name the
+        answer too, and the index is rebuilt from the archive."""
         from datetime import UTC, datetime
 
         from privacy_pipeline.approval import delete_keys
         from privacy_pipeline.batching import load_batch
-
-        from adobe_privacy.index_store import run_stamp, update_index
 
         approvals = []
         for item in self.decision["batches"]:
@@ -218,4 +219,4 @@ class SettleApprovalOperator(PrivacyBaseOperator):
             approvals.append((delete_keys(load_batch(body).user_actions), {
                 "batch_id": item["batch_id"], "decision": outcome.decision, "by": outcome.by,
                 "at": outcome.at or datetime.now(UTC), "reasons": list(outcome.reasons)}))
-        update_index(self.store, **run_stamp(context), approvals=approvals)
+        self.update_request_index(context, approvals=approvals)
