@@ -129,14 +129,18 @@ def known_delete_regulations(entries: Iterable[Mapping[str, Any]], wanted: Itera
 
 
 def gate_decision(rules: ApprovalRules, delete_batches: list[dict[str, Any]],
-                  known_regulations: Iterable[str] = (), *, resubmitted_deletes: int = 0,
-                  work_orders: int = 0) -> dict[str, Any]:
+                  known_regulations: Iterable[str] = (), *, work_orders: int = 0) -> dict[str, Any]:
     """What the gate decides before submission (the XCom of the decide step): reasons and counts only.
 
     `delete_batches`: `{"batch_id", "key", "regulation", "delete_subjects"}` per batch carrying a delete
     (`key`: where the staged batch is, so a later step finds its request keys without an XCom of them).
+    Resubmitted deletes are the deletes of retry batches (`<id>.r<n>`, reconcile's), wherever they are
+    submitted: reconcile's own run, or a nightly run carrying one a rejection held back.
     An empty `reasons` list means no person is asked and nothing is held back.
     """
+    from privacy_pipeline.reconcile import retry_attempt
+
+    resubmitted_deletes = sum(int(b["delete_subjects"]) for b in delete_batches if retry_attempt(b["batch_id"]) > 1)
     work = PendingWork(
         delete_regulations=frozenset(b["regulation"] for b in delete_batches),
         known_regulations=frozenset(known_regulations),

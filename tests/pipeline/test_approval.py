@@ -150,3 +150,10 @@ def test_work_orders_are_counted_only_where_the_dag_says_its_batches_are_work_or
     hygiene = gate_decision(rules, DELETE_BATCHES, work_orders=len(DELETE_BATCHES))
     assert hygiene["reasons"] == ["2 Data Lifecycle work order(s)"]
     assert [b["batch_id"] for b in hygiene["batches"]] == ["b-1", "b-2"]
+
+
+def test_deletes_of_retry_batches_are_resubmissions_wherever_they_are_sent():
+    batches = [*DELETE_BATCHES, {"batch_id": "b-9.r2", "key": "k", "regulation": "gdpr", "delete_subjects": 4}]
+    rules = parse_rules({"resubmit_errored_deletes": True})
+    assert gate_decision(rules, batches)["reasons"] == ["resubmission of 4 errored delete job(s)"]
+    assert gate_decision(rules, DELETE_BATCHES)["reasons"] == []
