@@ -101,3 +101,28 @@ def test_a_malformed_variable_fails_the_decide_step_at_once(companion, rules):
                                     archive_uri=companion.archive_uri)
     with pytest.raises(AirflowFailException, match="privacy_approval_rules"):
         decide.execute(companion.context(run_id="bad"))
+
+
+def test_reconcile_holds_errored_deletes_when_nobody_approves_their_resubmission(companion, airflow_db, monkeypatch):
+    from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.companion.conftest import JOBS_ROUTE
+    from tests.dags.conftest import REPO
+    from tests.dags.test_nightly_approval import Timeout
+
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(REPO / "dags"))
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_APPROVAL_RULES", '{"resubmit_errored_deletes": true}')
+    companion.emulator.configure(error_rate=1.0)
+    (keys,) = companion.take_in(companion.write_csv("n.csv", subject_rows(2, action="delete")), run_id="nightly")
+    companion.submit(keys, run_id="nightly")
+    companion.advance(seconds=30)
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "privacy_reconcile.py")).get_dag("privacy_reconcile")
+    with Timeout(dag_id="privacy_reconcile") as clock:
+        run = dag.test(logical_date=datetime.now(UTC))
+    assert run.state == "success" and clock.swept == 1
+    assert companion.calls(JOBS_ROUTE) == 1, "the errored deletes were not resubmitted"
+    pending = companion.ledger("pending")
+    assert [batch_id.endswith(".r2") for batch_id in pending] == [True], "the retry batch is carried, not dropped"
+    assert "not given in time" in next(iter(pending.values()))["reason"]

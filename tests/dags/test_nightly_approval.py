@@ -98,7 +98,8 @@ class Timeout:
     """Nobody answers: once the gate waits, its deadline is moved into the past (time passing, not a sleep)
     and the scheduler's own awaiting-input sweep resolves it, as a running scheduler would."""
 
-    def __init__(self) -> None:
+    def __init__(self, dag_id: str = DAG_ID) -> None:
+        self.dag_id = dag_id
         self.swept = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._expire, daemon=True)
@@ -125,7 +126,7 @@ class Timeout:
         while not self._stop.is_set():
             with create_session() as session:
                 waiting = session.scalars(select(TaskInstance).where(
-                    TaskInstance.dag_id == DAG_ID, TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
+                    TaskInstance.dag_id == self.dag_id, TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
                 for ti in waiting:
                     assert ti.trigger_timeout is not None, "the gate waits with a response timeout"
                     ti.trigger_timeout = datetime.now(UTC) - timedelta(seconds=1)
