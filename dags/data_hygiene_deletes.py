@@ -12,28 +12,19 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
 - **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` /
-  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`, `privacy_approval_rules`
-  (the optional approval gate: `work_orders` asks a person before every run with work orders); the
-  connection's extra `sandbox_name` (default `prod`) picks the sandbox.
+  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox.
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the submit tasks
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
 
 #### Params (the Trigger form)
-`input_uri` (empty: `<privacy_input_uri>/hygiene/<run date>/`), `poll_interval` and `wait_timeout` (seconds),
-`approval_timeout` (seconds the approval gate waits; no answer counts as Reject and postpones the deletes).
+`input_uri` (empty: `<privacy_input_uri>/hygiene/<run date>/`), `poll_interval` and `wait_timeout` (seconds).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from adobe_privacy.operators.approval import (
-    AskApprovalOperator,
-    DecideApprovalOperator,
-    SettleApprovalOperator,
-    approval_timeout_param,
-)
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.hygiene import ArchiveHygieneJobsOperator, SubmitHygieneBatchesOperator
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
@@ -66,7 +57,7 @@ def _archive_arguments(submission: dict) -> dict:
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params={**hygiene_params(), "approval_timeout": approval_timeout_param()},
+    params=hygiene_params(),
     tags=["privacy", "adobe", "data-hygiene"],
     doc_md=__doc__,
 )
@@ -85,26 +76,11 @@ def data_hygiene_deletes():
         doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )
-    gate_doc = "The approval gate (Variable `privacy_approval_rules`; skipped when no rule holds)."
-    decision = DecideApprovalOperator(
-        task_id="decide_approval", batch_keys=intake.output, work_orders=True, archive_uri=HYGIENE_ARCHIVE_URI,
-        doc_md=gate_doc, **ENCRYPTION,
-    )
-    asked = AskApprovalOperator(
-        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
-        doc_md=gate_doc,
-    )
-    held = SettleApprovalOperator(
-        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id,
-        archive_uri=HYGIENE_ARCHIVE_URI, doc_md=gate_doc, **ENCRYPTION,
-    )
-    decision >> asked >> held
     submitted = SubmitHygieneBatchesOperator.partial(
         task_id="submit_deletes",
         pool=API_POOL,
         archive_uri=HYGIENE_ARCHIVE_URI,
         as_of=AS_OF,
-        held=held.output,  # work orders the approval gate holds back (none when it is off)
         map_index_template=CHUNK_OF_KEYS,
         doc_md="Creates one hygiene job per batch, exactly once (ledger, then the hygiene list endpoint).",
         **ENCRYPTION,
