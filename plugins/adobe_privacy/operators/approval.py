@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from adobe_privacy.operators.base import (
     ENCRYPTION_FIELDS,
@@ -190,8 +190,8 @@ class SettleApprovalOperator(PrivacyBaseOperator):
     def execute(self, context: Context) -> dict[str, str]:
         from privacy_pipeline.approval import NOT_REQUIRED, gate_outcome
 
-        if not isinstance(self.decision, dict):
-            raise RuntimeError("the approval decision is missing (did the decide step fail?)")
+        if not isinstance(self.decision, dict):  # the decide step failed: a retry here cannot help
+            raise AirflowFailException("the approval decision is missing (see decide_approval's log)")
         answer = context["ti"].xcom_pull(task_ids=self.ask_task_id) if self.decision.get("reasons") else None
         outcome = gate_outcome(self.decision, answer)
         if outcome.decision == NOT_REQUIRED:
