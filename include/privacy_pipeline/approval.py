@@ -61,7 +61,7 @@ def parse_rules(value: str | Mapping[str, Any] | None) -> ApprovalRules:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as err:
+        except json.JSONDecodeError as err:
             raise ConfigurationError(SETTING, value, hint=f"not JSON: {err.msg}") from None
     if not isinstance(value, Mapping):
         raise ConfigurationError(SETTING, value, hint="must be a JSON object")

@@ -97,7 +97,7 @@ class DecideApprovalOperator(PrivacyBaseOperator):
         if not rules.enabled or _true(self.dry_run):
             self.log.info("No approval rules (Variable privacy_approval_rules) or a dry run: nothing to ask")
             return gate_decision(parse_rules(None), [])
-        delete_batches = []
+        delete_batches: list[dict[str, Any]] = []
         for key in _flat(self.batch_keys):
             body = self.store.get_bytes(key)
             if body is None:
@@ -156,7 +156,7 @@ class AskApprovalOperator(HITLOperator):
 
         if not (self.decision or {}).get("reasons"):
             raise AirflowSkipException("No approval rule holds: nobody is asked")
-        timeout = self.response_timeout
+        timeout: Any = self.response_timeout
         if not isinstance(timeout, timedelta):
             try:
                 timeout = timedelta(seconds=int(timeout))
