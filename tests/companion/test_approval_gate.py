@@ -1,8 +1,9 @@
-"""The approval gate's operators on Data Hygiene work orders, against the emulator and moto over HTTP.
+"""The approval gate's operators on hygiene deletes and on reconcile's resubmissions, over HTTP.
 
 The HITL round trip itself is driven through Airflow's REST API in tests/dags/test_nightly_approval.py;
-here the answer is handed to the settle step directly, to check what the hygiene route does and does not
-receive, and that a malformed Variable fails at once (no retry).
+here the answer is handed to the settle step directly (hygiene, through the batch submitter's hygiene
+API), or left to time out under the scheduler's own sweep (a real reconcile run), to check what Adobe
+does and does not receive, and that a malformed Variable fails at once (no retry).
 """
 
 from __future__ import annotations
