@@ -19,9 +19,10 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
 - **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` /
-  `privacy_kms_key_id`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox;
-  `privacy_hygiene_api`: `workorder` (default, Adobe's current API) or `jobs` (the seed's alpha
-  `/hygiene/jobs`, which Adobe's current API does not have). Any other value fails the run at once.
+  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's
+  extra `sandbox_name` (default `prod`) picks the sandbox; `privacy_hygiene_api`: `workorder` (default,
+  Adobe's current API) or `jobs` (the seed's alpha `/hygiene/jobs`, which Adobe's current API does not
+  have). Any other value fails the run at once.
 - **Waiting**: work orders take up to 30 days. Orders still open at `wait_timeout` are reported open
   (`jobs_by_status`), and their batches stay under `ledger/open/`: every later run's
   `follow_up_open_orders` records them once final (`runs/<ds>/<run>/followup/workorders.jsonl`).
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.hygiene import (
     HYGIENE_API_TEMPLATE,
     ArchiveHygieneDeletesOperator,
@@ -54,6 +56,10 @@ from airflow.sdk import dag
 #: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
 CHUNK_OF_KEYS = "chunk {{ ti.map_index }}: {{ task.batch_keys | length }} batches"
 CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batches"
+#: The hygiene inbox root whose past day partitions intake looks through for late files.
+LOOKBACK_ROOT = (
+    "{{ '' if params.input_uri else (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests') ~ '/hygiene') }}"
+)
 
 
 def _archive_arguments(submission: dict) -> dict:
@@ -82,6 +88,11 @@ def data_hygiene_deletes():
         archive_uri=HYGIENE_ARCHIVE_URI,
         default_include=["aepDataLake"],  # required by the contract; the hygiene API ignores it
         allowed_actions=["delete"],
+        as_of=AS_OF,
+        extra_regulations=EXTRA_REGULATIONS_TEMPLATE,
+        lookback_root=LOOKBACK_ROOT,
+        lookback_days=LOOKBACK_DAYS_TEMPLATE,
+        api_pool=API_POOL,  # checked first: without it the submit tasks would wait for ever
         doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )

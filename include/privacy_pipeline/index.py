@@ -1,7 +1,7 @@
 """The cross-run request index: one record per request key, merged from what every DAG step knows.
 
 A step (or the rebuild over an existing archive) turns what it already holds into *partial* records
-(`from_staged_batch`, `from_ledger_entry`, `from_job_records`, `from_resubmit`, `from_rejects`,
+(`from_staged_batch`, `from_ledger_entry`, `from_job_records`, `from_resubmit`, `from_rejects`, `from_approval`,
 `touched_by`); the index stores them as they come and `merge` folds them together. `merge` is
 commutative, associative and idempotent (sets keyed by id, earliest/latest by time, states by rank),
 so deltas can be written concurrently by any DAG, retried, replayed in any order or rebuilt from the
@@ -42,7 +42,7 @@ _JOB_RANK = {"unknown": 0, "missing": 0, "submitted": 1, "processing": 2, "error
 _LIST_KEYS = {  # list field -> the fields that identify one item of it
     "sources": ("sha256",), "batches": ("batch_id",), "jobs": ("job_id",), "postponements": ("batch_id", "at"),
     "resubmissions": ("job_id",), "rejections": ("source", "row", "field"), "runs": ("dag_id", "run_id"),
-    "approvals": ("batch_id", "responded_at"),
+    "approvals": ("batch_id", "at"),
 }
 FACT_FIELDS = ("request_id", "regulation", "actions", "received_at", *_LIST_KEYS)
 DERIVED_FIELDS = ("due_date", "status", "reason", "closed_at", "updated_at")
@@ -374,12 +374,15 @@ def gave_up(job_id: str, *, request_id: str, action: str, at: datetime | str) ->
                                          "observed_at": when, "history": [{"status": "gave_up", "at": when}]}])
 
 
-def approval(request_ids: Iterable[str], *, batch_id: str, approved: bool, responded_by: str | None,
-             responded_at: datetime | str, condition: str | None = None, note: str | None = None,
-             ) -> Iterator[dict[str, Any]]:
-    """Partial records: a person approved (or rejected) the destructive work of a batch (the approval gate)."""
-    item = {"batch_id": batch_id, "approved": bool(approved), "responded_by": responded_by,
-            "responded_at": _iso(responded_at), "condition": condition, "note": note}
+def from_approval(request_ids: Iterable[str], *, batch_id: str, decision: str, by: str | None,
+                  at: datetime | str | None, reasons: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """Partial records: the approval gate's answer for a batch's destructive work (who, when, why asked).
+
+    `decision` is Approve, Reject or timed_out (`privacy_pipeline.approval`); `by` the approver's name
+    (None on a timeout). One item per (batch, time): a batch rejected tonight and approved tomorrow keeps both.
+    """
+    item = {"batch_id": batch_id, "decision": decision, "by": by, "at": _iso(at) if at else None,
+            "reasons": list(reasons)}
     for request_id in request_ids:
         yield new_record(request_id, approvals=[dict(item)])
 

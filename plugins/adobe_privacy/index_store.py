@@ -437,7 +437,8 @@ def update_index(
 
     Pass only what the step already holds: staged batch bytes (+ `sources` name -> sha256), ledger
     entries as JSON dicts, jobs.jsonl records, `(request_id, resubmit record)` pairs, `(request_id,
-    job_id, action)` for jobs given up on, rejects.csv rows. Every key touched is also stamped with this
+    job_id, action)` for jobs given up on, rejects.csv rows, `(request_ids, {batch_id, decision, by, at,
+    reasons})` for an approval gate's answer. Every key touched is also stamped with this
     run (dag_id, run_id, dag_version).
     """
     at = at or datetime.now(UTC)
@@ -451,7 +452,7 @@ def update_index(
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
     for request_ids, answer in approvals:
-        facts.extend(index.approval(request_ids, **answer))
+        facts.extend(index.from_approval(request_ids, **answer))
     keys = sorted({fact["request_id"] for fact in facts})
     from privacy_pipeline.layout import ArchiveLayout
 

@@ -200,6 +200,33 @@ class NightlyHarness:
             rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"))
             return [XComModel.deserialize_value(row) for row in rows]
 
+    def task_xcoms(self, dag_run, task_id: str) -> dict[str, Any]:
+        """Every XCom of a task (its first map index) by key: the return value and the links' URLs."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id,
+                                                      include_prior_dates=False, map_indexes=None))
+            found: dict[str, Any] = {}
+            for row in rows:
+                found.setdefault(row.key, XComModel.deserialize_value(row))
+            return found
+
+    def task_instance(self, dag_run, task_id: str):
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                                                         task_id=task_id).first()
+
+    def store(self):
+        """The archive root as the operators see it (for the request index and the evidence packs)."""
+        from adobe_privacy.storage import PrivacyArchiveStore
+
+        return PrivacyArchiveStore(self.archive_uri, aws_conn_id="aws_default")
+
     def use_fresh_archive(self, suffix: str) -> None:
         """Point the DAG at a new archive root: a new ledger, as if on another deployment."""
         self.archive_prefix = f"{self.archive_prefix}-{suffix}"
@@ -241,8 +268,11 @@ class NightlyHarness:
     def task_context(self, logical_date: str, run_id: str, map_index: int = 0) -> dict[str, Any]:
         """The parts of a task context our operators read, for calling `execute` directly."""
         when = datetime.fromisoformat(logical_date).replace(tzinfo=UTC)
+        from tests.operators.fakes import FakeTaskInstance
+
         return {"ds": logical_date, "logical_date": when, "run_id": run_id,
-                "dag_run": SimpleNamespace(run_id=run_id, run_after=when), "ti": SimpleNamespace(map_index=map_index)}
+                "dag_run": SimpleNamespace(run_id=run_id, run_after=when),
+                "ti": FakeTaskInstance(dag_id=DAG_ID, task_id="task", run_id=run_id, map_index=map_index)}
 
 
 def boto3_s3(endpoint_url: str):
@@ -267,6 +297,9 @@ def nightly(request, emulator, archive_s3, airflow_connections, airflow_db, monk
     emulator.reset()
     emulator.configure(**FAST_LIFECYCLE)
     TOKEN_CACHE.clear()
+    from adobe_privacy.pools import ensure_pool
+
+    ensure_pool()  # as every way we start Airflow does: intake checks it first
     archive_prefix = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")
     harness = NightlyHarness(emulator, archive_s3, archive_prefix, monkeypatch, tmp_path)
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_ARCHIVE_URI", harness.archive_uri)
