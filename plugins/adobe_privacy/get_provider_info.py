@@ -78,7 +78,8 @@ CONN_FIELDS: dict[str, Any] = {
 
 INTEGRATION = "Adobe Privacy Service"
 OPERATOR_MODULES = [f"adobe_privacy.operators.{step}" for step in
-                    ("intake", "submit", "archive", "report", "reconcile", "opt_out", "hygiene")]
+                    ("intake", "approval", "submit", "archive", "report", "reconcile", "opt_out", "hygiene",
+                     "workorders")]
 
 
 def _modules(*names: str) -> list[dict[str, Any]]:

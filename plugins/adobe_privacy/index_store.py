@@ -280,7 +280,11 @@ class RequestIndex:
             delta_files = list(pool.map(self._local, deltas))
         con = duckdb.connect()
         con.execute("SET parquet_metadata_cache = true")
-        con.register("empty_index", records_table([]))
+        # A table, not a registered relation: registrations are per connection, and every query runs on
+        # a cursor of its own, which would not see one (a lookup before the first compaction failed so).
+        con.register("empty_index_rows", records_table([]))
+        con.execute("CREATE TABLE empty_index AS SELECT * FROM empty_index_rows")
+        con.unregister("empty_index_rows")
         _view(con, "open_base", [self._local(manifest["open"])] if manifest.get("open") else [])
         _view(con, "deltas", delta_files)
         base = manifest.get("records")

@@ -179,3 +179,18 @@ def test_the_console_answers_from_the_previous_listing_while_a_newer_one_is_merg
     assert idx.lookup("req-a2")["status"] == "submitted"  # stale, not blocked
     idx._refreshing.join(timeout=60)
     assert idx.lookup("req-a2")["status"] == "complete"
+
+
+def test_a_lookup_before_the_first_compaction_reads_the_deltas(archive, tmp_path):
+    """No base yet, only deltas: a key the deltas never touched is unknown, one they touched is found."""
+    from adobe_privacy.index_store import RequestIndex
+    from privacy_pipeline import index
+
+    store, _ids = archive
+    request_index = RequestIndex(store, cache_dir=tmp_path / "cache")
+    request_index.write_delta([index.new_record("fresh-1", regulation="gdpr", actions=["access"],
+                                                received_at="2026-11-01T00:00:00+00:00")],
+                              ds="2026-11-01", run_id="manual__1", name="intake")
+    assert request_index.lookup("never-seen") is None
+    assert request_index.lookup("fresh-1")["status"] == "received"
+    assert request_index.query(prefix="fresh")["total"] == 1

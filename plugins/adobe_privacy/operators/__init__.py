@@ -30,6 +30,9 @@ _EXPORTS = {
     "SubmitWorkOrdersOperator": "workorders",
     "ArchiveWorkOrdersOperator": "workorders",
     "FollowUpWorkOrdersOperator": "workorders",
+    "DecideApprovalOperator": "approval",
+    "AskApprovalOperator": "approval",
+    "SettleApprovalOperator": "approval",
 }
 __all__ = sorted(_EXPORTS)
 
