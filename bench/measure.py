@@ -36,7 +36,8 @@ def work_dir(*parts: str) -> Path:
     return path
 
 
-def run_probe(target: str, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def run_probe(target: str, *, env: Mapping[str, str] | None = None, timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
+              **kwargs: Any) -> dict[str, Any]:
     """Call `module:function(**kwargs)` in a fresh interpreter; its JSON result plus `maxrss_mb`."""
     command = [sys.executable, "-m", "bench.probe", target, json.dumps(kwargs)]
     result = subprocess.run(
@@ -45,7 +46,7 @@ def run_probe(target: str, *, env: Mapping[str, str] | None = None, **kwargs: An
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=PROBE_TIMEOUT_SECONDS,
+        timeout=timeout_seconds,
         check=False,
     )
     if result.returncode != 0:
