@@ -40,8 +40,8 @@ EMULATOR_SETTINGS = {
     "content_bytes": 4096,
 }
 #: 300 rows a day is about 165 subjects and 200 jobs: Adobe's cap (20,000 jobs a day) scaled by 1/100.
-FULL = {"days": 45, "rows_per_day": 300, "step_days": 3, "reconciles_per_day": 24, "probe_day": 15}
-SMOKE = {"days": 4, "rows_per_day": 12, "step_days": 2, "reconciles_per_day": 2, "probe_day": 2}
+FULL = {"days": 45, "rows_per_day": 300, "step_days": 5, "reconciles_per_day": 24, "probe_day": 15}
+SMOKE = {"days": 2, "rows_per_day": 12, "step_days": 2, "reconciles_per_day": 1, "probe_day": 0}
 ROUTES = {
     "posts": "POST /data/core/privacy/jobs",
     "lists": "GET /data/core/privacy/jobs",

@@ -21,12 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 def _smoke(benchmark: str, output: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--only", benchmark, "--output", str(output)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
     )
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("benchmark", list(BENCHMARKS))
 def test_smoke_run_writes_rows(benchmark, tmp_path):
     output = tmp_path / "BENCHMARKS.md"
