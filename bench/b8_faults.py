@@ -68,7 +68,7 @@ def nightly_run(name: str, rows: int, faults: tuple[dict[str, Any], ...], timeou
     expected = expected_user_actions(input_path, DEFAULT_PRODUCTS)
     per_pair = stats["jobs_per_user_action"]
     return {
-        "seconds": test.seconds, "returncode": test.returncode, "timed_out": timeout is not None and test.returncode < 0,
+        "seconds": test.seconds, "cpu_seconds": test.cpu_seconds, "returncode": test.returncode, "timed_out": timeout is not None and test.returncode < 0,
         "log": str(test.log), "expected_jobs": len(expected),
         "duplicates": sum(1 for pair in expected if per_pair.get(pair, 0) > 1),
         "missing": sum(1 for pair in expected if pair not in per_pair),
@@ -105,7 +105,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
         Result("B8", f"{size}, 10% 503 + 5% dropped POSTs, wall", f"{faulty['seconds']:.0f} s{ended}",
                f"{clean['seconds']:.0f} s (clean run)", ratio, f"<= {TARGET_WALL_RATIO:g}x",
                faulty["returncode"] == 0 and ratio <= TARGET_WALL_RATIO,
-               notes=f"faults fired {faulty['fired']}; POST statuses {json.dumps(faulty['post_statuses'], sort_keys=True)} "
+               notes=f"CPU seconds of the run's process: faulty {faulty['cpu_seconds']:.0f} s, clean "
+                     f"{clean['cpu_seconds']:.0f} s; faults fired {faulty['fired']}; POST statuses {json.dumps(faulty['post_statuses'], sort_keys=True)} "
                      f"({faulty['posts']} POSTs vs {clean['posts']} clean); Airflow retries "
                      f"{faulty['retries'] or 'none'}; faulty run per task (tries summed): {tasks}; "
                      f"jobs_by_status faulty {json.dumps(faulty['jobs_by_status'], sort_keys=True)}, clean "

@@ -207,3 +207,21 @@ def run_report(stack: Stack, logical_date: str) -> dict[str, Any]:
 def route_calls(stats: dict[str, Any], route: str) -> int:
     """Calls the emulator counted on a route template, whatever their status."""
     return sum(stats["calls"].get(route, {}).values())
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a live process has used so far (0 when it is gone or unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def servers_cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds the emulator and moto have used: the other side of every call, on the same cores."""
+    return {"emulator": round(process_cpu_seconds(stack.emulator.pid), 1),
+            "moto": round(process_cpu_seconds(stack.s3.pid), 1)}
