@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -44,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.smoke:  # before any benchmark module (and bench.measure) is imported
+        os.environ.setdefault("BENCH_WORK_SUBDIR", "smoke")
     machine_info = machine()
     runs = {} if args.smoke else load_runs(args.output)
     failed = []

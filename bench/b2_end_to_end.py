@@ -35,8 +35,8 @@ TARGET_STATUS_RATIO = 100.0
 TARGET_WORKER_SECONDS = 600.0
 TARGET_TASK_RSS_MB = 1024.0
 LATENCY_MS = 50
-#: About 16,700 subjects before rejects, 16,300 after, 19,600 jobs: a day at Adobe's 20,000-job cap.
-FULL_ROWS = 30_000
+#: About 16,000 subjects after rejects and 19,000-odd jobs (~2 rows a subject): a day at Adobe's 20,000-job cap.
+FULL_ROWS = 33_000
 SAMPLE_ROWS = 1_100
 SMOKE_ROWS = 72
 #: The wait runs in the triggerer (deferred): it holds no worker slot, so it is not worker time.
@@ -49,6 +49,21 @@ EMULATOR_SETTINGS = {
     "content_bytes": 65_536,
     "faults": [{"route": "*", "kind": "latency", "latency_ms": LATENCY_MS}],
 }
+#: Where the time went when the wall and worker-time targets were last missed; shown with a missed target.
+#: A profile is a measurement of one commit: re-profile (same command) after changing the archive step.
+PROFILE_NOTE = (
+    "Profile, 2026-11-30 (py-spy 0.4.1 `record -r 25 -f raw --pid <airflow dags test>`, 30,000 rows, 17,626 "
+    "jobs; the run took 1,127 s wall but only 167 CPU s in its process, the machine at load 16-17 on 2 cores): "
+    "archive_results was 968 of the 1,080 worker seconds, at 18 jobs/s = 8 threads (`max_parallel_jobs=8`) "
+    "x 440 ms a job, waiting on sockets. Of the archive threads' samples: `JobArchiver.archive_job` -> "
+    "`hook.get_job` (detail read) 37%, `_archive_content` -> `hook.stream_content` (download) 29%, "
+    "`ledger.put_job_record` (S3 put) 14%, `archived_record` -> `ledger.job_record` (one S3 GetObject per "
+    "complete access job, to skip jobs archived before) 12.5%, `store.put_file` 3%; botocore is 35% of the "
+    "process's busy (on-CPU) samples. Ours: the per-job S3 round trips (a ledger read and a write besides the "
+    "upload) and 8-way concurrency for a latency-bound loop. Not ours: 50 ms per Adobe call, the emulator and "
+    "moto on the same two busy cores, and `dags test` running the five mapped archive chunks one after "
+    "another (an executor runs them side by side; worker time is the same)."
+)
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 DETAIL_ROUTE = "GET /data/core/privacy/jobs/{jobId}"
 POST_ROUTE = "POST /data/core/privacy/jobs"
@@ -155,6 +170,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
         Result("B2", f"{size}, status calls", str(ours["lists"]), f"{full['jobs']:,} (naive, >= 1 GET per job)",
                status_ratio, f">= {TARGET_STATUS_RATIO:g}x fewer", status_ratio >= TARGET_STATUS_RATIO)
     )
+    if not all(row.met for row in bench.results[:2]):
+        bench.notes.append(PROFILE_NOTE)
     reads = ours["lists"] + ours["details"]
     bench.results.append(
         Result("B2", f"{size}, all job reads", f"{reads:,}", f"{full['jobs']:,} (naive, >= 1 GET per job)",

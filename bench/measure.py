@@ -22,7 +22,9 @@ from typing import Any
 
 from bench.report import REPO
 
-WORK_DIR = REPO / "bench" / "results"  # git-ignored: generated inputs, logs, Airflow homes
+#: git-ignored: generated inputs, logs, Airflow homes. Smoke runs use a subfolder (`BENCH_WORK_SUBDIR`, inherited
+#: by probes), so a smoke test never deletes the servers' files of a full run going on beside it.
+WORK_DIR = REPO / "bench" / "results" / os.environ.get("BENCH_WORK_SUBDIR", "")
 PROBE_TIMEOUT_SECONDS = 1800
 
 
