@@ -267,7 +267,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
     bench.results.append(
         Result("B9", f"day {sizes['days']}, detail reads per day", f"{details:,}",
                f"{bound:,} ({result['finished_in_day']:,} final that day + {result['open_beyond_lookback']:,} "
-               "beyond look-back)", details / max(bound, 1), "<= bound", details <= bound,
+               "beyond look-back)", details / bound if details and bound else None, "<= bound", details <= bound,
                notes=f"nightly run {by_kind[NIGHTLY]:,} detail reads (its archive step), the "
                      f"{len(reconciles)} reconcile runs {by_kind[RECONCILE]:,}; open jobs at the day's start "
                      f"{measured[0]['open_jobs']:,}"),
