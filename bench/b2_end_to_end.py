@@ -62,7 +62,9 @@ PROFILE_NOTE = (
     "process's busy (on-CPU) samples. Ours: the per-job S3 round trips (a ledger read and a write besides the "
     "upload) and 8-way concurrency for a latency-bound loop. Not ours: 50 ms per Adobe call, the emulator and "
     "moto on the same two busy cores, and `dags test` running the five mapped archive chunks one after "
-    "another (an executor runs them side by side; worker time is the same)."
+    "another (an executor runs them side by side; worker time is the same). take_in_requests' 30-35 s is "
+    "mostly the first task's imports in a fresh process on the loaded machine (`import airflow.sdk` alone: "
+    "22.7 s wall, 1.8 s CPU; the same task takes 3-7 s in a warm process, see B9's runs)."
 )
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 DETAIL_ROUTE = "GET /data/core/privacy/jobs/{jobId}"
