@@ -18,6 +18,7 @@ BENCHMARKS = {
     "B3": "bench.b3_intake",
     "B4": "bench.b4_archive",
     "B5": "bench.b5_dag_parse",
+    "B6": "bench.b6_events",
     "B8": "bench.b8_faults",
     "B9": "bench.b9_steady_state",
     "P7": "bench.p7_index",

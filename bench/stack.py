@@ -1,12 +1,11 @@
 """The servers and Airflow environment the benchmarks run against, all on 127.0.0.1.
 
 The emulator and moto are the same subprocess servers the tests use (`privacy_emulator.testing`);
-the `AIRFLOW_CONN_*` values come from tests/conftest.py, the one source of the connection shape.
+the `AIRFLOW_CONN_*` values come from the same module, the one source of the connection shape.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -85,26 +84,9 @@ def airflow_env(airflow_home: Path) -> dict[str, str]:
 
 
 def connection_env(emulator, s3) -> dict[str, str]:
-    conftest = _conftest()
-    return conftest.privacy_connection(emulator) | conftest.s3_connection(s3)
+    from privacy_emulator.testing import privacy_connection, s3_connection
 
-
-def _conftest():
-    """tests/conftest.py, loaded without its import-time side effects on this process.
-
-    Importing it points AIRFLOW_HOME at a per-pid test home and creates that directory; the bench
-    keeps its own environment, so both are undone here.
-    """
-    saved = dict(os.environ)
-    spec = importlib.util.spec_from_file_location("bench_conftest", REPO / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(module.AIRFLOW_TEST_HOME, ignore_errors=True)
-    return module
+    return privacy_connection(emulator) | s3_connection(s3)
 
 
 def migrate_airflow_db(env: dict[str, str], log: Path) -> None:

@@ -12,12 +12,12 @@ Fixtures that start servers bind them to 127.0.0.1 on free ports and stop them b
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from privacy_emulator.testing import privacy_connection, s3_connection
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_TEST_HOME = REPO / ".airflow" / f"pytest-{os.getpid()}"
@@ -63,35 +63,6 @@ def s3_server():
 
     with MotoS3Server() as server:
         yield server
-
-
-def privacy_connection(server, conn_id: str = DEFAULT_CONN_ID) -> dict[str, str]:
-    """The `AIRFLOW_CONN_*` variable for a connection to `server` (an EmulatorServer)."""
-    extra = {
-        "org_id": server.org_id,
-        "ims_url": server.base_url,
-        "scopes": "openid,AdobeID,read_organizations",
-        "sandbox_name": "prod",
-        "download_hosts": [server.blob_host],
-    }
-    value = {
-        "conn_type": "adobe_privacy_service",
-        "host": server.base_url,
-        "login": server.client_id,
-        "password": server.client_secret,
-        "extra": extra,
-    }
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(value)}
-
-
-def s3_connection(server, conn_id: str = "aws_default") -> dict[str, str]:
-    value = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
-    }
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(value)}
 
 
 @pytest.fixture

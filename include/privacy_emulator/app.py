@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from privacy_emulator import admin, gateway, hygiene, privacy, workorders
+from privacy_emulator import admin, events, gateway, hygiene, privacy, workorders
 from privacy_emulator.content import verify_blob_token
 from privacy_emulator.errors import (
     EmulatorHTTPError,
@@ -177,6 +177,7 @@ def create_app_for_state(state: EmulatorState) -> Any:
     app.include_router(privacy.router)
     app.include_router(workorders.router)
     app.include_router(hygiene.router)
+    app.include_router(events.router)  # before admin: its catch-all would answer /_emulator/events/*
     app.include_router(admin.router)
     app.include_router(fallback_router)
     install_openapi(app)

@@ -1,7 +1,9 @@
 """Test helpers: run the emulator and a moto S3 server as subprocesses on free loopback ports.
 
 ``EmulatorServer`` and ``MotoS3Server`` are context managers used by ``tests/conftest.py``; admin calls
-go over HTTP with httpx, exactly as any other client would make them.
+go over HTTP with httpx, exactly as any other client would make them. ``privacy_connection`` and
+``s3_connection`` build the ``AIRFLOW_CONN_*`` variables pointing Airflow at them (the tests, the demo
+and the benchmarks share this one shape).
 """
 
 from __future__ import annotations
@@ -238,3 +240,37 @@ class MotoS3Server(_Subprocess):
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+DEFAULT_PRIVACY_CONN_ID = "adobe_privacy_default"
+DEFAULT_AWS_CONN_ID = "aws_default"
+
+
+def privacy_connection(server: EmulatorServer, conn_id: str = DEFAULT_PRIVACY_CONN_ID) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_*`` variable of an ``adobe_privacy_service`` connection to ``server``."""
+    extra = {
+        "org_id": server.org_id,
+        "ims_url": server.base_url,
+        "scopes": DEFAULT_SCOPE,
+        "sandbox_name": "prod",
+        "download_hosts": [server.blob_host],
+    }
+    value = {
+        "conn_type": "adobe_privacy_service",
+        "host": server.base_url,
+        "login": server.client_id,
+        "password": server.client_secret,
+        "extra": extra,
+    }
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(value)}
+
+
+def s3_connection(server: MotoS3Server, conn_id: str = DEFAULT_AWS_CONN_ID) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_*`` variable of an Amazon connection to the moto ``server``."""
+    value = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
+    }
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(value)}

@@ -1,19 +1,20 @@
 """Archive helpers: hash while streaming, and inspect a content ZIP before it is archived.
 
 Adobe's access content is a ZIP with one folder per product. Before a ZIP is filed under `content/`
-it must be a real ZIP whose members could never escape an extraction directory (no absolute paths,
-no `..`, no symlinks) and whose declared uncompressed size stays under a cap (a zip bomb otherwise).
-All of that is read from the central directory: nothing is ever extracted.
+it must pass `privacy_pipeline.zipcheck.verify_zip`: every reading of every member (central
+directory, local header, name-bearing extra fields, mode bits) is safe and agrees, and every member
+reads through to its declared size and CRC. Nothing is ever extracted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import stat
-import zipfile
-from dataclasses import dataclass
 from os import PathLike
 from typing import BinaryIO
+
+from privacy_pipeline.zipcheck import ZipLimits, ZipVerdict, verify_zip
+
+__all__ = ["HashingReader", "HashingWriter", "ZipLimits", "ZipVerdict", "inspect_zip", "verify_zip"]
 
 
 class HashingWriter:
@@ -57,45 +58,6 @@ class HashingReader:
         return self._digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class ZipVerdict:
-    ok: bool
-    reason: str | None
-    members: int
-    uncompressed_bytes: int
-
-
 def inspect_zip(path: str | PathLike[str], max_uncompressed_bytes: int) -> ZipVerdict:
-    """Check the ZIP at `path` from its central directory; `ok=False` names the first problem found."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
-        return ZipVerdict(False, f"not a readable ZIP file ({err.__class__.__name__})", 0, 0)
-    total = 0
-    for info in infos:
-        total += info.file_size
-        problem = _member_problem(info)
-        if problem:
-            return ZipVerdict(False, problem, len(infos), total)
-    if total > max_uncompressed_bytes:
-        return ZipVerdict(
-            False, f"uncompressed size {total} bytes exceeds the cap of {max_uncompressed_bytes}", len(infos), total
-        )
-    return ZipVerdict(True, None, len(infos), total)
-
-
-def _member_problem(info: zipfile.ZipInfo) -> str | None:
-    # Member names come from the archive, not from a data subject's identities: safe to show.
-    name = info.filename
-    normalised = name.replace("\\", "/")
-    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
-        return f"member {name!r} has an absolute path"
-    if ".." in normalised.split("/"):
-        return f"member {name!r} escapes the archive with '..'"
-    if "\x00" in name:
-        return "a member name contains a NUL byte"
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and stat.S_ISLNK(mode):
-        return f"member {name!r} is a symbolic link"
-    return None
+    """Verify the ZIP at `path` (see `privacy_pipeline.zipcheck`); `ok=False` names the first problem."""
+    return verify_zip(path, ZipLimits(max_uncompressed_bytes=max_uncompressed_bytes))

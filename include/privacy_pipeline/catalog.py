@@ -1,14 +1,28 @@
 """Catalogues of the values Adobe Privacy Service accepts: regulations, namespaces, id types, products.
 
-Sources are the sections of /work/shared/reference/privacy-service-api.md named on each table. Lookups
-are case-insensitive where Adobe's matching is (namespaces, products) and return the canonical code.
+Sources are the sections of the project's Privacy Service reference named on each table (its section
+numbers), checked against Adobe's current seed list of regulations (release notes of 2025-06-18:
+`tipa_tn_usa`, `mcdpa_mn_usa`). Lookups are case-insensitive where Adobe's matching is (namespaces,
+products) and return the canonical code.
+
+Regulations Adobe adds between our releases (India's DPDP Act was announced in September 2026 without
+a published code) are added by operators, not by a release: the Airflow Variable
+`privacy_extra_regulations` holds `{"code": window_days}`, and `with_extra_regulations` turns it into a
+`RegulationCatalog` that intake and the deadline report use. Settings that can never work (an unknown
+product in `include`, an unknown regulation in a param, a malformed Variable) raise
+`ConfigurationError` naming the setting and the allowed values.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
+
+from privacy_pipeline.errors import ConfigurationError
 
 DEFAULT_DEADLINE_DAYS: Final = 30
 """Response window for a regulation we have no figure for (the UI's "30-day compliance window")."""
@@ -159,24 +173,116 @@ def shown(value: str) -> str:
 
 
 def resolve_regulation(value: str, *, map_legacy: bool) -> str:
-    """The current regulation code for `value` (case-insensitive).
+    """The current regulation code for `value` (case-insensitive), from the built-in catalogue.
 
     :param map_legacy: convert a legacy value to its replacement instead of rejecting it.
     :raises ValueError: unknown value, or a legacy value while `map_legacy` is off (the message names
         the replacement).
     """
-    code = value.strip().lower()
-    if code in REGULATIONS:
-        return code
-    if code in LEGACY_REGULATIONS:
-        replacement = LEGACY_REGULATIONS[code]
-        if map_legacy:
-            return replacement
-        raise ValueError(
-            f"legacy regulation {shown(code)} is no longer accepted by Adobe; use {replacement!r} "
-            "(or enable legacy mapping)"
-        )
-    raise ValueError(f"unknown regulation {shown(value)}")
+    return BUILT_IN.resolve(value, map_legacy=map_legacy)
+
+
+#: The Airflow Variable (or connection extra key) that adds regulations without a release.
+EXTRA_REGULATIONS_SETTING: Final = "privacy_extra_regulations"
+_REGULATION_CODE = re.compile(r"[a-z][a-z0-9_]{1,39}")
+MAX_WINDOW_DAYS: Final = 366
+
+
+@dataclass(frozen=True)
+class RegulationCatalog:
+    """The regulation values a run accepts and their response windows: the built-in table plus extras.
+
+    `extra` are the codes added through `EXTRA_REGULATIONS_SETTING`; a row naming an unknown value is
+    told where such values are added.
+    """
+
+    windows: Mapping[str, int] = field(default_factory=lambda: REGULATION_DEADLINE_DAYS)
+    extra: frozenset[str] = frozenset()
+    setting: str = EXTRA_REGULATIONS_SETTING
+
+    @property
+    def codes(self) -> frozenset[str]:
+        return frozenset(self.windows)
+
+    def resolve(self, value: str, *, map_legacy: bool) -> str:
+        """As `resolve_regulation`, knowing the extra codes too."""
+        code = value.strip().lower()
+        if code in self.windows:
+            return code
+        if code in LEGACY_REGULATIONS:
+            replacement = LEGACY_REGULATIONS[code]
+            if map_legacy:
+                return replacement
+            raise ValueError(
+                f"legacy regulation {shown(code)} is no longer accepted by Adobe; use {replacement!r} "
+                "(or enable legacy mapping)"
+            )
+        raise ValueError(f"unknown regulation {shown(value)}; if Adobe accepts it, add it with its response "
+                         f"window in days to the {self.setting} Variable")
+
+    def require(self, value: str, setting: str) -> str:
+        """`resolve` for a param or setting: an unknown or legacy value is a `ConfigurationError`."""
+        try:
+            return self.resolve(value, map_legacy=False)
+        except ValueError:
+            raise ConfigurationError(setting, value, self.codes,
+                                     f"add new codes to the {self.setting} Variable") from None
+
+    def deadline_days(self, regulation: str, default_days: int = DEFAULT_DEADLINE_DAYS) -> int:
+        return self.windows.get(regulation, default_days)
+
+
+BUILT_IN: Final = RegulationCatalog()
+
+
+def with_extra_regulations(extra: Mapping[str, Any] | str | None,
+                           setting: str = EXTRA_REGULATIONS_SETTING) -> RegulationCatalog:
+    """The built-in catalogue plus `extra` (`{code: window_days}`, or its JSON text as a Variable holds it).
+
+    Codes are lower-case `[a-z][a-z0-9_]` (2-40 characters); windows are whole days, 1-366. A code
+    already built in keeps its built-in window unless `extra` gives another (a statute changed); a
+    legacy code is refused (Adobe no longer accepts it). None or "" adds nothing.
+
+    :raises ConfigurationError: naming `setting` when the mapping is malformed.
+    """
+    if extra is None or (isinstance(extra, str) and not extra.strip()):
+        return BUILT_IN
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            raise ConfigurationError(setting, "(not JSON)", (), 'expected a JSON object like {"dpdpa_ind": 30}') \
+                from None
+    if not isinstance(extra, Mapping):
+        raise ConfigurationError(setting, type(extra).__name__, (), 'expected a JSON object like {"dpdpa_ind": 30}')
+    windows = dict(REGULATION_DEADLINE_DAYS)
+    for code, days in extra.items():
+        if not isinstance(code, str) or not _REGULATION_CODE.fullmatch(code):
+            raise ConfigurationError(setting, code, (), "a regulation code is lower-case letters, digits and _")
+        if code in LEGACY_REGULATIONS:
+            raise ConfigurationError(setting, code, (), f"a legacy value; Adobe now expects {LEGACY_REGULATIONS[code]!r}")
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_WINDOW_DAYS:
+            raise ConfigurationError(setting, f"{code}: {days!r}", (),
+                                     f"the response window is a whole number of days, 1-{MAX_WINDOW_DAYS}")
+        windows[code] = days
+    return RegulationCatalog(MappingProxyType(windows), frozenset(extra) - set(REGULATION_DEADLINE_DAYS))
+
+
+def require_products(values: Iterable[str], setting: str = "include") -> tuple[str, ...]:
+    """Canonical product codes for a param or setting; an unknown one is a `ConfigurationError`."""
+    products: list[str] = []
+    for value in values:
+        try:
+            products.append(resolve_product(str(value)))
+        except KeyError:
+            raise ConfigurationError(setting, value, PRODUCTS.values()) from None
+    return tuple(products)
+
+
+def require_regulation(value: str, setting: str = "regulation",
+                       regulations: RegulationCatalog | None = None) -> str:
+    """The canonical code of a regulation given as a param; unknown or legacy: `ConfigurationError`."""
+    return (regulations or BUILT_IN).require(value, setting)
 
 
 def resolve_namespace(value: str) -> StandardNamespace:
@@ -194,6 +300,10 @@ def resolve_id_type(value: str) -> str:
     return ID_TYPES[value.strip().lower()]
 
 
-def deadline_days(regulation: str, default_days: int = DEFAULT_DEADLINE_DAYS) -> int:
-    """The legal response window of `regulation` in days, `default_days` when we have no figure."""
-    return REGULATION_DEADLINE_DAYS.get(regulation, default_days)
+def deadline_days(regulation: str, default_days: int = DEFAULT_DEADLINE_DAYS,
+                  regulations: RegulationCatalog | None = None) -> int:
+    """The legal response window of `regulation` in days, `default_days` when we have no figure.
+
+    :param regulations: a catalogue with extra regulations (`with_extra_regulations`); built-in if None.
+    """
+    return (regulations or BUILT_IN).deadline_days(regulation, default_days)

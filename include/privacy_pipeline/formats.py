@@ -1,82 +1,61 @@
 """Input formats: bytes of one source -> a table of identity rows, plus the rows that could not be parsed.
 
 Both formats end in the same shape, `ParsedSource.frame`: one row per identity with the CSV contract's
-columns as strings (missing -> "") and `_row`, the 1-based data row it came from (a CSV row, or a JSON
+columns as strings (missing -> "") and `_row`, the 1-based data row it came from (a CSV record, or a JSON
 Lines line that may carry several identities). Validation then runs on that one shape.
 
-CSV is parsed by pyarrow (multi-threaded, C++); its invalid-row handler gives us malformed lines
-(wrong field count) without losing row numbers. Physical line numbers are only worked out for the few
-rows that are rejected.
+Every source is also accounted by physical line (`ParsedSource.lines_*`, see `lines`): a line ends at
+LF, CR LF or a lone CR in both formats. CSV is parsed in `csv_format`. Before either parser runs, a
+file that is not UTF-8 text at all (UTF-16, an image, an archive) is rejected whole with a reason that
+says so.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
-#: The input CSV contract (DESIGN.md), in order.
-CSV_COLUMNS = ("request_id", "action", "regulation", "namespace", "value", "type", "received_at", "include")
-#: Columns a CSV header must have; the others default per row (type standard, include the default).
-REQUIRED_COLUMNS = ("request_id", "action", "regulation", "namespace", "value")
-#: Optional job-shape columns beyond the contract; JSON Lines carries them as priority/expandIds/mergePolicyId.
-EXTRA_COLUMNS = ("priority", "expand_ids", "merge_policy_id")
-FRAME_COLUMNS = CSV_COLUMNS + EXTRA_COLUMNS
+from privacy_pipeline.csv_format import is_valid_utf8, parse_csv
+from privacy_pipeline.lines import count_lines
+from privacy_pipeline.parsed import (
+    BAD_UTF8,
+    CSV,
+    CSV_COLUMNS,
+    EXTRA_COLUMNS,
+    FRAME_COLUMNS,
+    JSON_ARRAY,
+    JSONL,
+    RAW_TEXT,
+    REQUIRED_COLUMNS,
+    BadRow,
+    FileRejected,
+    ParsedSource,
+)
 
-CSV = "csv"
-JSONL = "jsonl"
-JSON_ARRAY = "json"
+__all__ = [
+    "BAD_UTF8", "CSV", "CSV_COLUMNS", "EXTRA_COLUMNS", "FRAME_COLUMNS", "JSONL", "JSON_ARRAY", "RAW_TEXT",
+    "REQUIRED_COLUMNS", "BadRow", "FileRejected", "ParsedSource", "decompress", "detect_format",
+    "is_valid_utf8", "parse", "sniff",
+]
 
-BAD_UTF8 = "\ufffd"
-_BLANK = re.compile(rb"[\r\n]*")
-_CR = re.compile(rb"\r")
-_SCAN_SLICE = 1 << 24
-#: pyarrow's block size is a 32-bit int; larger inputs are read in several blocks.
-_MAX_BLOCK = (1 << 31) - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
-
-
-class FileRejected(Exception):
-    """The whole source is unusable (missing columns, corrupt gzip ...); the message is the reason."""
-
-
-@dataclass
-class BadRow:
-    """A data row that never made it into the frame (malformed CSV line, invalid JSON ...)."""
-
-    row: int
-    field: str
-    reason: str
-    raw: dict[str, str]
-    request_id: str = ""
-
-
-@dataclass
-class ParsedSource:
-    format: str
-    frame: pd.DataFrame
-    bad_rows: list[BadRow]
-    rows_read: int
-    #: True when the bytes were not valid UTF-8: cells holding U+FFFD mark the affected rows.
-    had_bad_utf8: bool = False
-    #: Maps a 1-based data row to the physical line where it starts (None when unknown).
-    line_of: Callable[[int], int | None] = field(default=lambda row: None)
-    #: The source's own columns (CSV header), for showing a rejected row as it was.
-    columns: list[str] = field(default_factory=list)
-    #: JSON: the text of each record by row, for showing a rejected record as it was.
-    record_text: Callable[[int], str] = field(default=lambda row: "")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: File signatures of formats people export by mistake: name -> magic bytes.
+_SIGNATURES = (
+    ("a PNG image", b"\x89PNG\r\n\x1a\n"), ("a JPEG image", b"\xff\xd8\xff"), ("a GIF image", b"GIF8"),
+    ("a PDF document", b"%PDF-"), ("a ZIP archive (or an Excel .xlsx workbook)", b"PK\x03\x04"),
+    ("an Excel .xls workbook", b"\xd0\xcf\x11\xe0"), ("a 7-Zip archive", b"7z\xbc\xaf"),
+    ("a bzip2 file", b"BZh"), ("an xz file", b"\xfd7zXZ"), ("a Parquet file", b"PAR1"),
+)
+_SNIFF_BYTES = 64 * 1024
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def decompress(data: bytes) -> bytes:
@@ -87,6 +66,29 @@ def decompress(data: bytes) -> bytes:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as err:
         raise FileRejected(f"not a readable gzip file ({err})") from err
+
+
+def sniff(data: bytes) -> None:
+    """Reject a file that is not UTF-8 text at all, saying what it looks like instead.
+
+    UTF-16 (by byte order mark, or by NUL bytes in every other position) is "not UTF-8 text"; a known
+    binary signature or NUL bytes making up 1% of the start is "not a CSV or JSON text file". A UTF-8
+    file with a few bad bytes (or a stray NUL) is not rejected here: its affected rows are, one by one.
+    """
+    if data.startswith(_UTF16_BOMS):
+        raise FileRejected("not UTF-8 text: the file is UTF-16 (it starts with a UTF-16 byte order mark); "
+                           "save it as UTF-8", 1)
+    for what, magic in _SIGNATURES:
+        if data.startswith(magic):
+            raise FileRejected(f"not a CSV or JSON text file: it is {what}", 1)
+    head = data[:_SNIFF_BYTES]
+    if head and head.count(0) * 100 >= len(head):  # NUL is at least 1% of the start: not text (a stray one is a row's problem)
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        half = max(len(head) // 2, 1)
+        if max(even, odd) * 2 >= half and min(even, odd) * 10 < half:  # Latin text in UTF-16: every other byte
+            raise FileRejected("not UTF-8 text: the file looks like UTF-16 (NUL in every other byte); "
+                               "save it as UTF-8", 1)
+        raise FileRejected("not a CSV or JSON text file: it holds binary data (NUL bytes)", 1)
 
 
 def detect_format(name: str, data: bytes) -> str:
@@ -108,217 +110,13 @@ def detect_format(name: str, data: bytes) -> str:
 
 def parse(name: str, data: bytes) -> ParsedSource:
     """Parse the (already decompressed) bytes of one source; `FileRejected` when it is unusable."""
+    sniff(data)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     fmt = detect_format(name, data)
     if fmt == CSV:
-        return _parse_csv(data)
+        return parse_csv(data)
     return _parse_json(data, fmt)
-
-
-# --------------------------------------------------------------------------------------------- CSV
-
-
-def is_valid_utf8(data: bytes) -> bool:
-    """UTF-8 validity checked by Arrow (SIMD, no copy): ~10x faster than bytes.decode on large files."""
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
-    try:
-        pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data)).validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def _split_header(data: bytes) -> tuple[list[str], int, memoryview]:
-    """(normalised column names, physical lines up to and including the header, the data after it).
-
-    The data after the header is a view on `data`, not a copy (inputs can be hundreds of MB).
-    """
-    lines_before = 0
-    rest = memoryview(data)
-    while rest:
-        line, sep, after = _next_line(rest)
-        lines_before += 1
-        if bytes(line).strip():
-            text = bytes(line).decode("utf-8", errors="replace")
-            names = next(csv.reader([text]), [])
-            return [n.strip().lower() for n in names], lines_before, after
-        rest = after
-    return [], lines_before, memoryview(b"")
-
-
-def _next_line(data: memoryview) -> tuple[memoryview, memoryview, memoryview]:
-    """Split off the first physical line (\\n, \\r\\n or \\r ends it, like the CSV parser)."""
-    for i, byte in enumerate(data):
-        if byte == 0x0A:
-            return data[:i], data[i : i + 1], data[i + 1 :]
-        if byte == 0x0D:
-            end = i + 2 if data[i + 1 : i + 2] == b"\n" else i + 1
-            return data[:i], data[i:end], data[end:]
-    return data, data[:0], data[:0]
-
-
-def _check_header(names: list[str]) -> None:
-    if not names:
-        raise FileRejected("no header row")
-    seen: set[str] = set()
-    for name in names:
-        if name in seen and name in FRAME_COLUMNS:
-            raise FileRejected(f"header names column {name!r} twice")
-        seen.add(name)
-    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
-    if missing:
-        raise FileRejected(
-            f"header is missing required column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}"
-        )
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    """Column names pyarrow can hold: blanks and repeats of unknown columns get a suffix."""
-    result: list[str] = []
-    for i, name in enumerate(names):
-        candidate = name or f"column_{i + 1}"
-        while candidate in result:
-            candidate = f"{candidate}_{i + 1}"
-        result.append(candidate)
-    return result
-
-
-def _parse_csv(data: bytes) -> ParsedSource:
-    raw_names, header_lines, body_view = _split_header(data)
-    body: bytes | memoryview = body_view
-    if not raw_names:  # an empty (or blank) file: nothing to do, and nothing wrong
-        frame = pd.DataFrame({c: pd.Series([], dtype=str) for c in FRAME_COLUMNS})
-        frame["_row"] = pd.Series([], dtype="int64")
-        return ParsedSource(CSV, frame, [], 0)
-    _check_header(raw_names)
-    names = _unique_names(raw_names)
-    had_bad_utf8 = not is_valid_utf8(body)
-    if had_bad_utf8:
-        # Rare path: replace undecodable bytes with U+FFFD so each affected row can be rejected alone
-        # (pyarrow would otherwise fail the whole file, or the invalid-row handler on its text).
-        body = bytes(body).decode("utf-8", errors="replace").encode("utf-8")
-    try:
-        table, invalid = _read_csv_table(body, names)
-    except pa.ArrowInvalid as err:
-        raise FileRejected(f"unreadable CSV ({err})") from err
-    frame = table.to_pandas()
-    record_count = len(frame) + len(invalid)
-    frame["_row"] = _valid_row_numbers(record_count, [row for row, _ in invalid])
-    # Optional columns the header lacks stay absent: validation reads them as "" on every row.
-    bad_rows = [_malformed_row(row, text, names) for row, text in invalid]
-    line_of = _csv_line_locator(body, header_lines, record_count)
-    return ParsedSource(CSV, frame, bad_rows, record_count, had_bad_utf8, line_of, columns=names)
-
-
-def _read_csv_table(body: bytes | memoryview, names: list[str]) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Parse `body` with every column as string; malformed records come back as (row, text)."""
-    invalid: list[tuple[int | None, str]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text))
-        return "skip"
-
-    if _BLANK.fullmatch(body):
-        return pa.table({name: pa.array([], pa.string()) for name in names}), []
-    # Single-threaded: only then does pyarrow know the record number of an invalid row. One block:
-    # every column is then one contiguous Arrow array, which later steps use without copying.
-    block_size = min(max(len(body) + 1, 1 << 20), _MAX_BLOCK)
-    table = pacsv.read_csv(
-        pa.BufferReader(pa.py_buffer(body)),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=block_size),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    return table, [(number or 0, text) for number, text in invalid]
-
-
-def _valid_row_numbers(record_count: int, invalid_rows: list[int]) -> np.ndarray:
-    """1-based data-row numbers of the records that parsed, given those that did not."""
-    rows = np.arange(1, record_count + 1, dtype=np.int64)
-    if not invalid_rows:
-        return rows
-    return rows[~np.isin(rows, np.array(invalid_rows, dtype=np.int64))]
-
-
-def _malformed_row(row: int, text: str, names: list[str]) -> BadRow:
-    fields = next(csv.reader([text]), []) if text else []
-    raw = dict(zip(names, fields, strict=False))
-    expected, actual = len(names), len(fields)
-    return BadRow(
-        row=row,
-        field="*",
-        reason=f"malformed CSV line: {actual} field(s) where the header has {expected}",
-        raw=raw or {"line": text},
-        request_id=raw.get("request_id", "").strip(),
-    )
-
-
-def _csv_line_locator(body: bytes | memoryview, header_lines: int, record_count: int) -> Callable[[int], int | None]:
-    """A lazy row -> physical line map, built on first use (only rejected rows need it)."""
-    cache: list[list[int]] = []
-
-    def line_of(row: int) -> int | None:
-        if not cache:
-            cache.append(_record_start_lines(body, record_count))
-        starts = cache[0]
-        if 1 <= row <= len(starts):
-            return header_lines + starts[row - 1]
-        return None
-
-    return line_of
-
-
-def _record_start_lines(body: bytes | memoryview, record_count: int) -> list[int]:
-    """The 1-based physical line (within `body`) where each record starts."""
-    nonempty = _nonempty_lines(body)
-    if len(nonempty) == record_count:
-        return nonempty.tolist()  # no quoted newlines: one record per non-empty line
-    starts: list[int] = []
-    reader = csv.reader(io.StringIO(bytes(body).decode("utf-8", errors="replace"), newline=""))
-    previous_end = 0
-    try:
-        for record in reader:
-            if record:
-                starts.append(previous_end + 1)
-            previous_end = reader.line_num
-    except csv.Error:
-        pass
-    return starts if len(starts) == record_count else []
-
-
-def _nonempty_lines(body: bytes | memoryview) -> np.ndarray:
-    """1-based numbers of the non-empty lines of `body`, counted as `bytes.splitlines()` does.
-
-    Vectorised: a line ends at LF, at CR LF, or at a CR not followed by LF.
-    """
-    data = np.frombuffer(body, dtype=np.uint8)
-    size = len(data)
-    if not size:
-        return np.zeros(0, dtype=np.int64)
-    if _CR.search(body) is None:  # the usual case: LF only, scanned in slices to bound the temporaries
-        terminator = np.concatenate([
-            np.flatnonzero(data[start : start + _SCAN_SLICE] == 0x0A) + start for start in range(0, size, _SCAN_SLICE)
-        ])
-        next_start = terminator + 1
-    else:
-        is_lf = data == 0x0A
-        is_cr = data == 0x0D
-        crlf = np.zeros(size, dtype=bool)
-        crlf[:-1] = is_cr[:-1] & is_lf[1:]
-        lf_of_crlf = np.zeros(size, dtype=bool)
-        lf_of_crlf[1:] = crlf[:-1]
-        terminator = np.flatnonzero(is_cr | (is_lf & ~lf_of_crlf))
-        next_start = terminator + 1 + crlf[terminator]
-    line_start = np.concatenate(([0], next_start))
-    line_end = np.concatenate((terminator, [size]))
-    if line_start[-1] == size:  # a final terminator ends the last line; no empty line follows it
-        line_start, line_end = line_start[:-1], line_end[:-1]
-    return np.flatnonzero(line_end > line_start) + 1
 
 
 # --------------------------------------------------------------------------------------- JSON Lines
@@ -331,10 +129,13 @@ def _parse_json(data: bytes, fmt: str) -> ParsedSource:
     except UnicodeDecodeError:
         had_bad_utf8 = True
         text = data.decode("utf-8", errors="replace")
+    lines_read = count_lines(data)
     if fmt == JSON_ARRAY:
         records, lines, texts = _json_array_records(text)
+        blank = sum(1 for line in _physical_lines(text) if not line.strip())
     else:
         records, lines, texts = _json_line_records(text)
+        blank = lines_read - len(records)
     identity_rows: list[dict[str, Any]] = []
     bad_rows: list[BadRow] = []
     for row, record in enumerate(records, start=1):
@@ -347,9 +148,12 @@ def _parse_json(data: bytes, fmt: str) -> ParsedSource:
     frame = pd.DataFrame(identity_rows, columns=[*FRAME_COLUMNS, "_row"])
     frame[list(FRAME_COLUMNS)] = frame[list(FRAME_COLUMNS)].astype(str)
     frame["_row"] = frame["_row"].astype("int64")
+    # JSON Lines: one record per non-blank line. A JSON array: its non-blank lines are the document
+    # that holds the records (a record's own lines are not tracked; its row is its array position).
     return ParsedSource(
         fmt, frame, bad_rows, len(records), had_bad_utf8, lambda row: lines.get(row),
         columns=["json"], record_text=texts,
+        lines_read=lines_read, lines_blank=blank, lines_in_records=lines_read - blank,
     )
 
 
@@ -360,18 +164,30 @@ class _RecordError(ValueError):
         self.reason = reason
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The physical lines of `text` without terminators (LF, CR LF or CR; never U+2028 and kin)."""
+    lines = _LINE_END.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # a final terminator ends the last line; no empty line follows it
+    return lines
+
+
 def _json_line_records(text: str) -> tuple[list[Any], dict[int, int], Callable[[int], str]]:
-    """Parsed objects (or the raw text of a line that is not JSON), row -> physical line, row -> text."""
+    """Parsed objects (or the raw text of a line that is not JSON), row -> physical line, row -> text.
+
+    A raw CR or LF can never sit inside a JSON value (it must be escaped), so splitting on every line
+    end is safe; str.splitlines() would also split inside strings holding U+2028 etc.
+    """
     records: list[Any] = []
     lines: dict[int, int] = {}
     texts: list[str] = []
-    # Split on \n only: str.splitlines() would also split inside JSON strings holding U+2028 etc.
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
+    for line_number, line in enumerate(_physical_lines(text), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
+        except RecursionError:
+            records.append(_NotJson(line, "line is nested too deeply to be a users[] record"))
         except ValueError:
             records.append(_NotJson(line))
         texts.append(line)
@@ -382,22 +198,59 @@ def _json_line_records(text: str) -> tuple[list[Any], dict[int, int], Callable[[
 def _json_array_records(text: str) -> tuple[list[Any], dict[int, int], Callable[[int], str]]:
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise FileRejected("not a usable JSON document: nested too deeply to be an array of users[] records", 1) \
+            from None
     except ValueError as err:
-        raise FileRejected(f"not valid JSON ({err.__class__.__name__}: {err})") from err
+        line = getattr(err, "lineno", None)
+        raise FileRejected(f"not valid JSON ({err.__class__.__name__} at line {line})", line) from err
     if not isinstance(document, list):
-        raise FileRejected("a .json file must hold one array of users[] objects, or be JSON Lines")
-    # ensure_ascii: a record may hold lone surrogates (from \ud800 escapes) that UTF-8 cannot carry.
-    return document, {}, lambda row: json.dumps(document[row - 1], ensure_ascii=True, default=str)
+        raise FileRejected("a .json file must hold one array of users[] objects, or be JSON Lines", 1)
+    return document, _element_lines(text, len(document)), lambda row: _shown_json(document[row - 1])
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _element_lines(text: str, count: int) -> dict[int, int]:
+    """Row -> the physical line where that element of the (valid) top-level array starts."""
+    decoder = json.JSONDecoder()
+    lines: dict[int, int] = {}
+    position = _WHITESPACE.match(text, 0).end() + 1  # just after "["
+    line, counted = 1, 0
+    for row in range(1, count + 1):
+        position = _WHITESPACE.match(text, position).end()
+        line += len(_LINE_END.findall(text, counted, position))
+        counted = position
+        lines[row] = line
+        _, position = decoder.raw_decode(text, position)
+        position = _WHITESPACE.match(text, position).end() + 1  # past the "," (or the closing "]")
+    return lines
+
+
+def _shown_json(record: Any) -> str:
+    # ensure_ascii: a record may hold lone surrogates (from \\ud800 escapes) that UTF-8 cannot carry.
+    try:
+        return json.dumps(record, ensure_ascii=True, default=str)
+    except (RecursionError, ValueError):
+        return "(record nested too deeply to show)"
 
 
 class _NotJson(str):
-    """The text of a line that did not parse as JSON."""
+    """The text of a line that did not parse as JSON, and why."""
+
+    reason = "line is not valid JSON"
+
+    def __new__(cls, text: str, reason: str = "line is not valid JSON") -> _NotJson:
+        made = super().__new__(cls, text)
+        made.reason = reason
+        return made
 
 
 def _flatten_user(record: Any, row: int) -> Iterator[dict[str, Any]]:
     """Adobe `users[]` item (+ regulation, include, received_at ...) -> one dict per identity."""
     if isinstance(record, _NotJson):
-        raise _RecordError("*", "line is not valid JSON")
+        raise _RecordError("*", record.reason)
     if not isinstance(record, dict):
         raise _RecordError("*", "line is not a JSON object")
     common = {

@@ -14,6 +14,7 @@ once; nothing here ever holds a namespace value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -36,11 +37,12 @@ DRP_STATUS = {
     "error": "in_progress", "archiving": "in_progress", "complete": "fulfilled", "gave_up": "denied",
     "rejected": "denied",
 }
-_BATCH_RANK = {"deferred": 0, "intent": 1, "submitted": 2}
+_BATCH_RANK = {"postponed": 0, "intent": 1, "submitted": 2}
 _JOB_RANK = {"unknown": 0, "missing": 0, "submitted": 1, "processing": 2, "error": 3, "complete": 4, "gave_up": 5}
 _LIST_KEYS = {  # list field -> the fields that identify one item of it
     "sources": ("sha256",), "batches": ("batch_id",), "jobs": ("job_id",), "postponements": ("batch_id", "at"),
     "resubmissions": ("job_id",), "rejections": ("source", "row", "field"), "runs": ("dag_id", "run_id"),
+    "approvals": ("batch_id", "responded_at"),
 }
 FACT_FIELDS = ("request_id", "regulation", "actions", "received_at", *_LIST_KEYS)
 DERIVED_FIELDS = ("due_date", "status", "reason", "closed_at", "updated_at")
@@ -107,7 +109,7 @@ def _merge_item(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, An
 
 def _merge_batch(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
-    ranked = max((a, b), key=lambda item: (_BATCH_RANK.get(item.get("state") or "", -1), _json(item)))
+    ranked = _greater(a, b, lambda item: (_BATCH_RANK.get(item.get("state") or "", -1),))
     merged["state"] = ranked.get("state")
     merged["reason"] = ranked.get("reason")
     merged["posted_at"] = _earliest(a.get("posted_at"), b.get("posted_at"))
@@ -120,14 +122,25 @@ def _merge_job(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
     history = {(h["status"], h["at"]) for h in [*(a.get("history") or ()), *(b.get("history") or ())]}
     merged["history"] = [{"status": s, "at": at} for s, at in sorted(history, key=lambda h: (h[1] or "", h[0]))]
-    latest = max((a, b), key=lambda item: (item.get("observed_at") or "", _JOB_RANK.get(item.get("status"), 0),
-                                           _json(item.get("products"))))
+    latest = _greater(a, b, lambda item: (item.get("observed_at") or "", _JOB_RANK.get(str(item.get("status")), 0)),
+                      lambda item: (item.get("status"), item.get("products"), item.get("observed_at")))
     merged["status"] = latest.get("status")
     merged["observed_at"] = latest.get("observed_at")
     merged["products"] = latest.get("products") or []
     if any((item.get("status") == "gave_up") for item in (a, b)):
         merged["status"] = "gave_up"
     return merged
+
+
+def _greater(a: Mapping[str, Any], b: Mapping[str, Any], rank: Any, tie: Any = None) -> Mapping[str, Any]:
+    """The higher-ranked of two items; on a tie the one whose (tie part as) JSON is larger: never order-dependent."""
+    ra, rb = rank(a), rank(b)
+    if ra != rb:
+        return a if ra > rb else b
+    ta, tb = (tie(a), tie(b)) if tie else (a, b)
+    if ta == tb:
+        return a
+    return a if _json(ta) > _json(tb) else b
 
 
 def _pick_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,9 +219,9 @@ def _status(record: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
         return "received", None, None
     if not jobs or any(action not in jobs for action in actions):
         postponed = sorted(record["postponements"], key=lambda p: p.get("at") or "")
-        if postponed or any(b.get("state") == "deferred" for b in record["batches"]):
+        if postponed or any(b.get("state") == "postponed" for b in record["batches"]):
             reason = postponed[-1].get("reason") if postponed else next(
-                (b.get("reason") for b in record["batches"] if b.get("state") == "deferred"), None)
+                (b.get("reason") for b in record["batches"] if b.get("state") == "postponed"), None)
             return "postponed", reason, None
         return "received", None, None
     statuses = {job.get("status") for job in jobs.values()}
@@ -265,11 +278,18 @@ def from_staged_batch(data: bytes | str | Mapping[str, Any], sources: Mapping[st
     """Partial records from a staged batch document (`batching.dump_batch`), identity values dropped.
 
     `sources` maps an input name to its sha256 (intake.json's `sources`); a name not in it keeps no hash.
+    Given the staged bytes, the batch's `payload_sha256` is their sha256 (what each POST body is built from).
     """
-    document = json.loads(data) if isinstance(data, bytes | str) else data
+    payload_sha256 = None
+    if isinstance(data, bytes | str):
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        payload_sha256 = hashlib.sha256(raw).hexdigest()
+        document = json.loads(raw)
+    else:
+        document = data
     regulation = document["shape"]["regulation"]
     names = document.get("sources") or []
-    batch = {"batch_id": document["batch_id"], "state": None}
+    batch = {"batch_id": document["batch_id"], "state": None, "payload_sha256": payload_sha256}
     for key, actions, _identities, received, source, rows in document["subjects"]:
         name = names[source] if isinstance(source, int) and source < len(names) else None
         facts: dict[str, Any] = {"regulation": regulation, "actions": sorted(actions), "batches": [dict(batch)],
@@ -280,11 +300,19 @@ def from_staged_batch(data: bytes | str | Mapping[str, Any], sources: Mapping[st
 
 
 def from_ledger_entry(entry: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Partial records from a ledger entry (`LedgerEntry.to_json()`): batch state, payload hash, job ids."""
+    """Partial records from a ledger entry (`LedgerEntry.to_json()`): batch state, payload hash, job ids.
+
+    Read through `LedgerEntry.from_json`, so entries of older archives (state `deferred`) read as today's.
+    The payload hash comes from the staged batch (`from_staged_batch`), or from entries that carry one.
+    """
+    from privacy_pipeline.ledger import LedgerEntry
+
+    payload_sha256 = entry.get("payload_sha256")
+    entry = LedgerEntry.from_json(entry).to_json()
     attempt = _retry_attempt(entry["batch_id"])
     batch = {
-        "batch_id": entry["batch_id"], "payload_sha256": entry.get("payload_sha256"), "state": entry.get("state"),
-        "posted_at": entry.get("intent_at") if entry.get("state") != "deferred" else None,
+        "batch_id": entry["batch_id"], "payload_sha256": payload_sha256, "state": entry.get("state"),
+        "posted_at": entry.get("intent_at") if entry.get("state") != "postponed" else None,
         "submitted_at": entry.get("submitted_at"), "attempts": int(entry.get("attempts") or 0),
         "reason": entry.get("reason"), "attempt": attempt,
     }
@@ -296,7 +324,7 @@ def from_ledger_entry(entry: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             "history": [{"status": "submitted", "at": entry.get("submitted_at")}] if entry.get("submitted_at")
             else [],
         })
-    postponed = entry.get("state") == "deferred"
+    postponed = entry.get("state") == "postponed"
     actions: dict[str, set[str]] = {}
     for key, action in entry.get("user_actions") or ():
         actions.setdefault(key, set()).add(action)
@@ -344,6 +372,16 @@ def gave_up(job_id: str, *, request_id: str, action: str, at: datetime | str) ->
     when = _iso(at)
     return new_record(request_id, jobs=[{"job_id": job_id, "action": action, "status": "gave_up",
                                          "observed_at": when, "history": [{"status": "gave_up", "at": when}]}])
+
+
+def approval(request_ids: Iterable[str], *, batch_id: str, approved: bool, responded_by: str | None,
+             responded_at: datetime | str, condition: str | None = None, note: str | None = None,
+             ) -> Iterator[dict[str, Any]]:
+    """Partial records: a person approved (or rejected) the destructive work of a batch (the approval gate)."""
+    item = {"batch_id": batch_id, "approved": bool(approved), "responded_by": responded_by,
+            "responded_at": _iso(responded_at), "condition": condition, "note": note}
+    for request_id in request_ids:
+        yield new_record(request_id, approvals=[dict(item)])
 
 
 def from_rejects(rows: Iterable[Mapping[str, Any] | Any]) -> Iterator[dict[str, Any]]:

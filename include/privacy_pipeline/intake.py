@@ -3,21 +3,27 @@
 The caller (an Airflow task) hands over `InputSource`s that open byte streams (local files, S3 bodies);
 this module does no I/O of its own beyond reading them. Each source is hashed (sha256 of the bytes as
 stored, so a re-uploaded identical file is recognised), decompressed when gzip, parsed
-(`formats`), validated (`validation`), and turned into frozen objects. The invariant
+(`formats`), validated (`validation`), and turned into frozen objects. Two invariants always hold:
 
     rows_read == sum(len(s.rows) for s in subjects) + len(rejects)
+    lines_read == lines_header + lines_blank + lines_in_records
 
-always holds: a row is in exactly one subject or in rejects (duplicates are rejects; a file rejected
-as a whole counts as one row, row 0).
+A row (data record) is in exactly one subject or in rejects (duplicates are rejects; a file rejected
+as a whole counts as one row, row 0, holding all its lines), and every physical line is the header,
+blank, or part of exactly one record. A source whose lines do not add up, or that fails in any way
+nobody planned for, becomes a whole-file reject naming the error's class and position (never its
+message, which may quote a value); the other sources are read as usual.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -26,8 +32,11 @@ import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import FileRejected, ParsedSource, decompress, parse
+from privacy_pipeline.lines import count_lines
 from privacy_pipeline.models import (
+    MAX_IDENTITIES_PER_SUBJECT,
     SUBJECT_ATTRIBUTES,
+    SUBJECT_FIELDS,
     Coded,
     Identity,
     Reject,
@@ -35,7 +44,7 @@ from privacy_pipeline.models import (
     SubjectColumns,
     SubjectTable,
 )
-from privacy_pipeline.validation import SUBJECT_FIELDS, ValidationOptions, Verdict, validate
+from privacy_pipeline.validation import ValidationOptions, Verdict, validate
 
 DUPLICATE_REASON = "exact duplicate of row"
 
@@ -48,12 +57,30 @@ class InputSource:
     open: Callable[[], BinaryIO]
 
 
+class LineAccountingError(AssertionError):
+    """A source's physical lines do not add up to header + blank + record lines (a bug, never input)."""
+
+
 @dataclass(frozen=True)
 class IntakeOptions:
+    """How a run reads its requests. Built from DAG params: checked at once, so a typo fails fast.
+
+    :param default_include: products for rows that name none (the `include` param).
+    :param regulations: the regulation catalogue, with any extras from the `privacy_extra_regulations`
+        Variable (`catalog.with_extra_regulations`).
+    :param now: the run's clock for the "received_at is not in the future" rule (None: wall clock).
+    :raises ConfigurationError: an unknown product in `default_include`.
+    """
+
     default_include: tuple[str, ...]
     map_legacy_regulations: bool = False
     allowed_actions: tuple[str, ...] = catalog.JOB_ACTIONS
-    max_identities: int = 9
+    max_identities: int = MAX_IDENTITIES_PER_SUBJECT
+    regulations: catalog.RegulationCatalog = catalog.BUILT_IN
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        catalog.require_products(self.default_include, setting="include")
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,10 @@ class SourceSummary:
     subjects: int = 0
     #: Set when the whole file was rejected (missing header columns, corrupt gzip ...).
     file_error: str | None = None
+    lines_read: int = 0
+    lines_header: int = 0
+    lines_blank: int = 0
+    lines_in_records: int = 0
 
 
 @dataclass
@@ -82,9 +113,22 @@ class IntakeResult:
     def rows_in_subjects(self) -> int:
         return self.subjects.row_total()
 
+    @property
+    def lines_read(self) -> int:
+        return sum(s.lines_read for s in self.sources)
+
     def accounting_gap(self) -> int:
         """Rows neither in a subject nor rejected (0 unless there is a bug); the callers assert on it."""
         return self.rows_read - self.rows_in_subjects - len(self.rejects)
+
+    def line_counts(self) -> dict[str, int]:
+        """The physical-line accounting for intake.json and the report (`report.check_accounting`)."""
+        return {
+            "lines_read": self.lines_read,
+            "lines_header": sum(s.lines_header for s in self.sources),
+            "lines_blank": sum(s.lines_blank for s in self.sources),
+            "lines_in_records": sum(s.lines_in_records for s in self.sources),
+        }
 
 
 def read_requests(sources: Iterable[InputSource], options: IntakeOptions) -> IntakeResult:
@@ -108,6 +152,8 @@ def read_requests(sources: Iterable[InputSource], options: IntakeOptions) -> Int
             SourceSummary(
                 summary.name, summary.sha256, summary.rows_read, summary.format,
                 rows_rejected=len(rejects), subjects=len(subjects), file_error=summary.file_error,
+                lines_read=summary.lines_read, lines_header=summary.lines_header,
+                lines_blank=summary.lines_blank, lines_in_records=summary.lines_in_records,
             )
         )
     result.subjects = SubjectTable.concat(tables)
@@ -194,19 +240,47 @@ def _gc_paused() -> Iterator[None]:
 
 def _read_source(source: InputSource, options: IntakeOptions) -> tuple[SubjectTable, list[Reject], SourceSummary]:
     stored, sha256 = _read_all(source)
+    data = b""
     try:
-        parsed = parse(source.name, decompress(stored))
+        data = decompress(stored)
+        parsed = parse(source.name, data)
+        if parsed.line_gap():
+            raise LineAccountingError(f"{parsed.line_gap()} line(s) unaccounted for")
+        return _validated(source, options, parsed, sha256)
     except FileRejected as err:
-        reject = Reject(source.name, 0, "", "file", str(err), {}, None)
-        return SubjectTable.empty(), [reject], SourceSummary(source.name, sha256, 1, "unknown", file_error=str(err))
+        return _file_rejected(source.name, sha256, data, str(err), err.line)
+    except (Exception, RecursionError) as err:  # noqa: BLE001 - one bad file must not stop the night
+        return _file_rejected(source.name, sha256, data, _unexpected(err), None)
 
+
+def _unexpected(err: BaseException) -> str:
+    """What went wrong, without the message (which may quote a value): the class and where, when known."""
+    where = [f"{key} {getattr(err, key)}" for key in ("lineno", "line_num", "pos") if isinstance(getattr(err, key, None), int)]
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    at = f" in {frame.name}" if frame else ""
+    return (f"could not be read: unexpected {type(err).__module__}.{type(err).__qualname__}{at}"
+            + (f" ({', '.join(where)})" if where else "") + "; the whole file is rejected, nothing from it was used")
+
+
+def _file_rejected(name: str, sha256: str, data: bytes, reason: str, line: int | None
+                   ) -> tuple[SubjectTable, list[Reject], SourceSummary]:
+    lines = count_lines(data)
+    reject = Reject(name, 0, "", "file", reason, {}, line if line is not None else (1 if lines else None))
+    summary = SourceSummary(name, sha256, 1, "unknown", file_error=reason, lines_read=lines, lines_in_records=lines)
+    return SubjectTable.empty(), [reject], summary
+
+
+def _validated(source: InputSource, options: IntakeOptions, parsed: ParsedSource, sha256: str
+               ) -> tuple[SubjectTable, list[Reject], SourceSummary]:
     verdict = validate(
         parsed.frame,
         ValidationOptions(
-            default_include=tuple(catalog.resolve_product(p) for p in options.default_include),
+            default_include=catalog.require_products(options.default_include, setting="include"),
             map_legacy_regulations=options.map_legacy_regulations,
             allowed_actions=tuple(a.lower() for a in options.allowed_actions),
             max_identities=options.max_identities,
+            regulations=options.regulations,
+            now=options.now,
         ),
         check_utf8=parsed.had_bad_utf8,
         failed_request_ids=[(bad.request_id, bad.row) for bad in parsed.bad_rows if bad.request_id],
@@ -218,7 +292,10 @@ def _read_source(source: InputSource, options: IntakeOptions) -> tuple[SubjectTa
         for bad in parsed.bad_rows
     ]
     rejects.extend(_row_rejects(source.name, parsed, verdict, in_subject))
-    return subjects, rejects, SourceSummary(source.name, sha256, parsed.rows_read, parsed.format)
+    return subjects, rejects, SourceSummary(
+        source.name, sha256, parsed.rows_read, parsed.format, lines_read=parsed.lines_read,
+        lines_header=parsed.lines_header, lines_blank=parsed.lines_blank, lines_in_records=parsed.lines_in_records,
+    )
 
 
 def _read_all(source: InputSource) -> tuple[bytes, str]:

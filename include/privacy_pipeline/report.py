@@ -18,6 +18,8 @@ from typing import Any, BinaryIO, TextIO
 from privacy_pipeline.models import Reject
 
 REJECT_COLUMNS = ("source", "row", "line", "request_id", "field", "reason")
+#: intake.json's physical-line accounting: lines_read = the sum of the other three.
+LINE_COUNTS = ("lines_read", "lines_header", "lines_blank", "lines_in_records")
 #: Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 ARCHIVED = ("archived", "already_archived")
@@ -65,6 +67,8 @@ def build_report(
     report: dict[str, Any] = {
         "logical_date": logical_date,
         "run_id": run_id,
+        # Physical lines (intake.json from `IntakeResult.line_counts()`); None when intake did not record them.
+        **{name: _optional_int(intake.get(name)) for name in LINE_COUNTS},
         "rows_read": int(intake.get("rows_read", 0)),
         "rows_rejected": int(intake.get("rows_rejected", 0)),
         "rows_in_subjects": int(intake.get("rows_in_subjects", 0)),
@@ -73,12 +77,17 @@ def build_report(
         "subjects_routed_to_opt_out": int(intake.get("subjects_routed_to_opt_out", 0)),
         "subjects_intake": int(intake.get("subjects", 0)),
         "subjects_carried_in": sum(int(c.get("subjects", 0)) for c in intake.get("carried") or []),
+        # Batches an earlier run staged or postponed (or submitted, then died before unlisting): this run
+        # submits or recovers them, archives their jobs and counts them here, so a crashed night shows up.
+        "batches_carried_in": len(intake.get("carried") or []),
         "subjects_submitted": _total(submissions, "submitted_subjects"),
         "subjects_postponed": _total(submissions, "postponed_subjects"),
         "subjects_dry_run": _total(submissions, "dry_run_subjects"),
         "batches_submitted": _total(submissions, "submitted_batches"),
         "batches_postponed": _total(submissions, "postponed_batches"),
         "batches_over_budget": _total(submissions, "over_budget_batches"),
+        "batches_over_quota": _total(submissions, "over_quota_batches"),
+        "subjects_over_quota": _total(submissions, "over_quota_subjects"),
         "subjects_over_budget": _total(submissions, "over_budget_subjects"),
         "jobs_expected": _jobs_expected(intake, submissions),
         "jobs_created": _total(submissions, "jobs"),
@@ -121,6 +130,9 @@ def check_accounting(report: Mapping[str, Any]) -> None:
             problems.append(f"{name}: {detail} ({left} != {right})")
 
     r = report
+    if r.get("lines_read") is not None:
+        expect("lines", r["lines_read"], sum(int(r.get(name) or 0) for name in LINE_COUNTS[1:]),
+               "lines_read must equal header + blank lines + lines in data records (rows)")
     expect("rows", r["rows_read"], r["rows_in_subjects"] + r["rows_rejected"] + r.get("rows_routed_to_opt_out", 0),
            "rows_read must equal rows in subjects + rows_rejected + rows routed to opt-out")
     expect("subjects", r["subjects_intake"] + r["subjects_carried_in"],
@@ -144,6 +156,10 @@ def check_accounting(report: Mapping[str, Any]) -> None:
                         "complete access jobs")
     if problems:
         raise AccountingError(problems)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _is_complete_access(record: Mapping[str, Any]) -> bool:
@@ -187,7 +203,7 @@ def write_rejects_csv(rejects: Iterable[Reject], fileobj: BinaryIO | TextIO) -> 
     text: Any = fileobj if isinstance(fileobj, io.TextIOBase) else io.TextIOWrapper(fileobj, "utf-8", newline="")
     try:
         writer = csv.writer(text)  # RFC 4180 CRLF: cells holding a bare \r or \n get quoted
-        writer.writerow(header)
+        writer.writerow([neutralise_formula(cell) for cell in header])  # input column names are input too
         for reject in rejects:
             cells = [reject.source, reject.row, "" if reject.line is None else reject.line, reject.request_id,
                      reject.field, reject.reason, *(reject.raw.get(k, "") for k in extra)]

@@ -12,6 +12,8 @@ priority, expand_ids, merge_policy_id). Then, on the rows that passed: exact dup
 is kept), and per request_id: conflicting subject fields, more than `max_identities` identities, or a
 sibling row that was rejected. A request is all or nothing because a later resubmission of its
 missing rows under the same key could not be told apart from a duplicate submission.
+
+Look-alike keys and impossible receipt dates: see `values`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +32,8 @@ import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import BAD_UTF8, FRAME_COLUMNS
+from privacy_pipeline.models import SUBJECT_FIELDS
+from privacy_pipeline.values import mixed_scripts, normalise_key, parse_received_at
 
 #: Pragmatic address syntax (WHATWG's "valid e-mail address", plus a dot in the domain): Adobe only
 #: needs something a product could match, and RFC 5322 edge cases would only hide typos.
@@ -40,7 +45,10 @@ _EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_EMAIL_LENGTH = 254
 
 #: The columns whose values make up the job shape and subject: rows of one request must agree on them.
-SUBJECT_FIELDS = ("action", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
+
+_CONTROL = "[\x00-\x1f\x7f]"
+#: In an identity value a tab is odd but harmless; NUL, line breaks and the rest are not identities.
+_VALUE_CONTROL = "[\x00-\x08\x0a-\x1f\x7f]"
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
@@ -52,6 +60,9 @@ class ValidationOptions:
     map_legacy_regulations: bool
     allowed_actions: tuple[str, ...]
     max_identities: int
+    regulations: catalog.RegulationCatalog = dataclass_field(default_factory=lambda: catalog.BUILT_IN)
+    #: The run's clock for the "not in the future" rule (None: the wall clock).
+    now: datetime | None = None
 
 
 @dataclass
@@ -110,7 +121,7 @@ class _Column:
 
 
 
-def _check_distinct(column: pd.Series, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
+def _check_distinct(column: pd.Series | _Absent, resolve: Callable[[str], Any]) -> tuple[np.ndarray, _Column]:
     """Run `resolve` (returns a canonical value or raises ValueError) once per distinct raw value."""
     return _check_distinct_batch(column, lambda uniques: [_attempt(resolve, u) for u in uniques])
 
@@ -123,7 +134,7 @@ def _attempt(resolve: Callable[[str], Any], raw: str) -> tuple[Any, str | None]:
 
 
 def _check_distinct_batch(
-    column: pd.Series, resolve_all: Callable[[list[str]], list[tuple[Any, str | None]]]
+    column: pd.Series | _Absent, resolve_all: Callable[[list[str]], list[tuple[Any, str | None]]]
 ) -> tuple[np.ndarray, _Column]:
     """Resolve all distinct raw values at once into (canonical value, error or None).
 
@@ -144,11 +155,13 @@ def _check_distinct_batch(
     return raw_codes, _Column(remap[raw_codes], canonical_values, errors)
 
 
-def factorize(column: pd.Series | pa.Array) -> tuple[np.ndarray, list[str]]:
+def factorize(column: pd.Series | pa.Array | _Absent) -> tuple[np.ndarray, list[str]]:
     """(int64 code per item, distinct values in order of first appearance), like `pd.factorize`.
 
     Arrow's hash-based dictionary encoding: several times faster than pandas on string columns.
     """
+    if isinstance(column, _Absent):
+        return np.zeros(len(column), dtype=np.int64), [""] if len(column) else []
     codes, uniques = factorize_array(column if isinstance(column, pa.Array) else _arrow(column))
     return codes, uniques.to_pylist()
 
@@ -200,10 +213,10 @@ def resolve_actions(raw: str, allowed: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(parts, key=lambda p: order.index(p) if p in order else len(order)))
 
 
-def resolve_regulation(raw: str, map_legacy: bool) -> str:
+def resolve_regulation(raw: str, map_legacy: bool, regulations: catalog.RegulationCatalog = catalog.BUILT_IN) -> str:
     if not raw.strip():
         raise ValueError("regulation is empty")
-    return catalog.resolve_regulation(raw, map_legacy=map_legacy)
+    return regulations.resolve(raw, map_legacy=map_legacy)
 
 
 def resolve_id_type(raw: str) -> str:
@@ -258,18 +271,6 @@ def resolve_merge_policy_id(raw: str) -> str | None:
     return value or None
 
 
-def parse_received_at(uniques: list[str]) -> list[tuple[datetime | None, str | None]]:
-    """ISO-8601 strings -> aware UTC datetimes (naive input is read as UTC); "" -> None. Vectorised."""
-    stripped = pd.Series(uniques, dtype=object).str.strip()
-    empty = (stripped == "").to_numpy(dtype=bool)
-    parsed = pd.to_datetime(stripped.where(~empty), format="ISO8601", utc=True, errors="coerce")
-    invalid = parsed.isna().to_numpy(dtype=bool) & ~empty
-    stamps = np.array(parsed.dt.to_pydatetime(), dtype=object)
-    stamps[empty | invalid] = None
-    errors = np.where(invalid, "received_at is not an ISO-8601 date or date-time", None)
-    return list(zip(stamps.tolist(), errors.tolist(), strict=True))
-
-
 # ---------------------------------------------------------------------------------------- validate
 
 
@@ -285,17 +286,19 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     failures = _Failures(size)
     if check_utf8:
         for column in FRAME_COLUMNS:
-            mask = _column(frame, column).str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
+            if column not in frame:
+                continue
+            mask = frame[column].str.contains(BAD_UTF8, regex=False).to_numpy(dtype=bool)
             failures.add(column, mask, "invalid UTF-8 bytes in this field")
 
-    request_id = frame["request_id"].str.strip()
+    request_id = _request_ids(frame["request_id"], failures)
     rid_empty = (request_id == "").to_numpy(dtype=bool)
     failures.add("request_id", rid_empty, "request_id is empty")
 
     subject_values: dict[str, tuple[np.ndarray, list[Any]]] = {}
     resolvers: dict[str, Callable[[str], Any]] = {
         "action": lambda raw: resolve_actions(raw, options.allowed_actions),
-        "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations),
+        "regulation": lambda raw: resolve_regulation(raw, options.map_legacy_regulations, options.regulations),
     }
     for name, resolve in resolvers.items():
         raw_codes, column = _check_distinct(_column(frame, name), resolve)
@@ -309,7 +312,8 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     namespace = _check_namespaces(_column(frame, "namespace"), id_type, failures)
     value = _check_values(frame["value"], namespace, id_type, failures)
 
-    received_codes, received = _check_distinct_batch(_column(frame, "received_at"), parse_received_at)
+    received_codes, received = _check_distinct_batch(_column(frame, "received_at"),
+                                                     lambda uniques: parse_received_at(uniques, options.now))
     failures.add_coded("received_at", received_codes, received.errors)
     subject_values["received_at"] = (received.codes, received.values)
 
@@ -340,11 +344,66 @@ def validate(frame: pd.DataFrame, options: ValidationOptions, *, check_utf8: boo
     )
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+def _request_ids(column: pd.Series, failures: _Failures) -> pd.Series:
+    """Stripped keys; non-ASCII ones normalised (`normalise_key`), look-alikes and control characters failed."""
+    stripped = column.str.strip()
+    array = _arrow(stripped)
+    failures.add("request_id", _matching(array, _CONTROL, _has_control), "request_id holds control characters")
+    # The tail of a row broken by a quoted line break, read again on its own, starts with a key fragment
+    # like `12"`: a quote never belongs in a key.
+    failures.add("request_id", _matching(array, '"', _has_quote),
+                 "request_id holds a quote character (the rest of a row broken by a quote?)")
+    unusual = np.flatnonzero(~pc.string_is_ascii(array).to_numpy(zero_copy_only=False))
+    if not len(unusual):
+        return stripped
+    values = stripped.to_numpy(dtype=object, copy=True)
+    mixed = np.zeros(len(values), dtype=bool)
+    reasons = np.full(len(values), None, dtype=object)
+    for index in unusual.tolist():
+        values[index] = normalise_key(values[index])
+        scripts = mixed_scripts(values[index])
+        if scripts:
+            mixed[index] = True
+            reasons[index] = (f"request_id mixes {' and '.join(s.title() for s in scripts)} letters: a look-alike "
+                              "of another key; write it in one script")
+    failures.add("request_id", mixed, reasons)
+    return pd.Series(pd.array(values, dtype=stripped.dtype), index=stripped.index)
+
+
+def _matching(array: pa.Array, pattern: str, probe: Callable[[np.ndarray], bool]) -> np.ndarray:
+    """Per item: whether it matches the regex `pattern`. Skipped (all False) when `probe`, one
+    vectorised pass over the array's bytes, says no item can match: the usual case."""
+    if len(array) and array.null_count == 0 and pa.types.is_string(array.type) and array.buffers()[2]:
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+        data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+        if not len(data) or not probe(data):
+            return np.zeros(len(array), dtype=bool)
+    return pc.match_substring_regex(array, pattern).to_numpy(zero_copy_only=False)
+
+
+def _has_control(data: np.ndarray) -> bool:
+    return bool(data.min() < 0x20 or (data == 0x7F).any())
+
+
+def _has_quote(data: np.ndarray) -> bool:
+    return bool((data == 0x22).any())
+
+
+class _Absent:
+    """An optional column the source did not have: "" on every row, factorized without hashing."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series | _Absent:
     """A frame column; an optional column the source did not have reads as "" on every row."""
     if name in frame:
         return frame[name]
-    return pd.Series(pd.array([""], dtype="str")).take(np.zeros(len(frame), dtype=np.int64))
+    return _Absent(len(frame))
 
 
 def _check_namespaces(column: pd.Series, id_type: tuple[np.ndarray, list[str]],
@@ -383,6 +442,8 @@ def _check_values(column: pd.Series, namespace: tuple[np.ndarray, list[str]],
     """Stripped identity values; empty values and malformed email addresses fail."""
     stripped = column.str.strip()
     failures.add("value", (stripped == "").to_numpy(dtype=bool), "value is empty")
+    failures.add("value", _matching(_arrow(stripped), _VALUE_CONTROL, _has_control),
+                 "value holds control characters (a NUL, a line break ...): not an identity")
     is_email = (_code_is(*namespace, catalog.EMAIL_NAMESPACE) & _code_is(*id_type, catalog.DEFAULT_ID_TYPE)
                 & ~failures.failed)
     if is_email.any():

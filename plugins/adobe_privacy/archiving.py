@@ -11,16 +11,21 @@ as archived.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from privacy_pipeline.job_ids import checked_job_id
+from privacy_pipeline.layout import RunLayout
 
 if TYPE_CHECKING:
     from privacy_pipeline.clock import Clock
-    from privacy_pipeline.layout import RunLayout
     from privacy_pipeline.ledger import JobRef, LedgerEntry
 
     from adobe_privacy.hooks import PrivacyServiceHook
@@ -31,7 +36,42 @@ log = logging.getLogger(__name__)
 
 #: Outcomes of a job's content in its record: stored (either place) or found stored by an earlier try.
 ARCHIVE_OUTCOMES = ("archived", "quarantined", "already_archived", "already_quarantined")
+#: Spool folders are `privacy-zip-<pid>-<random>`: a folder whose process is gone is stale.
 SPOOL_PREFIX = "privacy-zip-"
+_SPOOL_NAME = re.compile(rf"^{re.escape(SPOOL_PREFIX)}(?:(\d+)-)?")
+#: A spool folder without a pid (older versions) is stale after this long.
+LEGACY_SPOOL_MAX_AGE_SECONDS = 6 * 3600
+
+
+def sweep_stale_spools(directory: str | None = None) -> int:
+    """Remove spool folders of processes that are gone (a killed task leaves its ZIPs behind); returns how many."""
+    root = directory or tempfile.gettempdir()
+    removed = 0
+    for entry in os.scandir(root):
+        match = _SPOOL_NAME.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = match.group(1)
+        stale = (not _alive(int(pid))) if pid else \
+            time.time() - entry.stat(follow_symlinks=False).st_mtime > LEGACY_SPOOL_MAX_AGE_SECONDS
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.warning("Removed %d stale spool folder(s) of killed tasks under %s", removed, root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class JobArchiver:
@@ -57,6 +97,7 @@ class JobArchiver:
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.max_parallel_jobs = max(1, int(max_parallel_jobs))
         self._local = threading.local()
+        sweep_stale_spools()
 
     @property
     def hook(self) -> PrivacyServiceHook:
@@ -65,13 +106,56 @@ class JobArchiver:
         return self._local.hook
 
     def archive_entries(self, entries: Iterable[LedgerEntry], run: RunLayout) -> list[dict[str, Any]]:
-        """Every job of the entries, in order (the part file is the same whatever the timing)."""
+        """Every job of the entries, in order (the part file is the same whatever the timing).
+
+        Statuses come from the list endpoint first (about one call per 1000 jobs): a job it shows still
+        open is recorded as such without its detail read; only final (or unlisted) jobs are read one by one.
+        """
+        entries = list(entries)
+        listed = {} if self.hygiene else self.listed_statuses(entries)
         work = [(entry, job) for entry in entries for job in entry.jobs]
         with ThreadPoolExecutor(max_workers=self.max_parallel_jobs, thread_name_prefix="archive") as pool:
-            return list(pool.map(lambda item: self.archive_job(item[0], item[1], run), work))
+            return list(pool.map(lambda item: self.archive_job(item[0], item[1], run, listed.get(item[1].job_id)),
+                                 work))
 
-    def archive_job(self, entry: LedgerEntry, job: JobRef, run: RunLayout) -> dict[str, Any]:
-        """The job's record; its content archived now unless its archive record says it was already."""
+    def listed_statuses(self, entries: Iterable[LedgerEntry]) -> dict[str, str]:
+        """Job id -> status, from the list endpoint over each regulation's submission window."""
+        from privacy_pipeline import status
+        from privacy_pipeline.reconcile import recovery_window
+
+        wanted: dict[str, set[str]] = {}
+        since: dict[str, Any] = {}
+        for entry in entries:
+            wanted.setdefault(entry.regulation, set()).update(job.job_id for job in entry.jobs)
+            if entry.intent_at is not None:
+                since[entry.regulation] = min(since.get(entry.regulation, entry.intent_at), entry.intent_at)
+        statuses: dict[str, str] = {}
+        for regulation, job_ids in sorted(wanted.items()):
+            if not job_ids or regulation not in since:
+                continue
+            from_date, to_date = recovery_window(since[regulation])
+            left = set(job_ids)
+            for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
+                job_id = str(listed.get("jobId"))
+                if job_id in left:
+                    statuses[job_id] = status.normalize(listed.get("status"))
+                    left.discard(job_id)
+                    if not left:
+                        break  # closing the generator stops paging
+        return statuses
+
+    def archive_job(self, entry: LedgerEntry, job: JobRef, run: RunLayout,
+                    listed_status: str | None = None) -> dict[str, Any]:
+        """The job's record; its content archived now unless its archive record says it was already.
+
+        :param listed_status: the job's status from the list endpoint; when not final, no detail is read.
+        """
+        from privacy_pipeline import status
+
+        if listed_status is not None and not status.is_final(listed_status):
+            return {"jobId": job.job_id, "userKey": job.user_key, "action": job.action,
+                    "regulation": entry.regulation, "batchId": entry.batch_id, "status": listed_status,
+                    "productResponses": []}
         detail = self.hook.get_hygiene_job(job.job_id) if self.hygiene else self.hook.get_job(job.job_id)
         record: dict[str, Any] = {
             "jobId": job.job_id,
@@ -84,43 +168,54 @@ class JobArchiver:
         }
         if self.hygiene or record["status"] != "complete" or job.action != "access":
             return record  # open jobs are reported as open; reconcile picks them up later
-        previous = self.archived_record(job.job_id)
-        if previous is not None:
-            return {**record, **archive_fields(previous), "archive": f"already_{previous['outcome']}"}
-        archived = self._archive_content(detail, job.job_id, run)
-        self.ledger.put_job_record(job.job_id, archived)
+        previous = self.ledger.job_record(checked_job_id(job.job_id)) or {}
+        if _is_final_record(previous):
+            stored = {**previous, "outcome": previous.get("outcome") or "archived"}
+            return {**record, **archive_fields(stored), "archive": f"already_{stored['outcome']}"}
+        if previous.get("run_root"):
+            target = RunLayout(previous["run_root"])  # an earlier try's intent: the same key, never a 2nd copy
+        else:
+            target = run
+            self.ledger.put_job_record(job.job_id, {"job_id": job.job_id, "state": "intent", "run_root": run.root,
+                                                    "intent_at": self.clock.now().isoformat()})
+        archived = self.archive_content(detail, job.job_id, target)
+        self.ledger.put_job_record(job.job_id, {**archived, "run_root": target.root})
         return {**record, **archive_fields(archived), "archive": archived["outcome"]}
 
     def archived_record(self, job_id: str) -> dict[str, Any] | None:
         """The job's archive record when its content is stored (archived or quarantined), else None."""
         record = self.ledger.job_record(job_id)
-        if not record or not record.get("content_key"):
+        if not record or not _is_final_record(record):
             return None
         return {**record, "outcome": record.get("outcome") or "archived"}
 
-    def _archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
-        from privacy_pipeline.archive import HashingWriter, inspect_zip
+    def archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
+        """Stream one job's ZIP to S3 while it downloads, verify every member, then keep or quarantine it.
 
-        with tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX) as tmp:
-            path = Path(tmp) / f"{job_id}.zip"
-            with open(path, "wb") as raw, self.hook.stream_content(detail) as chunks:
-                writer = HashingWriter(raw)
-                for chunk in chunks:
-                    writer.write(chunk)
-            verdict = inspect_zip(path, self.max_uncompressed_bytes)
-            key = run.content(job_id) if verdict.ok else run.quarantine(job_id)
-            if not verdict.ok:
-                log.warning("Content of job %s quarantined: %s", job_id, verdict.reason)
-            self.store.put_file(path, key, content_type="application/zip")
-        return {
-            "job_id": job_id,
-            "content_key": key,
-            "sha256": writer.sha256,
-            "size": writer.size,
-            "outcome": "archived" if verdict.ok else "quarantined",
-            "reason": verdict.reason,
-            "archived_at": self.clock.now().isoformat(),
-        }
+        `adobe_privacy.content.archive_content` overlaps the download, hashing, the member read-through and
+        the multipart upload; a ZIP that fails verification never appears under `content/`. Returns the
+        archive record (not yet stored).
+        """
+        from privacy_pipeline.zipcheck import ZipLimits
+
+        from adobe_privacy.content import archive_content
+
+        job_id = checked_job_id(job_id)
+        with self.hook.stream_content(detail) as chunks:
+            result = archive_content(
+                chunks, s3_client=self.store.client, bucket=self.store.bucket, key=run.content(job_id),
+                quarantine_key=run.quarantine(job_id), encryption_args=self.store.encryption_args,
+                limits=ZipLimits(max_uncompressed_bytes=self.max_uncompressed_bytes),
+                max_concurrency=4,  # parts per job; `max_parallel_jobs` jobs run at once
+            )
+        if not result.archived:
+            log.warning("Content of job %s quarantined: %s", job_id, result.reason)
+        return result.record(job_id, archived_at=self.clock.now().isoformat())
+
+
+def _is_final_record(record: dict[str, Any]) -> bool:
+    """Archived or quarantined, stored or not (a download over the size limit is quarantined unstored)."""
+    return bool(record.get("content_key")) or record.get("outcome") == "quarantined"
 
 
 def archive_fields(archived: dict[str, Any]) -> dict[str, Any]:

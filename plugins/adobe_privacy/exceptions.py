@@ -27,11 +27,20 @@ class PrivacyServiceError(AirflowException):
 class PrivacyTerminalError(PrivacyServiceError):
     """The API refused the request (a 4xx other than back-pressure): repeating it cannot help."""
 
-    def __init__(self, message: str, *, status: int | None, error_code: str | None, detail: str | None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        error_code: str | None,
+        detail: str | None,
+        fields: Sequence[str] = (),
+    ):
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.detail = detail
+        self.fields = tuple(fields)  # the request fields Adobe named as wrong (``errors[].field``)
 
 
 class PrivacyAuthError(PrivacyTerminalError):
@@ -95,5 +104,17 @@ class PrivacyOutcomeUnknownError(PrivacyServiceError):
         self.submitted = list(submitted)
 
 
-class DownloadRefusedError(PrivacyServiceError):
-    """A download URL points at a host that is not allow-listed, or uses plain HTTP off loopback."""
+class UrlRefusedError(PrivacyServiceError):
+    """A URL from an answer (download link, redirect, journal link) is malformed, ambiguous or off its host.
+
+    The message says why and names at most the normalised host, never the URL (it may carry tokens).
+    """
+
+
+class DownloadRefusedError(UrlRefusedError):
+    """A download URL points at a host that is not allow-listed, uses plain HTTP off loopback, or is
+    one a parser could read two ways (userinfo, backslash, control characters, encoded host)."""
+
+
+class UntrustedIdError(PrivacyServiceError, ValueError):
+    """A job or work-order id from Adobe's answer is not in Adobe's id alphabet; it never touches a path."""

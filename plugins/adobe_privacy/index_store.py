@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("request_id", "regulation", "actions", "received_at", "due_date", "status", "closed_at", "updated_at",
            "record")
-ROW_GROUP_ROWS = 50_000
+#: Row groups of the base: a lookup decodes one group of the sorted file (~16 MB of record JSON at 8192
+#: rows), and the zone maps of a few thousand groups stay cheap to check (metadata is cached).
+ROW_GROUP_ROWS = 8192
 LISTING_TTL_SECONDS = 10.0
 STAGING_REASON_PREFIX = "staged;"  # intake's carry marker for every staged batch: not a postponement
-CARRY_PREFIXES = ("deferred", "pending")  # ledger/deferred/ is being renamed ledger/pending/: read both
 
 
 def _schema():
@@ -74,13 +75,18 @@ def parquet_bytes(table) -> bytes:
 class RequestIndex:
     """The index under one archive root: write deltas, compact, rebuild from the archive, query."""
 
-    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None,
+                 serve_stale: bool = False) -> None:
+        """`serve_stale`: while a newer listing is being merged (seconds at Adobe's cap), keep answering
+        from the previous one instead of making the caller wait (the console; never the steps)."""
         self.store = store
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "privacy-index-cache")
+        self.serve_stale = serve_stale
         self._listing: tuple[float, dict[str, Any], list[str]] | None = None
         self._lock = threading.Lock()
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     # -- keys ----------------------------------------------------------------------------------------
     @property
@@ -109,31 +115,36 @@ class RequestIndex:
     def compact(self) -> dict[str, Any]:
         """Fold every delta into a new base generation; returns counts. Safe to run again after a crash."""
         manifest, deltas = self._current(refresh=True)
-        con, base_files, delta_files = self._connect(manifest, deltas)
+        snapshot = self._open_snapshot(manifest, deltas)
+        snapshot.ensure_base()
+        con = snapshot.con
         generation = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
         records_key = self.store.key("index", "base", generation, "records.parquet")
         open_key = self.store.key("index", "base", generation, "open.parquet")
+        keys_key = self.store.key("index", "base", generation, "keys.parquet")
         with tempfile.TemporaryDirectory(prefix="privacy-index-") as tmp:
-            merged = self._merged_touched(con)
-            con.register("merged_rows", records_table(merged.values()))
+            con.register("merged_rows", snapshot.merged_table)
             statuses = ", ".join(f"'{s}'" for s in index.OPEN_STATUSES)
-            out, out_open = Path(tmp) / "records.parquet", Path(tmp) / "open.parquet"
+            out, out_open, out_keys = Path(tmp) / "records.parquet", Path(tmp) / "open.parquet", Path(tmp) / "keys.parquet"
             con.execute(f"""COPY (SELECT {', '.join(COLUMNS)} FROM base WHERE request_id NOT IN
                                   (SELECT request_id FROM merged_rows)
                                   UNION ALL SELECT {', '.join(COLUMNS)} FROM merged_rows ORDER BY request_id)
                             TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})""")
             con.execute(f"""COPY (SELECT * FROM read_parquet('{out}') WHERE status IN ({statuses}) ORDER BY request_id)
                             TO '{out_open}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})""")
+            con.execute(f"""COPY (SELECT request_id FROM read_parquet('{out}'))
+                            TO '{out_keys}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS * 16})""")
             total, still_open = con.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE status IN ({statuses})) FROM read_parquet('{out}')"
             ).fetchone()
             self.store.put_file(out, records_key, content_type="application/vnd.apache.parquet")
             self.store.put_file(out_open, open_key, content_type="application/vnd.apache.parquet")
-        con.close()
-        previous = [manifest.get("records"), manifest.get("open")]
+            self.store.put_file(out_keys, keys_key, content_type="application/vnd.apache.parquet")
+        snapshot.close()
+        previous = [manifest.get(name) for name in ("records", "open", "keys")]
         self.store.put_json(self.manifest_key, {
             "version": index.INDEX_FORMAT_VERSION, "generation": generation, "records": records_key,
-            "open": open_key, "folded": deltas, "records_count": total, "open_count": still_open,
+            "open": open_key, "keys": keys_key, "folded": deltas, "records_count": total, "open_count": still_open,
             "compacted_at": datetime.now(UTC).isoformat(),
         })
         # Only after the manifest no longer needs them: the folded deltas and the previous generation.
@@ -149,7 +160,7 @@ class RequestIndex:
         snapshot = self.snapshot()
         if request_id in snapshot.merged:  # touched since the last compaction: merged once per listing
             return snapshot.merged[request_id]
-        cursor = snapshot.cursor()
+        cursor = snapshot.cursor(need_base=True, merged=False)
         try:
             rows = cursor.execute("SELECT record FROM base WHERE request_id = $k", {"k": request_id}).fetchall()
         finally:
@@ -164,13 +175,19 @@ class RequestIndex:
         Returns `{"total", "items": [summary rows with days_left], "by_bucket": {bucket: {status: n}}}`.
         """
         as_of = as_of or datetime.now(UTC).date()
-        con = self.snapshot().cursor()
+        con = self.snapshot().cursor(need_base=not open_only)
         try:
             source = "open_base" if open_only else "base"
-            where, params = ["TRUE"], {"today": as_of}
+            where: list[str] = ["TRUE"]
+            params: dict[str, Any] = {"today": as_of}
             if prefix:
-                where.append("starts_with(request_id, $prefix)")
+                # The range lets the sorted base skip every row group outside the prefix (zone maps).
+                where.append("request_id >= $prefix AND starts_with(request_id, $prefix)")
                 params["prefix"] = prefix
+                upper = _prefix_end(prefix)
+                if upper is not None:
+                    where.append("request_id < $prefix_end")
+                    params["prefix_end"] = upper
             for name, value in (("regulation", regulation), ("status", status)):
                 if value:
                     where.append(f"{name} = ${name}")
@@ -209,16 +226,22 @@ class RequestIndex:
             by_bucket.setdefault(bucket_name, {})[row_status] = int(count)
         return {"total": sum(sum(v.values()) for v in by_bucket.values()), "items": items, "by_bucket": by_bucket}
 
-    def deadline_alerts(self, today: date) -> dict[str, list[dict[str, str]]]:
-        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`)."""
+    def deadline_alerts(self, today: date, *, due_soon_days: int = index.DUE_SOON_DAYS) -> dict[str, list[dict[str, str]]]:
+        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`).
+
+        Only rows due by `today + due_soon_days` leave DuckDB; the rule itself is the pure function's.
+        """
         con = self.snapshot().cursor()
         try:
-            rows = con.execute("""SELECT request_id, status, due_date FROM open_base
-                                  WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
-                                  UNION ALL SELECT request_id, status, due_date FROM merged_rows""").fetchall()
+            rows = con.execute("""SELECT request_id, status, due_date FROM (
+                                    SELECT request_id, status, due_date FROM open_base
+                                      WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
+                                    UNION ALL SELECT request_id, status, due_date FROM merged_rows)
+                                  WHERE due_date <= $last""", {"last": today + timedelta(days=due_soon_days)}).fetchall()
         finally:
             con.close()
-        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today)
+        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today,
+                                     due_soon_days=due_soon_days)
 
     def snapshot(self) -> IndexSnapshot:
         """The current files as one DuckDB connection, and the records the deltas touch, merged.
@@ -228,12 +251,48 @@ class RequestIndex:
         manifest, deltas = self._current()
         ident = (manifest.get("records"), manifest.get("open"), tuple(deltas))
         with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot.ident != ident:
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                con = self._connect(manifest, deltas)[0]
-                self._snapshot = IndexSnapshot(ident, con, self._merged_touched(con))
+            current = self._snapshot
+            if current is not None and current.ident == ident:
+                return current
+            if current is not None and self.serve_stale:
+                if self._refreshing is None or not self._refreshing.is_alive():
+                    self._refreshing = threading.Thread(target=self._refresh, args=(manifest, deltas),
+                                                        name="privacy-index-refresh", daemon=True)
+                    self._refreshing.start()
+                return current
+            self._snapshot = self._open_snapshot(manifest, deltas)
             return self._snapshot
+
+    def _refresh(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> None:
+        """Merge a newer listing in the background; the previous snapshot stays for queries still using it."""
+        try:
+            fresh = self._open_snapshot(manifest, deltas)
+        except Exception:
+            log.exception("Refreshing the request index failed; still answering from the previous listing")
+            return
+        with self._snapshot_lock:
+            self._snapshot = fresh
+
+    def _open_snapshot(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> IndexSnapshot:
+        import duckdb
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            delta_files = list(pool.map(self._local, deltas))
+        con = duckdb.connect()
+        con.execute("SET parquet_metadata_cache = true")
+        con.register("empty_index", records_table([]))
+        _view(con, "open_base", [self._local(manifest["open"])] if manifest.get("open") else [])
+        _view(con, "deltas", delta_files)
+        base = manifest.get("records")
+        snapshot = IndexSnapshot((manifest.get("records"), manifest.get("open"), tuple(deltas)), con,
+                                 base_loader=(lambda: [self._local(base)]) if base else (lambda: []))
+        if manifest.get("keys"):  # the base's key column alone: what probing for touched keys needs
+            con.execute(f"CREATE VIEW base_keys AS SELECT request_id FROM read_parquet('{self._local(manifest['keys'])}')")
+        else:
+            snapshot.ensure_base()
+            con.execute("CREATE VIEW base_keys AS SELECT request_id FROM base")
+        snapshot.merge_touched()
+        return snapshot
 
     # -- internals -----------------------------------------------------------------------------------
     def _current(self, *, refresh: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -258,61 +317,83 @@ class RequestIndex:
             partial.replace(path)
         return path
 
-    def _connect(self, manifest: Mapping[str, Any], deltas: Sequence[str]):
-        import duckdb
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            delta_files = list(pool.map(self._local, deltas))
-        base_files = [self._local(manifest["records"])] if manifest.get("records") else []
-        open_files = [self._local(manifest["open"])] if manifest.get("open") else []
-        con = duckdb.connect()
-        con.execute("SET parquet_metadata_cache = true")
-        empty = records_table([])
-        con.register("empty_index", empty)
-        for view, files in (("base", base_files), ("open_base", open_files), ("deltas", delta_files)):
-            if files:
-                listed = ", ".join(f"'{f}'" for f in files)
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listed}])")
-            else:
-                con.execute(f"CREATE VIEW {view} AS SELECT * FROM empty_index")
-        return con, base_files, delta_files
 
-    @staticmethod
-    def _merged_touched(con) -> dict[str, dict[str, Any]]:
-        """Whole records of every key the deltas touch: their base row merged with every delta row.
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string starting with `prefix` (None when there is none)."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
-        Cheap at scale: a touched key already in the base is nearly always open, so its record comes
-        from the small open file; the big base is probed on its key column only, and the few closed
-        records touched again are read one by one (each a pruned point read of the sorted base).
-        """
-        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
-        rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
-        found = con.execute("SELECT request_id, record FROM open_base "
-                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
-        rows += [record for _key, record in found]
-        in_base = {r[0] for r in con.execute("SELECT request_id FROM base "
-                                             "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
-        for key in sorted(in_base - {key for key, _record in found}):
-            rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
-        return index.merge_all(json.loads(row) for row in rows)
+
+def _view(con, name: str, files: Sequence[Path]) -> None:
+    if files:
+        listed = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+    else:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM empty_index")
 
 
 class IndexSnapshot:
     """One listing of the index: a DuckDB connection over its files and the touched records merged.
 
     `cursor()` gives each query its own connection to the same database, with the merged records as the
-    table `merged_rows` (what the base and the open file hold for those keys is superseded by them).
+    table `merged_rows` (what the base and the open file hold for those keys is superseded by them). The
+    big base file is fetched only when a query needs it (a lookup, a query over closed requests): the
+    board and the deadline alerts need only the open file, the deltas and the base's key column.
     """
 
-    def __init__(self, ident: tuple, con, merged: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, ident: tuple, con, *, base_loader) -> None:
         self.ident = ident
         self.con = con
-        self.merged = merged
-        self.merged_table = records_table(merged.values())
+        self._base_loader = base_loader
+        self._base_ready = False
+        self._lock = threading.Lock()
+        self.merged: dict[str, dict[str, Any]] = {}
+        self.merged_table = records_table([])
 
-    def cursor(self):
+    def ensure_base(self) -> None:
+        with self._lock:
+            if not self._base_ready:
+                _view(self.con, "base", self._base_loader())
+                self._base_ready = True
+
+    def merge_touched(self) -> None:
+        """Whole records of every key the deltas touch: their base row merged with every delta row.
+
+        Cheap at scale: a touched key already in the base is nearly always open, so its record comes
+        from the small open file; the base is probed on its key column only, and the few closed records
+        touched again are read one by one (each a pruned point read of the sorted base).
+        """
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
+        rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
+        # Key columns first (narrow reads); whole records only for the keys found (`= ANY` prunes by key).
+        open_keys = [r[0] for r in con.execute("SELECT request_id FROM open_base "
+                                               "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()]
+        if open_keys:
+            rows += [r[0] for r in con.execute("SELECT record FROM open_base WHERE request_id = ANY($k)",
+                                               {"k": open_keys}).fetchall()]
+        in_base = {r[0] for r in con.execute("SELECT request_id FROM base_keys "
+                                             "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
+        closed = sorted(in_base - set(open_keys))
+        if closed:
+            self.ensure_base()
+        for key in closed:
+            rows += [r[0] for r in con.execute("SELECT record FROM base WHERE request_id = $k", {"k": key}).fetchall()]
+        self.merged = index.merge_all(json.loads(row) for row in rows)
+        self.merged_table = records_table(self.merged.values())
+
+    def cursor(self, *, need_base: bool = False, merged: bool = True):
+        if need_base:
+            self.ensure_base()
         cursor = self.con.cursor()
-        cursor.register("merged_rows", self.merged_table)
+        if merged:
+            cursor.register("merged_rows", self.merged_table)
         return cursor
 
     def close(self) -> None:
@@ -322,9 +403,9 @@ class IndexSnapshot:
 # --------------------------------------------------------------------------------- what steps call
 
 
-def run_stamp(context: Mapping[str, Any]) -> dict[str, Any]:
+def run_stamp(context: Any) -> dict[str, Any]:
     """Who is writing, from a task's context: dag_id, run_id, the run's partition day, task, map index, DAG version."""
-    from adobe_privacy.operators import run_partition  # the one rule for the day a run files under
+    from adobe_privacy.operators.base import run_partition  # the one rule for the day a run files under
 
     ti = context["ti"]
     version = getattr(ti, "dag_version_id", None)
@@ -350,6 +431,7 @@ def update_index(
     resubmits: Iterable[tuple[str, Mapping[str, Any]]] = (),
     gave_up: Iterable[tuple[str, str, str]] = (),
     rejects: Iterable[Mapping[str, Any] | Any] = (),
+    approvals: Iterable[tuple[Iterable[str], Mapping[str, Any]]] = (),
 ) -> str | None:
     """Record what one step did in the request index (one delta file); returns its key.
 
@@ -368,6 +450,8 @@ def update_index(
     facts.extend(index.from_resubmit(record, request_id=key) for key, record in resubmits)
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
+    for request_ids, answer in approvals:
+        facts.extend(index.approval(request_ids, **answer))
     keys = sorted({fact["request_id"] for fact in facts})
     from privacy_pipeline.layout import ArchiveLayout
 
@@ -386,6 +470,8 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
     from privacy_pipeline.layout import ArchiveLayout
 
     layout = ArchiveLayout(store.prefix)
+    # Carry markers: ledger/pending/, and ledger/deferred/ of archives written before that name.
+    carry_prefixes = [prefix.rsplit("/", 1)[-1] for prefix in layout.ledger_pending_prefixes]
     objects = _list_with_times(store, store.prefix)
     by_prefix: dict[str, list[str]] = {}
     for key in objects:
@@ -405,8 +491,8 @@ def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[d
         archived = [a for a in pool.map(get_json, by_prefix.get("jobs", [])) if a]
         open_markers = [m for m in pool.map(get_json, by_prefix.get("open", [])) if m]
         carry = [(k, m) for k, m in zip(
-            [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])],
-            pool.map(get_json, [k for p in CARRY_PREFIXES for k in by_prefix.get(p, [])]), strict=True) if m]
+            [k for p in carry_prefixes for k in by_prefix.get(p, [])],
+            pool.map(get_json, [k for p in carry_prefixes for k in by_prefix.get(p, [])]), strict=True) if m]
         runs = _runs(by_prefix.get("runs", []), layout, objects)
         run_docs = {run: dict(zip(("intake", "report", "reconcile"), pool.map(get_json, [
             f"{run}/intake.json", f"{run}/report.json", f"{run}/reconcile.json"]), strict=True)) for run in runs}

@@ -6,7 +6,13 @@ them at the top of the task's log. At the end of the task Airflow calls `get_lin
 stores the answer for the UI; `get_link` only reads the XCom back, so the API server needs no S3
 or Adobe connection.
 
-Where a link points:
+Contract with the operators: each declares exactly the links it publishes in `operator_extra_links`
+(Airflow asks every declared link for its XCom when the task ends; a key never pushed is logged at
+ERROR as "XCom not found"), and calls `publish_links` first thing in `execute`, before any work, so
+a task that fails later still shows where its run's outputs are.
+
+Where a link points (Airflow's UI shows a button only for http(s) URLs; an `s3://` link stays in
+the log header and the REST API):
 - real S3 (no custom endpoint): the AWS S3 console (object page, or the folder's listing);
 - a loopback endpoint (the demo's and the tests' moto): a path-style URL a local browser can open;
 - any other custom endpoint (MinIO behind a proxy, ...): the plain `s3://` URI, which is at least

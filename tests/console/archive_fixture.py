@@ -4,7 +4,7 @@ in the staged batches and rejects.csv, as in a real archive, so tests can check 
 
 What it holds (logical dates in November 2026):
 - run 2026-11-01 (nightly): file a.csv (sha256 known), batch B1 (gdpr: req-a1 access+delete, req-a2
-  delete), batch B2 (ccpa: req-c1 access) postponed (ledger `deferred`, carry marker under the new
+  delete), batch B2 (ccpa: req-c1 access) postponed (a legacy ledger entry saying `deferred`, carry marker under the new
   `ledger/pending/` name); jobs.jsonl: req-a1 access complete + archived, req-a1 delete complete,
   req-a2 delete error; rejects.csv: req-bad (received_at).
 - run 2026-11-02 (reconcile): req-a2's errored job resubmitted in retry batch B1.r2, still processing.
@@ -62,9 +62,10 @@ def write_archive(client, bucket: str, root: str = "privacy") -> dict[str, str]:
     entry = entry.with_jobs([JobRef("job-a1-acc", "req-a1", "access"), JobRef("job-a1-del", "req-a1", "delete"),
                              JobRef("job-a2-del", "req-a2", "delete")], now=T1)
     put(layout.ledger_batch(b1.batch_id), json.dumps(entry.to_json()))
-    deferred = LedgerEntry.deferred_for(b2, now=T1, reason="daily job budget spent (20000 of 20000)",
+    deferred = LedgerEntry.postponed_for(b2, now=T1, reason="daily job budget spent (20000 of 20000)",
                                         batch_key=run.batch(b2.batch_id))
-    put(layout.ledger_batch(b2.batch_id), json.dumps(deferred.to_json()))
+    legacy = {**deferred.to_json(), "state": "deferred"}  # written before the state was called `postponed`
+    put(layout.ledger_batch(b2.batch_id), json.dumps(legacy))
     put(f"{root}/ledger/pending/{b2.batch_id}.json", json.dumps(
         {"batch_id": b2.batch_id, "key": run.batch(b2.batch_id), "regulation": "ccpa", "subjects": 1,
          "reason": "daily job budget spent (20000 of 20000)"}))

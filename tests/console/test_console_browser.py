@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import REPO
@@ -84,6 +85,7 @@ def test_console_in_the_airflow_ui_after_a_nightly_run(stack, chromium_installed
     url, user, password = login["AIRFLOW_UI_URL"], login["AIRFLOW_UI_USER"], login["AIRFLOW_UI_PASSWORD"]
     assert url.startswith("http://127.0.0.1:")
     api = AirflowApi.login(url, user, password)
+    api.client.timeout = httpx.Timeout(60)  # two shared cores: the api-server can be slow while tasks run
     input_csv = next(state_dir.glob("requests-*.csv"))
     day = input_csv.stem.removeprefix("requests-")
     # input_uri is given because the DAG's default input template needs a logical date (see the report).

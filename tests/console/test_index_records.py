@@ -82,7 +82,7 @@ def test_merge_gives_one_record_whatever_the_order_duplicates_or_grouping(seed):
 
 def test_statuses_postponed_error_resubmitted_gave_up_rejected_archiving():
     batch = _batch()
-    deferred = LedgerEntry.deferred_for(batch, now=T0, reason="daily job budget spent")
+    deferred = LedgerEntry.postponed_for(batch, now=T0, reason="daily job budget spent")
     rec = index.merge_all(index.from_ledger_entry(deferred.to_json()))["req-1"]
     assert rec["status"] == "postponed" and rec["reason"] == "daily job budget spent"
     assert rec["postponements"] == [{"batch_id": batch.batch_id, "at": T0.isoformat(),
@@ -127,6 +127,16 @@ def test_deadline_alerts_cover_every_open_request_and_only_open_ones():
     assert alerts == {"overdue": [{"request_id": "late", "due_date": "2026-11-20"},
                                   {"request_id": "later", "due_date": "2026-11-29"}],
                       "due_soon": [{"request_id": "soon", "due_date": "2026-12-07"}]}
+
+
+def test_approvals_are_kept_per_batch_and_answer():
+    facts = [*index.approval(["req-1", "req-2"], batch_id="b-1", approved=False, responded_by="dpo",
+                             responded_at=T0, condition="first_run_of_regulation"),
+             *index.approval(["req-1"], batch_id="b-1", approved=True, responded_by="dpo",
+                             responded_at=datetime(2026, 11, 2, tzinfo=UTC))]
+    records = index.merge_all(facts + facts)
+    assert [a["approved"] for a in records["req-1"]["approvals"]] == [False, True]
+    assert records["req-2"]["approvals"][0]["responded_by"] == "dpo"
 
 
 def test_a_record_needs_a_key_and_known_fields():

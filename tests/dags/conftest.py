@@ -197,7 +197,7 @@ class NightlyHarness:
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id))
+            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"))
             return [XComModel.deserialize_value(row) for row in rows]
 
     def use_fresh_archive(self, suffix: str) -> None:

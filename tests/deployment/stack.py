@@ -484,9 +484,13 @@ class AirflowApi:
         """Poll the run until success or failure; `on_poll` sees the task instances at every poll."""
 
         def finished() -> dict[str, Any] | None:
-            run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            try:
+                run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+                task_instances = self.task_instances(dag_id, run_id) if on_poll is not None else []
+            except httpx.TimeoutException:
+                return None  # a busy single-worker api-server on a loaded machine: ask again at the next poll
             if on_poll is not None:
-                on_poll(self.task_instances(dag_id, run_id))
+                on_poll(task_instances)
             return run if run["state"] in TERMINAL_RUN_STATES else None
 
         return wait_until(finished, timeout=timeout, what=f"run {run_id} of {dag_id} to finish", interval=1)

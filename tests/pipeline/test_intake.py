@@ -136,18 +136,32 @@ def test_malformed_lines_are_rejected_with_physical_line_and_take_their_request(
     text = HEADER + "\n\n" + "\n".join([
         GOOD,
         "r2,access,gdpr,ECID",                         # too few fields
-        'r3,access,gdpr,ECID,"multi\nline",,,',        # quoted newline: one record over two lines
+        'r3,access,gdpr,ECID,"multi\nline",,,',        # a quoted line break in value: not a real value
         "r4,access,gdpr,ECID,1,,,,extra",               # too many fields
         "r2,access,gdpr,ECID,5,,,",                     # sibling of the malformed r2 row
     ]) + "\n"
     result = read(text)
-    assert [s.key for s in result.subjects] == ["r1", "r3"]
+    assert [s.key for s in result.subjects] == ["r1"]
     by_row = {r.row: r for r in result.rejects}
-    assert set(by_row) == {2, 4, 5}
+    assert set(by_row) == {2, 3, 4, 5, 6}
     assert by_row[2].field == "*" and "4 field(s)" in by_row[2].reason and by_row[2].line == 4
-    assert by_row[4].line == 7 and "9 field(s)" in by_row[4].reason
-    assert by_row[5].line == 8 and "row 2" in by_row[5].reason
-    assert result.subjects[1].identities[0].value == "multi\nline"
+    assert (by_row[3].line, by_row[3].field, by_row[3].request_id) == (5, "value", "r3")
+    assert "lines 5-6" in by_row[3].reason
+    assert by_row[4].line == 6 and "4 field(s)" in by_row[4].reason  # the swallowed line, read on its own
+    assert by_row[5].line == 7 and "9 field(s)" in by_row[5].reason
+    assert by_row[6].line == 8 and "row 2" in by_row[6].reason
+    assert result.sources[0].lines_read == 8
+
+
+def test_a_stray_quote_in_a_free_text_column_cannot_swallow_the_next_request():
+    result = read(csv_text(
+        'r1,access,gdpr,ECID,1,,,,"note that never closes', "r2,access,gdpr,ECID,2,,,,",
+        "r3,access,gdpr,ECID,3,,,,", header=HEADER + ",notes",
+    ))
+    assert [s.key for s in result.subjects] == ["r2", "r3"]
+    reject = only_reject(result)
+    assert (reject.line, reject.field, reject.request_id) == (2, "notes", "r1") and "lines 2-4" in reject.reason
+    assert result.line_counts() == {"lines_read": 4, "lines_header": 1, "lines_blank": 0, "lines_in_records": 3}
 
 
 def test_bad_utf8_rejects_only_the_affected_rows():
@@ -237,6 +251,12 @@ def test_json_lines_rejects_name_row_and_field():
 def test_json_array_file():
     result = read(json.dumps([USER, {**USER, "key": "j2"}]), name="in.json")
     assert [s.key for s in result.subjects] == ["j1", "j2"]
+
+
+def test_json_array_rejects_name_the_line_of_their_element():
+    text = "[\r\n" + json.dumps(USER) + ",\n\n  " + json.dumps({**USER, "key": "j2", "regulation": "nope"}) + "\r]"
+    (reject,) = read(text, name="in.json").rejects
+    assert (reject.row, reject.line, reject.field) == (2, 4, "regulation")
 
 
 def test_a_key_accepted_from_one_source_is_rejected_in_the_next():

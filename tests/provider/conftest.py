@@ -54,3 +54,29 @@ def connection_with(emu, monkeypatch) -> Callable[..., str]:
         return conn_id
 
     return register
+
+
+@pytest.fixture
+def stand_in(emu, monkeypatch):
+    """A recording stand-in for the API host (answers chosen by the test), IMS from the emulator.
+
+    Yields ``(server, connect)``; ``connect(**extra)`` registers a connection to it and returns its id.
+    """
+    from tests.provider.recording_server import RecordingServer
+
+    counter = iter(range(1000))
+    with RecordingServer("127.0.0.1") as api:
+
+        def connect(**extra) -> str:
+            conn_id = f"adobe_privacy_stand_in_{next(counter)}"
+            value = {
+                "conn_type": "adobe_privacy_service",
+                "host": api.base_url,
+                "login": emu.client_id,
+                "password": emu.client_secret,
+                "extra": {"org_id": emu.org_id, "ims_url": emu.base_url, **extra},
+            }
+            monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+            return conn_id
+
+        yield api, connect

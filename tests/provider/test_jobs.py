@@ -125,8 +125,17 @@ def test_hygiene_jobs_create_get_and_list(emu, hook):
     assert emu.stats()["hygiene_jobs_total"] == 2
 
 
-def test_hygiene_needs_a_sandbox_name(emu, connection_with):
+def test_hygiene_without_a_sandbox_name_uses_prod(emu, connection_with):
     hook = PrivacyServiceHook(connection_with(sandbox_name=""))
 
-    with pytest.raises(PrivacyServiceError, match="sandbox_name"):
-        hook.get_hygiene_job("any")
+    assert hook.settings.api_headers("t", hygiene=True)["x-sandbox-name"] == "prod"
+    assert "x-sandbox-name" not in hook.settings.api_headers("t")
+    created = hook.create_hygiene_jobs(make_payload(emu.org_id, ["h1"], actions=("delete",)))
+    assert hook.get_hygiene_job(created[0].job_id)["jobId"] == created[0].job_id
+
+
+def test_ids_outside_adobes_alphabet_never_reach_a_url(emu, hook):
+    for job_id in ("../x", "/etc/passwd", "..", "a/b", "a%2Fb", "", "a" * 129, "-x"):
+        with pytest.raises(PrivacyServiceError, match="alphabet|not 1-128"):
+            hook.get_job(job_id)
+    assert not [route for route in emu.stats()["calls"] if route.startswith("GET /data/core/privacy/jobs/")]

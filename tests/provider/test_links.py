@@ -112,7 +112,7 @@ def test_every_link_class_is_importable_by_its_path():
 
 @pytest.mark.slow
 def test_a_real_run_stores_each_link_also_for_a_task_that_failed(
-    airflow_db, s3_server, airflow_connections, monkeypatch
+    airflow_db, s3_server, airflow_connections, monkeypatch, capfd
 ):
     import boto3
     from airflow import settings
@@ -129,7 +129,11 @@ def test_a_real_run_stores_each_link_also_for_a_task_that_failed(
     from tests.provider.link_dags.privacy_links_probe import dag
 
     run = dag.test()
+    task_logs = capfd.readouterr().out
     assert run.state == "failed"  # fails_after_publishing did as told
+    # The links head each task's log; every declared link had its URL pushed (no "XCom not found").
+    assert task_logs.count("Run report: s3://links-probe/privacy/runs/2026-11-22/manual/report.json  (open: http") == 2
+    assert "XCom not found" not in task_logs
 
     endpoint = s3_server.endpoint_url.rstrip("/")
     run_root = f"{endpoint}/{bucket}/privacy/runs/2026-11-22/manual"
@@ -137,7 +141,6 @@ def test_a_real_run_stores_each_link_also_for_a_task_that_failed(
         "_link_RunFolderLink": f"{endpoint}/{bucket}?list-type=2&prefix=privacy%2Fruns%2F2026-11-22%2Fmanual%2F",
         "_link_RunReportLink": f"{run_root}/report.json",
         "_link_RejectedRowsLink": f"{run_root}/rejects.csv",
-        "_link_DeadlinesChartLink": "",  # not published by this operator: no button
         "_link_PrivacyServiceJobsLink": DEFAULT_PRIVACY_UI_URL,
     }
     for task_id in ("publishes", "fails_after_publishing"):

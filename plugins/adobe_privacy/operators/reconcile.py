@@ -88,17 +88,21 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         now = clock.now()
         run = self.run_layout(context)
         archiver = JobArchiver(self.store, self.ledger, self.new_hook, clock=clock, max_parallel_jobs=1)
+        recovered = self._sweep_lost_batches()
         markers = self.ledger.open_markers()
         entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
-        states = self._job_states(entries.values(), markers, now)
+        states, read_alone = self._job_states(entries.values(), markers, now)
         outcome = ReconcileOutcome()
         for batch_id, entry in entries.items():
-            final = self._reconcile_batch(entry, markers[batch_id], states, now, run, archiver, outcome)
+            marker = markers[batch_id]
+            final = self._reconcile_batch(entry, marker, states, now, run, archiver, outcome)
+            checked = {**marker.get("checked", {}), **{j.job_id: read_alone[j.job_id]
+                                                       for j in entry.jobs if j.job_id in read_alone}}
             if len(final) == len(entry.jobs):
-                self.ledger.close(batch_id)
+                self.ledger.close(batch_id, final)
                 outcome.closed_batches += 1
-            elif final != markers[batch_id].get("final", {}):
-                self.ledger.update_open(markers[batch_id], final)
+            elif final != marker.get("final", {}) or checked != marker.get("checked", {}):
+                self.ledger.update_open({**marker, "checked": checked}, final)
         if outcome.records:
             self.store.put_bytes(run.jobs_part(0), b"".join(jobs_jsonl(outcome.records)),
                                  content_type="application/x-ndjson")
@@ -106,6 +110,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         summary: dict[str, Any] = {
             "as_of": now.isoformat(),
             "open_batches": len(entries),
+            "recovered_batches": recovered,
             "closed_batches": outcome.closed_batches,
             "decisions": dict(sorted(outcome.decisions.items())),
             "archive_outcomes": dict(sorted(outcome.archive_outcomes.items())),
@@ -123,16 +128,46 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         send_alert(self.alert_notifier, context, kind="resubmit_cap_reached", items=summary["gave_up_jobs"])
         return chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
 
+    def _sweep_lost_batches(self) -> list[str]:
+        """Index again every batch a crash between two ledger writes left in no index; returns their ids.
+
+        A submitted batch gets its open marker (so its jobs are reconciled and archived); any other gets
+        its pending marker back (the next nightly run carries it).
+        """
+        recovered = []
+        for batch_id in self.ledger.lost_batch_ids():
+            entry = self.ledger.entry(batch_id)
+            if entry is None:
+                continue
+            if entry.state == "submitted":
+                self.ledger.mark_open(entry)
+            elif entry.batch_key:
+                self.ledger.mark_pending(_pending_of(entry), reason="found in no index by reconcile")
+            else:
+                continue
+            self.log.warning("Batch %s (%s) was in no ledger index; indexed again", batch_id, entry.state)
+            recovered.append(batch_id)
+        return recovered
+
     # -- statuses -------------------------------------------------------------------------------
     def _job_states(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
-                    now: datetime) -> dict[str, JobState]:
-        """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest."""
+                    now: datetime) -> tuple[dict[str, JobState], dict[str, str]]:
+        """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest.
+
+        A job the list does not show (older than its look-back) is read alone at most once a day: the
+        day is kept in its batch's open marker (`checked`), and a job already read today is left open.
+        Also returns the jobs read alone in this run, with the day.
+        """
         from privacy_pipeline.reconcile import list_windows
 
         wanted: dict[str, JobRef] = {}
         earliest: dict[str, datetime] = {}
+        checked_today: set[str] = set()
+        today = now.date().isoformat()
         for entry in entries:
             final = markers[entry.batch_id].get("final", {})
+            checked_today |= {job_id for job_id, day in markers[entry.batch_id].get("checked", {}).items()
+                              if day == today}
             for job in entry.jobs:
                 if job.job_id not in final:
                     wanted[job.job_id] = job
@@ -145,10 +180,12 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                     match = wanted.get(str(listed.get("jobId")))
                     if match is not None:
                         states[match.job_id] = _job_state(match, listed)
+        read_alone: dict[str, str] = {}
         for job_id, job in wanted.items():
-            if job_id not in states:  # older than the list's look-back, or not listed: read it alone
+            if job_id not in states and job_id not in checked_today:  # beyond the look-back, or not listed
                 states[job_id] = _job_state(job, self.hook.get_job(job_id))
-        return states
+                read_alone[job_id] = today
+        return states, read_alone
 
     # -- decisions ------------------------------------------------------------------------------
     def _reconcile_batch(self, entry: LedgerEntry, marker: dict[str, Any], states: dict[str, JobState],
@@ -160,8 +197,8 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         attempt = retry_attempt(entry.batch_id)
         errored = []
         for job in entry.jobs:
-            if job.job_id in final:
-                continue
+            if job.job_id in final or job.job_id not in states:
+                continue  # final, or read alone earlier today: still open
             state = states[job.job_id]
             archived = (state.status == "complete" and job.action == "access"
                         and archiver.archived_record(job.job_id) is not None)
@@ -238,6 +275,11 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             outcome.retry_keys.append(key)
             self.log.info("Batch %s: %d errored job(s) go out again in %s", entry.batch_id, len(fresh), batch.batch_id)
         return handed_over
+
+
+def _pending_of(entry: LedgerEntry) -> dict[str, Any]:
+    return {"batch_id": entry.batch_id, "key": entry.batch_key, "regulation": entry.regulation,
+            "subjects": len({key for key, _action in entry.user_actions}), "jobs_expected": len(entry.user_actions)}
 
 
 def _job_state(job: JobRef, adobe: dict[str, Any]) -> JobState:
