@@ -52,8 +52,9 @@ EMULATOR_SETTINGS = {
 #: Where the time went when the wall and worker-time targets were last missed; shown with a missed target.
 #: A profile is a measurement of one commit: re-profile (same command) after changing the archive step.
 PROFILE_NOTE = (
-    "Profile, 2026-11-30 (py-spy 0.4.1 `record -r 25 -f raw --pid <airflow dags test>`, 30,000 rows, 17,626 "
-    "jobs; the run took 1,127 s wall but only 167 CPU s in its process, the machine at load 16-17 on 2 cores): "
+    "Profile, 2026-11-30, commit e26347c: the archive step before main's e492e37 (overlapped download and "
+    "upload, listed statuses) - re-profile the current one (py-spy 0.4.1 `record -r 25 -f raw --pid <airflow "
+    "dags test>`); then 30,000 rows, 17,626 jobs; the run took 1,127 s wall but only 167 CPU s in its process, the machine at load 16-17 on 2 cores): "
     "archive_results was 968 of the 1,080 worker seconds, at 18 jobs/s = 8 threads (`max_parallel_jobs=8`) "
     "x 440 ms a job, waiting on sockets. Of the archive threads' samples: `JobArchiver.archive_job` -> "
     "`hook.get_job` (detail read) 37%, `_archive_content` -> `hook.stream_content` (download) 29%, "
