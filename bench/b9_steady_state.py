@@ -45,16 +45,18 @@ SMOKE = {"days": 2, "rows_per_day": 12, "step_days": 2, "reconciles_per_day": 1,
 #: Where the calls come from (read in the code at 2026-11-30 and matched to the counts of the run that day);
 #: shown with a missed target. Re-check after changing reconcile, the archive step or the ledger.
 WHERE_NOTE = (
-    "Where the calls come from: (1) the nightly archive step reads `GET /jobs/{id}` for every job of the run "
-    "(`JobArchiver.archive_job` -> `hook.get_job`), also the ones the wait has just seen `submitted`: one read "
-    "per job submitted that day, none of them final. (2) `ReconcilePrivacyJobsOperator._job_states` reads "
-    "every wanted job the list windows did not return (created before the look-back) with `hook.get_job`, in "
-    "every run, so 24 times a day. (3) `_job_states` lists each regulation over `list_windows(since, now)`: "
-    "a 44-day look-back in spans of at most 29 days is two windows per regulation, each paged to the end "
-    "(final jobs included, no early stop once the wanted jobs are seen). (4) S3: `ledger.open_markers()` is a "
-    "listing and one GetObject per open batch, then `ledger.require_entry` one more GetObject per open batch: "
-    "two reads per open batch per run, changed or not, plus one `ledger.job_record` read per complete access "
-    "job still open."
+    "Where the calls come from (read in the code, matched to the counts): up to commit e26347c (1) the "
+    "nightly archive step read `GET /jobs/{id}` for every job of the run, also those the wait had just seen "
+    "`submitted` (`JobArchiver.archive_job` -> `hook.get_job`), and (2) `ReconcilePrivacyJobsOperator."
+    "_job_states` read every wanted job the list windows did not return (created before the look-back) "
+    "with `hook.get_job` in every run, 24 times a day; main's e492e37 and the reconcile change after it list "
+    "statuses before the archive's detail reads and read such a job once a day (`checked` in the open "
+    "marker). Still so on main: (3) `_job_states` lists each regulation over `list_windows(since, now)`: a "
+    "44-day look-back in spans of at most 29 days is two windows per regulation, each paged to the end (final "
+    "jobs included, no early stop once the wanted jobs are seen); (4) S3: `ledger.open_markers()` is a listing "
+    "and one GetObject per open batch, then `ledger.require_entry` one more GetObject per open batch: two "
+    "reads per open batch per run, changed or not, plus one `ledger.job_record` read per complete access job "
+    "still open."
 )
 ROUTES = {
     "posts": "POST /data/core/privacy/jobs",
