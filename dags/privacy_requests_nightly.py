@@ -109,6 +109,7 @@ def privacy_requests_nightly():
     waited = PrivacyRunJobsSensor(
         task_id="wait_for_jobs",
         submissions=submitted.output,
+        archive_uri=ARCHIVE_URI,  # the trigger reads a large run's job ids from its ledger
         poll_interval="{{ params.poll_interval }}",
         wait_timeout="{{ params.wait_timeout }}",
         doc_md=WAIT_DOC,

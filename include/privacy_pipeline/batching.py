@@ -5,16 +5,15 @@ the same regulation, include products, priority, expandIds and mergePolicyId (th
 fields). Batches and their ids depend only on the subjects, never on file order or the clock, so a
 rerun over the same input plans the same batches and the ledger recognises them.
 
-A `SubjectTable` (what intake returns) is planned and serialised from its columns, with Arrow doing
-the sorting and the JSON assembly; its batches hold table views. Any other sequence of `Subject`s
-takes the object path. Both give the same batches and byte-identical staged documents.
+Batches are planned and serialised from columns only (one code path), with Arrow doing the sorting and
+the JSON assembly: a `SubjectTable` (what intake returns) as it is, any other sequence of `Subject`s
+(a loaded or a retry batch, tests) after `subject_table` has put it in columns.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
-from privacy_pipeline.models import Identity, Subject, SubjectTable
+from privacy_pipeline.models import Coded, Identity, Subject, SubjectTable
 from privacy_pipeline.validation import pack_codes
 
 MAX_SUBJECTS_PER_REQUEST = 1000
@@ -107,32 +106,38 @@ def plan_batches(subjects: Iterable[Subject], max_subjects: int = MAX_SUBJECTS_P
     """
     if not 1 <= max_subjects <= MAX_SUBJECTS_PER_REQUEST:
         raise ValueError(f"max_subjects must be between 1 and {MAX_SUBJECTS_PER_REQUEST}")
-    if isinstance(subjects, SubjectTable):
-        return _plan_table(subjects, max_subjects)
-    by_shape: dict[tuple, list[Subject]] = defaultdict(list)
-    keys: set[str] = set()
-    count = 0
-    for subject in subjects:
-        _check_submittable(subject)
-        # A plain tuple as the group key: one JobShape per group, not one per subject.
-        by_shape[(subject.regulation, subject.include, subject.priority, subject.expand_ids,
-                  subject.merge_policy_id)].append(subject)
-        keys.add(subject.key)
-        count += 1
-    if len(keys) != count:
-        raise ValueError("a subject key appears twice; keys must be unique within a run")
-    batches: list[Batch] = []
-    for shape in sorted((JobShape(*fields) for fields in by_shape), key=JobShape.sort_key):
-        members = sorted(by_shape[(shape.regulation, shape.include, shape.priority, shape.expand_ids,
-                                   shape.merge_policy_id)], key=_by_key)
-        for start in range(0, len(members), max_subjects):
-            chunk = tuple(members[start : start + max_subjects])
-            batches.append(Batch(batch_id_for(shape, chunk), shape, chunk))
-    return batches
+    return _plan_table(subjects if isinstance(subjects, SubjectTable) else subject_table(list(subjects)),
+                       max_subjects)
 
 
-def _by_key(subject: Subject) -> str:
-    return subject.key
+def subject_table(subjects: Sequence[Subject]) -> SubjectTable:
+    """`subjects` as columns (the one form batching plans and serialises)."""
+    from privacy_pipeline.models import SUBJECT_ATTRIBUTES, SubjectColumns
+
+    identities = [identity for subject in subjects for identity in subject.identities]
+    sources = _coded([subject.source for subject in subjects])
+    return SubjectTable(SubjectColumns(
+        keys=pa.array([subject.key for subject in subjects], pa.string()),
+        fields={name: _coded([getattr(subject, name) for subject in subjects]) for name in SUBJECT_ATTRIBUTES},
+        identity_starts=_starts([len(subject.identities) for subject in subjects]),
+        namespace=_coded([identity.namespace for identity in identities]),
+        value=pa.array([identity.value for identity in identities], pa.string()),
+        id_type=_coded([identity.type for identity in identities]),
+        row_starts=_starts([len(subject.rows) for subject in subjects]),
+        rows=np.array([row for subject in subjects for row in subject.rows], dtype=np.int64),
+        source_codes=sources.codes,
+        sources=tuple(sources.values),
+    ))
+
+
+def _coded(values: Sequence[Any]) -> Coded:
+    index: dict[Any, int] = {}
+    codes = np.array([index.setdefault(value, len(index)) for value in values], dtype=np.int64)
+    return Coded(codes, tuple(index))
+
+
+def _starts(counts: Sequence[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.array(counts, dtype=np.int64))]).astype(np.int64)
 
 
 _SHAPE_FIELDS = ("regulation", "include", "priority", "expand_ids", "merge_policy_id")
@@ -256,27 +261,8 @@ def dump_batch(batch: Batch) -> bytes:
     Subject fields the shape already fixes are not repeated; each subject is an array
     `[key, actions, [[namespace, value, type], ...], received_at, source index, rows]`.
     """
-    if isinstance(batch.subjects, SubjectTable):
-        return _dump_table_batch(batch, batch.subjects)
-    sources: dict[str, int] = {}
-    subjects = []
-    for subject in batch.subjects:
-        subjects.append([
-            subject.key,
-            subject.actions,
-            [(i.namespace, i.value, i.type) for i in subject.identities],
-            subject.received_at.isoformat() if subject.received_at else None,
-            sources.setdefault(subject.source, len(sources)),
-            subject.rows,
-        ])
-    document = {
-        "version": BATCH_FORMAT_VERSION,
-        "batch_id": batch.batch_id,
-        "shape": _shape_to_json(batch.shape),
-        "sources": list(sources),
-        "subjects": subjects,
-    }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    table = batch.subjects if isinstance(batch.subjects, SubjectTable) else subject_table(batch.subjects)
+    return _dump_table_batch(batch, table)
 
 
 def _dump_table_batch(batch: Batch, table: SubjectTable) -> bytes:

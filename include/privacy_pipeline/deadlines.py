@@ -14,10 +14,13 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from privacy_pipeline import status as job_status
 from privacy_pipeline.catalog import DEFAULT_DEADLINE_DAYS, deadline_days
+
+if TYPE_CHECKING:
+    from privacy_pipeline.batching import Batch
 
 #: Statuses that answer a request; everything else (submitted, processing, error, cancelled, postponed,
 #: ...) leaves it open: a failed job answered nobody.
@@ -177,3 +180,42 @@ def deadline_items(subjects: Iterable[Any], job_records: Iterable[dict[str, Any]
          subject_status(by_key[subject.key]) if subject.key in by_key else unsubmitted_status)
         for subject in subjects
     ]
+
+
+class DeadlineFact(NamedTuple):
+    """What the deadline report needs of one subject: its request key, regulation and received day."""
+
+    key: str
+    regulation: str
+    received_at: date | None
+
+
+def deadline_facts(batch: Batch) -> dict[str, Any]:
+    """A batch's deadline facts, recorded at intake so the report never reloads staged batches.
+
+    `{"regulation", "received": {day or "": [request keys]}}`: keys only, never identity values.
+    """
+    from privacy_pipeline.models import SubjectTable
+
+    subjects = batch.subjects
+    pairs: Iterable[tuple[str, Any]]
+    if isinstance(subjects, SubjectTable):
+        values = subjects.field_values("received_at")
+        pairs = zip(subjects.keys().to_pylist(), (values[c] for c in subjects.field_codes("received_at").tolist()),
+                    strict=True)
+    else:
+        pairs = ((subject.key, subject.received_at) for subject in subjects)
+    received: dict[str, list[str]] = {}
+    for key, moment in pairs:
+        day = (moment.date() if isinstance(moment, datetime) else moment).isoformat() if moment else ""
+        received.setdefault(day, []).append(key)
+    return {"regulation": batch.shape.regulation, "received": dict(sorted(received.items()))}
+
+
+def iter_deadline_facts(facts: Iterable[dict[str, Any]]) -> Iterable[DeadlineFact]:
+    """The subjects of recorded deadline facts (see `deadline_facts`)."""
+    for item in facts:
+        for day, keys in item["received"].items():
+            received = date.fromisoformat(day) if day else None
+            for key in keys:
+                yield DeadlineFact(key, item["regulation"], received)

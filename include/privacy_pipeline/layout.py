@@ -5,11 +5,15 @@ task overwrites the object it wrote before instead of adding a second one.
 
     <root>/ledger/batches/<batch_id>.json     exactly-once ledger, one entry per batch (across runs)
     <root>/ledger/inputs/<sha256>.json        input files already taken in (by content hash)
-    <root>/ledger/jobs/<job_id>.json          archive record of a job (content key, sha256, size)
+    <root>/ledger/jobs/<job_id>.json          a job's archive record: first the intent (which run's folder
+                                              its ZIP goes to), then the outcome (archived or quarantined,
+                                              content key, sha256, size)
     <root>/ledger/pending/<batch_id>.json     batches staged or postponed and not yet submitted: a later
                                               run carries each one until its submit writes `open/`
                                               (`ledger/deferred/`, the older name, is still read)
     <root>/ledger/open/<batch_id>.json        batches with jobs not yet final and archived (reconcile's index)
+    <root>/ledger/closed/<batch_id>.json      batches reconcile closed (every job final): written before the
+                                              open marker is deleted, so a batch is always in one index
     <root>/ledger/resubmits/<job_id>.json     an errored job's resubmission (retry batch, attempt)
     <root>/ledger/budget/<day>.json           the day's job budget reservations (compare-and-swap)
     <root>/ledger/consent/<sha256>.json       opt-out payloads already accepted (202), by payload hash
@@ -29,6 +33,15 @@ import re
 from dataclasses import dataclass
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+#: An id from the API (job id) as it may appear in a key or a file name: no separators, no `..`.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def safe_id(value: str) -> str:
+    """`value` unchanged when it is safe in a key or a file name; else ValueError (ids from the API are untrusted)."""
+    if not isinstance(value, str) or not _SAFE_ID.match(value) or ".." in value:
+        raise ValueError(f"refusing an id that is not safe in a path or an S3 key: {value!r}")
+    return value
 
 
 def safe_segment(value: str) -> str:
@@ -46,6 +59,17 @@ class ArchiveLayout:
     def ledger_batch(self, batch_id: str) -> str:
         return self._key("ledger", "batches", f"{batch_id}.json")
 
+    @property
+    def ledger_batches_prefix(self) -> str:
+        return self._key("ledger", "batches")
+
+    def ledger_closed(self, batch_id: str) -> str:
+        return self._key("ledger", "closed", f"{batch_id}.json")
+
+    @property
+    def ledger_closed_prefix(self) -> str:
+        return self._key("ledger", "closed")
+
     def ledger_input(self, sha256: str) -> str:
         return self._key("ledger", "inputs", f"{sha256}.json")
 
@@ -62,7 +86,7 @@ class ArchiveLayout:
         return self._key("ledger", "pending"), self._key("ledger", "deferred")
 
     def ledger_job(self, job_id: str) -> str:
-        return self._key("ledger", "jobs", f"{job_id}.json")
+        return self._key("ledger", "jobs", f"{safe_id(job_id)}.json")
 
     def ledger_open(self, batch_id: str) -> str:
         return self._key("ledger", "open", f"{batch_id}.json")
@@ -72,7 +96,7 @@ class ArchiveLayout:
         return self._key("ledger", "open")
 
     def ledger_resubmit(self, job_id: str) -> str:
-        return self._key("ledger", "resubmits", f"{job_id}.json")
+        return self._key("ledger", "resubmits", f"{safe_id(job_id)}.json")
 
     def ledger_budget(self, day: str) -> str:
         return self._key("ledger", "budget", f"{day}.json")
@@ -137,7 +161,7 @@ class RunLayout:
         return self._key("batches", f"{batch_id}.json")
 
     def content(self, job_id: str) -> str:
-        return self._key("content", f"{job_id}.zip")
+        return self._key("content", f"{safe_id(job_id)}.zip")
 
     def quarantine(self, job_id: str) -> str:
-        return self._key("quarantine", f"{job_id}.zip")
+        return self._key("quarantine", f"{safe_id(job_id)}.zip")

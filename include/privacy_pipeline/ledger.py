@@ -90,29 +90,19 @@ class LedgerEntry:
     def intent_for(cls, batch: Batch, *, now: datetime, batch_key: str | None = None,
                    previous: LedgerEntry | None = None) -> LedgerEntry:
         """The entry to write right before the first POST of `batch` (attempts continue a postponed entry)."""
-        return cls(
-            batch_id=batch.batch_id,
-            regulation=batch.shape.regulation,
-            user_actions=batch.user_actions,
-            state="intent",
-            intent_at=_aware(now),
-            attempts=(previous.attempts if previous else 0) + 1,
-            batch_key=batch_key,
-            posts=dict(previous.posts) if previous else {},
-        )
+        return replace(cls._of(batch, "intent", now, batch_key),
+                       attempts=(previous.attempts if previous else 0) + 1,
+                       posts=dict(previous.posts) if previous else {})
 
     @classmethod
     def postponed_for(cls, batch: Batch, *, now: datetime, reason: str, batch_key: str | None = None) -> LedgerEntry:
         """A batch carried to a later run without any POST (`intent_at` records when it was postponed)."""
-        return cls(
-            batch_id=batch.batch_id,
-            regulation=batch.shape.regulation,
-            user_actions=batch.user_actions,
-            state="postponed",
-            intent_at=_aware(now),
-            batch_key=batch_key,
-            reason=reason,
-        )
+        return replace(cls._of(batch, "postponed", now, batch_key), reason=reason)
+
+    @classmethod
+    def _of(cls, batch: Batch, state: LedgerState, now: datetime, batch_key: str | None) -> LedgerEntry:
+        return cls(batch_id=batch.batch_id, regulation=batch.shape.regulation, user_actions=batch.user_actions,
+                   state=state, intent_at=_aware(now), batch_key=batch_key)
 
     # -- transitions (entries are immutable: each returns a new one) ------------------------------
     def with_attempt(self, *, now: datetime) -> LedgerEntry:

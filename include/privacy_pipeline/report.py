@@ -77,6 +77,9 @@ def build_report(
         "subjects_routed_to_opt_out": int(intake.get("subjects_routed_to_opt_out", 0)),
         "subjects_intake": int(intake.get("subjects", 0)),
         "subjects_carried_in": sum(int(c.get("subjects", 0)) for c in intake.get("carried") or []),
+        # Batches an earlier run staged or postponed (or submitted, then died before unlisting): this run
+        # submits or recovers them, archives their jobs and counts them here, so a crashed night shows up.
+        "batches_carried_in": len(intake.get("carried") or []),
         "subjects_submitted": _total(submissions, "submitted_subjects"),
         "subjects_postponed": _total(submissions, "postponed_subjects"),
         "subjects_dry_run": _total(submissions, "dry_run_subjects"),

@@ -11,16 +11,21 @@ as archived.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from privacy_pipeline.layout import RunLayout, safe_id
+
 if TYPE_CHECKING:
     from privacy_pipeline.clock import Clock
-    from privacy_pipeline.layout import RunLayout
     from privacy_pipeline.ledger import JobRef, LedgerEntry
 
     from adobe_privacy.hooks import PrivacyServiceHook
@@ -31,7 +36,42 @@ log = logging.getLogger(__name__)
 
 #: Outcomes of a job's content in its record: stored (either place) or found stored by an earlier try.
 ARCHIVE_OUTCOMES = ("archived", "quarantined", "already_archived", "already_quarantined")
+#: Spool folders are `privacy-zip-<pid>-<random>`: a folder whose process is gone is stale.
 SPOOL_PREFIX = "privacy-zip-"
+_SPOOL_NAME = re.compile(rf"^{re.escape(SPOOL_PREFIX)}(?:(\d+)-)?")
+#: A spool folder without a pid (older versions) is stale after this long.
+LEGACY_SPOOL_MAX_AGE_SECONDS = 6 * 3600
+
+
+def sweep_stale_spools(directory: str | None = None) -> int:
+    """Remove spool folders of processes that are gone (a killed task leaves its ZIPs behind); returns how many."""
+    root = directory or tempfile.gettempdir()
+    removed = 0
+    for entry in os.scandir(root):
+        match = _SPOOL_NAME.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = match.group(1)
+        stale = (not _alive(int(pid))) if pid else \
+            time.time() - entry.stat(follow_symlinks=False).st_mtime > LEGACY_SPOOL_MAX_AGE_SECONDS
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.warning("Removed %d stale spool folder(s) of killed tasks under %s", removed, root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class JobArchiver:
@@ -57,6 +97,7 @@ class JobArchiver:
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.max_parallel_jobs = max(1, int(max_parallel_jobs))
         self._local = threading.local()
+        sweep_stale_spools()
 
     @property
     def hook(self) -> PrivacyServiceHook:
@@ -84,11 +125,18 @@ class JobArchiver:
         }
         if self.hygiene or record["status"] != "complete" or job.action != "access":
             return record  # open jobs are reported as open; reconcile picks them up later
-        previous = self.archived_record(job.job_id)
-        if previous is not None:
-            return {**record, **archive_fields(previous), "archive": f"already_{previous['outcome']}"}
-        archived = self._archive_content(detail, job.job_id, run)
-        self.ledger.put_job_record(job.job_id, archived)
+        previous = self.ledger.job_record(job.job_id) or {}
+        if previous.get("content_key"):
+            stored = {**previous, "outcome": previous.get("outcome") or "archived"}
+            return {**record, **archive_fields(stored), "archive": f"already_{stored['outcome']}"}
+        if previous.get("run_root"):
+            target = RunLayout(previous["run_root"])  # an earlier try's intent: the same key, never a 2nd copy
+        else:
+            target = run
+            self.ledger.put_job_record(job.job_id, {"job_id": job.job_id, "state": "intent", "run_root": run.root,
+                                                    "intent_at": self.clock.now().isoformat()})
+        archived = self._archive_content(detail, job.job_id, target)
+        self.ledger.put_job_record(job.job_id, {**archived, "run_root": target.root})
         return {**record, **archive_fields(archived), "archive": archived["outcome"]}
 
     def archived_record(self, job_id: str) -> dict[str, Any] | None:
@@ -101,9 +149,10 @@ class JobArchiver:
     def _archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
         from privacy_pipeline.archive import HashingWriter, inspect_zip
 
-        with tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX) as tmp:
-            path = Path(tmp) / f"{job_id}.zip"
-            with open(path, "wb") as raw, self.hook.stream_content(detail) as chunks:
+        with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as tmp:
+            path = Path(tmp) / f"{safe_id(job_id)}.zip"
+            private = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: owner only
+            with open(private, "wb") as raw, self.hook.stream_content(detail) as chunks:
                 writer = HashingWriter(raw)
                 for chunk in chunks:
                     writer.write(chunk)

@@ -12,17 +12,25 @@ from adobe_privacy.notifiers import send_alert
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier
+    from privacy_pipeline.deadlines import DeadlineFact
     from privacy_pipeline.layout import RunLayout
     from privacy_pipeline.models import Subject
 
     from adobe_privacy.storage import PrivacyArchiveStore
 
 
-def iter_run_subjects(store: PrivacyArchiveStore, intake: dict[str, Any] | None) -> Iterator[Subject]:
-    """Every subject a run staged or carried in (read back from its staged batches)."""
+def iter_run_subjects(store: PrivacyArchiveStore, intake: dict[str, Any] | None) -> Iterator[Subject | DeadlineFact]:
+    """Every subject a run staged or carried in, from the deadline facts intake recorded.
+
+    Only a batch listed before intake recorded facts (an older pending marker) is read back whole.
+    """
     from privacy_pipeline.batching import load_batch
+    from privacy_pipeline.deadlines import iter_deadline_facts
 
     for item in [*((intake or {}).get("batches") or []), *((intake or {}).get("carried") or [])]:
+        if item.get("deadline"):
+            yield from iter_deadline_facts([item["deadline"]])
+            continue
         body = store.get_bytes(item["key"])
         if body is not None:
             yield from load_batch(body).subjects

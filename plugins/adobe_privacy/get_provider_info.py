@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adobe_privacy import __version__  # the package's __init__ imports nothing
+
 PACKAGE_NAME = "airflow-adobe-privacy"  # must equal the distribution name in pyproject.toml
+#: The connection's defaults, import-free here; protocol.py holds the same values (a test keeps them equal).
 CONNECTION_TYPE = "adobe_privacy_service"
+DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
+DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext"
 HOOK_CLASS_NAME = "adobe_privacy.hooks.PrivacyServiceHook"
 
 EXTRA_EXAMPLE = {
     "org_id": "XXXXXXXXXXXXXXXXXXXXXXXX@AdobeOrg",
-    "ims_url": "https://ims-na1.adobelogin.com",
-    "scopes": "openid,AdobeID,read_organizations,additional_info.projectedProductContext",
+    "ims_url": DEFAULT_IMS_URL,
+    "scopes": DEFAULT_SCOPES,
     "sandbox_name": "prod",
     "download_hosts": [],
 }
@@ -43,12 +48,8 @@ def _text_field(label: str, description: str, default: str | None = None) -> dic
 
 CONN_FIELDS: dict[str, Any] = {
     "org_id": _text_field("IMS org id", "Sent as x-gw-ims-org-id, e.g. XXXX@AdobeOrg."),
-    "ims_url": _text_field("IMS URL", "OAuth server-to-server token host.", "https://ims-na1.adobelogin.com"),
-    "scopes": _text_field(
-        "Scopes",
-        "Comma-separated OAuth scopes of the credential.",
-        "openid,AdobeID,read_organizations,additional_info.projectedProductContext",
-    ),
+    "ims_url": _text_field("IMS URL", "OAuth server-to-server token host.", DEFAULT_IMS_URL),
+    "scopes": _text_field("Scopes", "Comma-separated OAuth scopes of the credential.", DEFAULT_SCOPES),
     "sandbox_name": _text_field("Sandbox name", "x-sandbox-name for the Data Hygiene API."),
     "download_hosts": _text_field(
         "Download hosts",
@@ -58,30 +59,38 @@ CONN_FIELDS: dict[str, Any] = {
 }
 
 
+INTEGRATION = "Adobe Privacy Service"
+OPERATOR_MODULES = [f"adobe_privacy.operators.{step}" for step in
+                    ("intake", "submit", "archive", "report", "reconcile", "opt_out", "hygiene")]
+
+
+def _modules(*names: str) -> list[dict[str, Any]]:
+    return [{"integration-name": INTEGRATION, "python-modules": list(names)}]
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
         "name": "Adobe Experience Platform Privacy Service",
-        "description": "Hooks, trigger and sensor for Adobe Privacy Service and the Data Hygiene API.",
-        "versions": ["0.1.0"],
+        "description": "Hooks, operators, sensors, trigger and notifier for Adobe Privacy Service and the "
+                       "Data Hygiene API.",
+        "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Adobe Privacy Service",
+                "integration-name": INTEGRATION,
                 "external-doc-url": "https://experienceleague.adobe.com/en/docs/experience-platform/privacy/api/overview",
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "Adobe Privacy Service", "python-modules": ["adobe_privacy.hooks"]}],
-        "triggers": [
-            {"integration-name": "Adobe Privacy Service", "python-modules": ["adobe_privacy.triggers"]}
-        ],
-        "sensors": [
-            {"integration-name": "Adobe Privacy Service", "python-modules": ["adobe_privacy.sensors"]}
-        ],
+        "hooks": _modules("adobe_privacy.hooks"),
+        "operators": _modules(*OPERATOR_MODULES),
+        "sensors": _modules("adobe_privacy.sensors"),
+        "triggers": _modules("adobe_privacy.triggers"),
+        "notifications": ["adobe_privacy.notifiers.PrivacyAlertLogNotifier"],
         "connection-types": [
             {
                 "hook-class-name": HOOK_CLASS_NAME,
-                "hook-name": "Adobe Privacy Service",
+                "hook-name": INTEGRATION,
                 "connection-type": CONNECTION_TYPE,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CONN_FIELDS,

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.protocol import DEFAULT_CONN_ID
-from adobe_privacy.triggers import PrivacyJobsTrigger
+from adobe_privacy.triggers import MAX_INLINE_JOB_IDS, PrivacyJobsTrigger, bounded_summary
 
 if TYPE_CHECKING:
     # The hook module imports requests and aiohttp (through the HTTP provider): built at run time,
@@ -33,6 +33,8 @@ def validate_jobs_event(event: Any) -> dict[str, Any]:
             raise AirflowException(f"PrivacyJobsSensor resumed with an invalid error event: {event!r}")
         return dict(event)
     counts, open_jobs, error_ids = event.get("counts"), event.get("open"), event.get("error_job_ids")
+    if not isinstance(event.get("error_count", 0), int):
+        raise AirflowException(f"PrivacyJobsSensor resumed with a malformed error count: {event!r}")
     if not (isinstance(counts, Mapping) and isinstance(open_jobs, int) and isinstance(error_ids, list)):
         raise AirflowException(
             f"PrivacyJobsSensor resumed with a malformed {event['status']} event: {event!r}"
@@ -85,6 +87,8 @@ class PrivacyJobsSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_timeout = fail_on_timeout
         self.max_poll_interval = max_poll_interval
+        #: Set when the ids are too many for the trigger's kwargs: the batches whose ledger entries hold them.
+        self.ledger_ref: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> PrivacyServiceHook:
@@ -93,16 +97,16 @@ class PrivacyJobsSensor(BaseSensorOperator):
         return PrivacyServiceHook(self.adobe_privacy_conn_id)
 
     def _summarize(self) -> dict[str, Any]:
-        return self.hook.summarize_jobs(
+        return bounded_summary(self.hook.summarize_jobs(
             self.jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
-        )
+        ))
 
     def _no_jobs(self) -> dict[str, Any] | None:
         """The result when there is nothing to wait for, else None."""
         if any(self.jobs_by_regulation.values()):
             return None
         self.log.info("No jobs to wait for")
-        return {"status": "success", "counts": {}, "open": 0, "error_job_ids": []}
+        return {"status": "success", "counts": {}, "open": 0, "error_count": 0, "error_job_ids": []}
 
     def poke(self, context: Context) -> PokeReturnValue:
         summary = self._summarize()
@@ -121,7 +125,8 @@ class PrivacyJobsSensor(BaseSensorOperator):
         end_at = datetime.now(UTC) + timedelta(seconds=self.timeout)
         self.defer(
             trigger=PrivacyJobsTrigger(
-                jobs_by_regulation=self.jobs_by_regulation,
+                jobs_by_regulation=None if self.ledger_ref else self.jobs_by_regulation,
+                ledger_ref=self.ledger_ref,
                 from_date=self.from_date,
                 to_date=self.to_date,
                 adobe_privacy_conn_id=self.adobe_privacy_conn_id,
@@ -151,7 +156,8 @@ class PrivacyJobsSensor(BaseSensorOperator):
                 raise AirflowSensorTimeout(f"{event['open']} privacy jobs still open at the timeout")
             return self._timed_out(event)
         self.log.info(
-            "All jobs finished: counts %s, %d errored", event["counts"], len(event["error_job_ids"])
+            "All jobs finished: counts %s, %d errored", event["counts"],
+            event.get("error_count", len(event["error_job_ids"])),
         )
         return event
 
@@ -170,9 +176,12 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     :param submissions: the submit tasks' summaries (templated; their XComArg).
     :param poll_interval: seconds between polls (templated; becomes `poke_interval`).
     :param wait_timeout: seconds to wait (templated; becomes `timeout`).
+    :param archive_uri: the archive root whose ledger holds the run's jobs (templated): the trigger reads
+        the ids there when they are too many for its kwargs.
+    :param aws_conn_id: the Amazon connection for S3.
     """
 
-    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout")
+    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout", "archive_uri")
 
     def __init__(
         self,
@@ -180,17 +189,29 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         submissions: list[dict[str, Any]] | Any,
         poll_interval: float = 900,
         wait_timeout: float = 6 * 3600,
+        archive_uri: str | None = None,
+        aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(jobs_by_regulation=None, **kwargs)
         self.submissions = submissions
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
+        self.archive_uri = archive_uri
+        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> Any:
-        window = _merged_window(self.submissions)
+        from adobe_privacy.operators.base import materialize
+
+        submissions = [s for s in materialize(self.submissions) if s]
+        window = _merged_window(submissions)
         self.jobs_by_regulation = window["jobs_by_regulation"]
         self.from_date, self.to_date = window["from_date"], window["to_date"]
+        if sum(len(ids) for ids in self.jobs_by_regulation.values()) > MAX_INLINE_JOB_IDS:
+            if not self.archive_uri:
+                raise AirflowException(f"more than {MAX_INLINE_JOB_IDS} jobs to wait for: set archive_uri")
+            self.ledger_ref = {"archive_uri": self.archive_uri, "aws_conn_id": self.aws_conn_id,
+                               "batch_ids": sorted({b for s in submissions for b in s.get("batch_ids") or []})}
         self.poke_interval = float(self.poll_interval)
         self.timeout = float(self.wait_timeout)
         return super().execute(context)
@@ -244,7 +265,7 @@ class HygieneJobsSensor(BaseSensorOperator):
                 builder.observe("hygiene", [job])
                 if builder.all_seen("hygiene"):
                     break
-        return builder.build().as_dict()
+        return bounded_summary(builder.build().as_dict())
 
     def poke(self, context: Context) -> PokeReturnValue:
         summary = self._summary()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -97,39 +97,33 @@ class HygieneJobsApi(PrivacyJobsApi):
         return {"companyContexts": payload["companyContexts"], "users": payload["users"]}
 
 
+#: The counts a submit task reports (XCom), in the order the report reads them.
+SUMMARY_COUNTS = ("submitted_batches", "postponed_batches", "postponed_subjects", "over_budget_batches",
+                  "over_budget_subjects", "submitted_subjects", "api_posts", "jobs", "dry_run_subjects")
+
+
 @dataclass
 class SubmissionSummary:
-    """What one submit task reports through XCom: ids and counts, never identities."""
+    """What one submit task reports through XCom: ids and counts (`SUMMARY_COUNTS`), never identities."""
 
     chunk: int
     jobs_by_regulation: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     batch_ids: list[str] = field(default_factory=list)
-    submitted_batches: int = 0
-    submitted_subjects: int = 0
-    postponed_batches: int = 0
-    postponed_subjects: int = 0
-    over_budget_batches: int = 0
-    over_budget_subjects: int = 0
-    api_posts: int = 0
-    jobs: int = 0
-    dry_run_subjects: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
     earliest: datetime | None = None
 
     def add_entry(self, entry: LedgerEntry) -> None:
-        self.submitted_batches += 1
         self.batch_ids.append(entry.batch_id)
         self.jobs_by_regulation[entry.regulation].extend(job.job_id for job in entry.jobs)
-        self.jobs += len(entry.jobs)
-        self.submitted_subjects += len({key for key, _action in entry.user_actions})
+        self.counts.update(submitted_batches=1, jobs=len(entry.jobs),
+                           submitted_subjects=len({key for key, _action in entry.user_actions}))
         if entry.intent_at is not None:
             self.earliest = entry.intent_at if self.earliest is None else min(self.earliest, entry.intent_at)
 
     def add_postponed(self, batch: Batch, *, over_budget: bool) -> None:
-        self.postponed_batches += 1
-        self.postponed_subjects += len(batch.subjects)
+        self.counts.update(postponed_batches=1, postponed_subjects=len(batch.subjects))
         if over_budget:
-            self.over_budget_batches += 1
-            self.over_budget_subjects += len(batch.subjects)
+            self.counts.update(over_budget_batches=1, over_budget_subjects=len(batch.subjects))
 
     def as_xcom(self, now: datetime) -> dict[str, Any]:
         from privacy_pipeline.reconcile import recovery_window
@@ -141,15 +135,7 @@ class SubmissionSummary:
             "from_date": from_date.isoformat(),
             "to_date": to_date.isoformat(),
             "batch_ids": self.batch_ids,
-            "submitted_batches": self.submitted_batches,
-            "postponed_batches": self.postponed_batches,
-            "postponed_subjects": self.postponed_subjects,
-            "over_budget_batches": self.over_budget_batches,
-            "over_budget_subjects": self.over_budget_subjects,
-            "submitted_subjects": self.submitted_subjects,
-            "api_posts": self.api_posts,
-            "jobs": self.jobs,
-            "dry_run_subjects": self.dry_run_subjects,
+            **{name: self.counts[name] for name in SUMMARY_COUNTS},
         }
 
 
@@ -181,7 +167,7 @@ class BatchSubmitter:
         refused: PrivacyBackPressureError | None = None
         for batch_key, batch in batches:
             if dry_run:
-                summary.dry_run_subjects += len(batch.subjects)
+                summary.counts["dry_run_subjects"] += len(batch.subjects)
                 continue
             if refused is None:
                 try:
@@ -231,7 +217,7 @@ class BatchSubmitter:
             try:
                 created = self._post_paced(self.api.payload(batch, set(entry.missing)), count_resend)
             except PrivacyOutcomeUnknownError:
-                summary.api_posts += 1
+                summary.counts["api_posts"] += 1
                 if wait is None:
                     raise  # the intent stays: the task retry recovers again before any POST
                 log.warning("Outcome of POST for batch %s unknown; re-checking the list endpoint in %.0f s",
@@ -241,7 +227,7 @@ class BatchSubmitter:
                 if entry.state == "submitted":
                     return entry
                 continue  # the list says these pairs are not there: only they go out again
-            summary.api_posts += 1
+            summary.counts["api_posts"] += 1
             entry = entry.with_jobs(created, now=self.clock.now())
             self.ledger.put_entry(entry)
             return entry

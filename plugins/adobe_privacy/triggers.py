@@ -14,6 +14,33 @@ from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyServiceErr
 from adobe_privacy.protocol import DEFAULT_CONN_ID
 
 INTERVAL_GROWTH = 1.5
+#: Job ids a trigger may carry in its kwargs (stored in Airflow's database); more go by ledger reference.
+MAX_INLINE_JOB_IDS = 1000
+#: Errored job ids an event carries at most (with the full count): events stay small.
+MAX_EVENT_JOB_IDS = 100
+
+
+def bounded_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A jobs summary with its id list capped at MAX_EVENT_JOB_IDS and the full count beside it."""
+    error_ids = list(summary.get("error_job_ids") or [])
+    return {**summary, "error_count": int(summary.get("error_count", len(error_ids))),
+            "error_job_ids": error_ids[:MAX_EVENT_JOB_IDS]}
+
+
+def load_ledger_jobs(ledger_ref: dict[str, Any]) -> dict[str, list[str]]:
+    """Job ids by regulation of the referenced batches, from their ledger entries (blocking: run it in a thread)."""
+    from privacy_pipeline.layout import ArchiveLayout
+
+    from adobe_privacy.ledger import PrivacyLedger
+    from adobe_privacy.storage import PrivacyArchiveStore
+
+    store = PrivacyArchiveStore(ledger_ref["archive_uri"], aws_conn_id=ledger_ref.get("aws_conn_id"))
+    ledger = PrivacyLedger(store, ArchiveLayout(store.prefix))
+    jobs: dict[str, list[str]] = {}
+    for batch_id in ledger_ref["batch_ids"]:
+        entry = ledger.require_entry(batch_id)
+        jobs.setdefault(entry.regulation, []).extend(job.job_id for job in entry.jobs)
+    return jobs
 
 
 def _deadline_timestamp(end_at: str | None) -> float | None:
@@ -35,11 +62,14 @@ class PrivacyJobsTrigger(BaseTrigger):
     for the next poll; a terminal API error ends the wait. It has no side effects, so the triggerer
     may run it twice.
 
-    Events: ``{"status": "success", "counts", "open": 0, "error_job_ids"}`` when no job is open;
-    ``{"status": "timeout", "counts", "open", "error_job_ids"}`` at ``end_at``;
-    ``{"status": "error", "message"}`` on a terminal error.
+    Events: ``{"status": "success", "counts", "open": 0, "error_count", "error_job_ids"}`` when no job is
+    open; ``{"status": "timeout", "counts", "open", "error_count", "error_job_ids"}`` at ``end_at``;
+    ``{"status": "error", "message"}`` on a terminal error. ``error_job_ids`` is capped at
+    ``MAX_EVENT_JOB_IDS`` (a sample; ``error_count`` is the total).
 
-    :param jobs_by_regulation: job ids to wait for, grouped by regulation (the list is per regulation).
+    :param jobs_by_regulation: job ids to wait for, grouped by regulation (at most ``MAX_INLINE_JOB_IDS``).
+    :param ledger_ref: instead of ids, ``{"archive_uri", "aws_conn_id", "batch_ids"}``: the submitted
+        batches whose ledger entries hold the job ids (read once when the trigger starts).
     :param from_date: first day (``YYYY-MM-DD``, GMT) of the submission window, or None for Adobe's default.
     :param to_date: last day of the submission window.
     :param adobe_privacy_conn_id: the ``adobe_privacy_service`` connection.
@@ -50,16 +80,22 @@ class PrivacyJobsTrigger(BaseTrigger):
 
     def __init__(
         self,
-        jobs_by_regulation: dict[str, list[str]],
+        jobs_by_regulation: dict[str, list[str]] | None,
         from_date: str | None,
         to_date: str | None,
         adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 900.0,
         max_poll_interval: float = 3600.0,
         end_at: str | None = None,
+        ledger_ref: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.jobs_by_regulation = {reg: list(ids) for reg, ids in jobs_by_regulation.items()}
+        self.jobs_by_regulation = {reg: list(ids) for reg, ids in (jobs_by_regulation or {}).items()}
+        inline = sum(len(ids) for ids in self.jobs_by_regulation.values())
+        if inline > MAX_INLINE_JOB_IDS:
+            raise ValueError(f"{inline} job ids are too many for a trigger's kwargs (at most "
+                             f"{MAX_INLINE_JOB_IDS}); pass ledger_ref instead")
+        self.ledger_ref = dict(ledger_ref) if ledger_ref else None
         self.from_date = from_date
         self.to_date = to_date
         self.adobe_privacy_conn_id = adobe_privacy_conn_id
@@ -78,6 +114,7 @@ class PrivacyJobsTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "end_at": self.end_at,
+                "ledger_ref": self.ledger_ref,
             },
         )
 
@@ -90,14 +127,21 @@ class PrivacyJobsTrigger(BaseTrigger):
         hook = self._hook()
         deadline = _deadline_timestamp(self.end_at)
         interval = self.poll_interval
-        total = sum(len(ids) for ids in self.jobs_by_regulation.values())
+        jobs_by_regulation = self.jobs_by_regulation
+        if self.ledger_ref:
+            try:
+                jobs_by_regulation = await asyncio.to_thread(load_ledger_jobs, self.ledger_ref)
+            except Exception as err:
+                yield TriggerEvent({"status": "error", "message": f"cannot read the jobs to wait for: {err}"})
+                return
+        total = sum(len(ids) for ids in jobs_by_regulation.values())
         summary: dict[str, Any] = {"counts": {}, "open": total, "error_job_ids": []}
         poll = 0
         while True:
             poll += 1
             try:
                 summary = await hook.summarize_jobs(
-                    self.jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
+                    jobs_by_regulation, from_date=self.from_date, to_date=self.to_date
                 )
             except (PrivacyTransientError, PrivacyBackPressureError) as err:
                 self.log.warning("Poll %d failed after retries (%s); waiting for the next poll", poll, err)
@@ -109,11 +153,11 @@ class PrivacyJobsTrigger(BaseTrigger):
                     "Poll %d: %d of %d jobs open, counts %s", poll, summary["open"], total, summary["counts"]
                 )
                 if summary["open"] == 0:
-                    yield TriggerEvent({"status": "success", **summary})
+                    yield TriggerEvent({"status": "success", **bounded_summary(summary)})
                     return
             remaining = None if deadline is None else deadline - time.time()
             if remaining is not None and remaining <= 0:
-                yield TriggerEvent({"status": "timeout", **summary})
+                yield TriggerEvent({"status": "timeout", **bounded_summary(summary)})
                 return
             await asyncio.sleep(interval if remaining is None else min(interval, remaining))
             interval = min(interval * INTERVAL_GROWTH, self.max_poll_interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 from tests.companion.conftest import subject_rows
 
@@ -37,11 +38,22 @@ def test_report_lists_overdue_and_due_soon_keys_writes_chart_and_notifies(compan
                                chunk_index=0).execute(companion.context(run_id="d1"))  # jobs still open
     notifier_log, captured = logging.getLogger("adobe_privacy.notifiers"), _Captured()
     notifier_log.addHandler(captured)
+    from adobe_privacy.storage import PrivacyArchiveStore
+
+    read, original = [], PrivacyArchiveStore.get_bytes
+
+    def recording_get_bytes(store, key):
+        read.append(key)
+        return original(store, key)
+
     try:
-        PrivacyRunReportOperator(task_id="report", archive_uri=companion.archive_uri, submissions=[summary]).execute(
-            companion.context(run_id="d1"))
+        with mock.patch.object(PrivacyArchiveStore, "get_bytes", recording_get_bytes):
+            PrivacyRunReportOperator(task_id="report", archive_uri=companion.archive_uri,
+                                     submissions=[summary]).execute(companion.context(run_id="d1"))
     finally:
         notifier_log.removeHandler(captured)
+    staged = [key for key in read if "/runs/" in key and "/batches/" in key]
+    assert read and not staged, "the report never reloads staged batches"
     alerts = "\n".join(captured.lines)
 
     run_root = "runs/2026-03-02/d1"

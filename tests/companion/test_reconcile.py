@@ -101,3 +101,18 @@ def test_content_not_archived_days_after_completion_alerts(companion, caplog):
     companion.emulator.clear_faults()
     healed = reconcile(companion, "r3", archive_alert_days=7)
     assert healed["archive_outcomes"] == {"archived": 1} and companion.ledger("open") == {}
+
+
+def test_a_submitted_batch_in_no_index_is_found_and_archived(companion):
+    """A crash between two ledger writes (as older versions ordered them) left a batch in no index."""
+    first = submitted_nightly(companion, subject_rows(2, prefix="lost"))
+    (batch_id,) = first["batch_ids"]
+    companion.s3.delete_object(Bucket=companion.bucket, Key=f"{companion.prefix}/ledger/open/{batch_id}.json")
+    assert companion.ledger("open") == {} and companion.ledger("pending") == {}
+    companion.advance(seconds=30)
+
+    found = reconcile(companion, "r1")
+    assert found["recovered_batches"] == [batch_id]
+    assert found["archive_outcomes"] == {"archived": 2} and found["closed_batches"] == 1
+    assert set(companion.ledger("closed")) == {batch_id} and companion.ledger("open") == {}
+    assert reconcile(companion, "r2")["recovered_batches"] == [], "a closed batch is in an index too"

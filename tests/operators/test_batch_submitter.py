@@ -49,7 +49,7 @@ def test_each_batch_is_posted_once_and_a_second_run_posts_nothing():
     summary = submitter.submit_all(staged, run_id="r1")
     again = submitter.submit_all(staged, run_id="r2")
 
-    assert api.posts == len(staged) and summary.api_posts == len(staged) and again.api_posts == 0
+    assert api.posts == len(staged) and summary.counts["api_posts"] == len(staged) and again.counts["api_posts"] == 0
     assert set(api.jobs_per_pair().values()) == {1} and set(api.jobs_per_pair()) == wanted_pairs(staged)
     assert ledger.pending_markers() == [] and set(ledger.open_markers()) == {b.batch_id for _, b in staged}
     entry = ledger.require_entry(staged[0][1].batch_id)
@@ -61,7 +61,7 @@ def test_a_dropped_response_is_recovered_from_the_list_inside_the_task_without_a
     summary = submitter.submit_all(staged, run_id="r1")
 
     assert api.posts == len(staged), "the dropped POST's jobs were found in the list: nothing resent"
-    assert set(api.jobs_per_pair().values()) == {1} and summary.submitted_batches == len(staged)
+    assert set(api.jobs_per_pair().values()) == {1} and summary.counts["submitted_batches"] == len(staged)
     assert waits == [OUTCOME_RECHECK_WAITS[0]]
 
 
@@ -69,7 +69,7 @@ def test_a_503_is_resent_in_the_task_only_after_the_list_shows_the_jobs_are_not_
     _, ledger, api, submitter, staged, waits = setup(faults=["503", "503"])
     summary = submitter.submit_all(staged, run_id="r1")
 
-    assert api.posts == len(staged) + 2 and summary.api_posts == len(staged) + 2
+    assert api.posts == len(staged) + 2 and summary.counts["api_posts"] == len(staged) + 2
     assert set(api.jobs_per_pair().values()) == {1}
     assert waits == list(OUTCOME_RECHECK_WAITS[:2])
     assert ledger.require_entry(staged[0][1].batch_id).posts == {"r1": 3}, "every POST counted for the report"
@@ -91,8 +91,8 @@ def test_budget_refusal_postpones_the_rest_of_the_chunk_without_a_post():
     _, ledger, api, submitter, staged, _ = setup(budget=5)  # 4 jobs per batch: the second does not fit
     summary = submitter.submit_all(staged, run_id="r1")
 
-    assert summary.submitted_batches == 1 and summary.postponed_batches == len(staged) - 1
-    assert summary.over_budget_batches == len(staged) - 1 and api.posts == 1
+    assert summary.counts["submitted_batches"] == 1 and summary.counts["postponed_batches"] == len(staged) - 1
+    assert summary.counts["over_budget_batches"] == len(staged) - 1 and api.posts == 1
     assert [m["batch_id"] for m in ledger.pending_markers()] == sorted(b.batch_id for _, b in staged[1:])
     assert {ledger.require_entry(b.batch_id).state for _, b in staged[1:]} == {"postponed"}
 

@@ -65,3 +65,70 @@ def test_the_report_still_adds_up_after_a_retry(tmp_path):
     report = report_of(records)
     report.update(jobs_created=3, jobs_expected=None)
     check_accounting(report)
+
+
+def test_a_crash_after_the_upload_never_leaves_a_second_copy(tmp_path):
+    """The intent names the run folder first: a retry from another run writes the same key again."""
+    store, layout, hook, archiver, entry = setup(tmp_path)
+    first_run, later_run = layout.run("2026-03-02", "r1"), layout.run("2026-03-09", "reconcile")
+    original = archiver.ledger.put_job_record
+
+    def dies_after_upload(job_id, record):
+        if record.get("content_key"):
+            raise RuntimeError("killed")
+        original(job_id, record)
+
+    archiver.ledger.put_job_record = dies_after_upload
+    try:
+        archiver.archive_job(entry, entry.jobs[0], first_run)
+    except RuntimeError:
+        pass
+    archiver.ledger.put_job_record = original
+    record = archiver.archive_job(entry, entry.jobs[0], later_run)
+
+    assert record["contentKey"] == first_run.content("j-good")
+    assert [k for k in store.objects if k.endswith(".zip")] == [first_run.content("j-good")]
+
+
+def test_spool_files_are_private_and_stale_spools_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from adobe_privacy import archiving
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f"{archiving.SPOOL_PREFIX}{dead}-abc"
+    live = tmp_path / f"{archiving.SPOOL_PREFIX}{os.getppid()}-def"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "x.zip").write_bytes(b"personal data")
+    store, layout, hook, archiver, entry = setup(tmp_path)  # building an archiver sweeps
+    assert not stale.exists() and live.exists()
+
+    modes = []
+    original = hook.stream_content
+
+    def watching(detail):
+        spool = next(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*/{detail['jobId']}.zip"))
+        modes.append(spool.stat().st_mode & 0o777)
+        return original(detail)
+
+    hook.stream_content = watching
+    archiver.archive_job(entry, entry.jobs[0], layout.run("2026-03-02", "r1"))
+    assert modes == [0o600]
+    assert not list(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*")), "nothing left behind"
+
+
+def test_ids_from_the_api_never_reach_a_path_or_a_key(tmp_path):
+    import pytest
+    from privacy_pipeline.ledger import JobRef
+
+    store, layout, hook, archiver, entry = setup(tmp_path)
+    hook.details["../x"] = {"jobId": "../x", "status": "complete", "productResponses": []}
+    with pytest.raises(ValueError, match="not safe"):
+        archiver.archive_job(entry, JobRef("../x", "k1", "access"), layout.run("2026-03-02", "r1"))
+    assert not [k for k in store.objects if ".." in k]

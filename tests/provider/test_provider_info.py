@@ -87,3 +87,24 @@ def test_missing_org_id_is_a_clear_error():
     )
     with pytest.raises(PrivacyServiceError, match="org_id"):
         PrivacyConnectionSettings.from_connection(connection)
+
+
+def test_provider_info_lists_every_component_from_one_version_and_one_set_of_defaults():
+    import importlib
+
+    import adobe_privacy
+    from adobe_privacy import get_provider_info as info_module
+    from adobe_privacy import protocol
+
+    info = get_provider_info()
+    assert info["versions"] == [adobe_privacy.__version__]
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        modules = [m for item in info[kind] for m in item["python-modules"]]
+        assert modules, kind
+        for module in modules:
+            importlib.import_module(module)
+    for path in info["notifications"]:
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name)
+    assert (info_module.CONNECTION_TYPE, info_module.DEFAULT_IMS_URL, info_module.DEFAULT_SCOPES) == \
+        (protocol.CONN_TYPE, protocol.DEFAULT_IMS_URL, protocol.DEFAULT_SCOPES)

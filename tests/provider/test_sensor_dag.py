@@ -31,7 +31,7 @@ def test_sensor_defers_and_resumes_inside_dag_test(emu, airflow_db, monkeypatch,
     with create_session() as session:
         (xcom,) = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=dag.dag_id, task_ids="wait"))
         summary = XComModel.deserialize_value(xcom)
-    assert summary == {"status": "success", "counts": {"complete": 2}, "open": 0, "error_job_ids": []}
+    assert summary == {"status": "success", "counts": {"complete": 2}, "open": 0, "error_count": 0, "error_job_ids": []}
     assert "running trigger in line" in caplog.text  # the sensor deferred; the trigger finished the wait
     # one poke by the sensor, then at least one poll by the trigger
     assert calls(emu, f"GET {JOBS_ROUTE}")["200"] >= 2

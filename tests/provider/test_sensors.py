@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskD
 from tests.provider.helpers import JOBS_ROUTE, REGULATION, calls, make_payload
 
 TODAY = datetime.now(UTC).date().isoformat()
-SUCCESS = {"status": "success", "counts": {"complete": 2}, "open": 0, "error_job_ids": []}
+SUCCESS = {"status": "success", "counts": {"complete": 2}, "open": 0, "error_count": 0, "error_job_ids": []}
 
 
 def make_sensor(jobs_by_regulation, **kwargs) -> PrivacyJobsSensor:
@@ -71,7 +71,7 @@ def test_non_deferrable_sensor_can_fail_on_timeout(emu, hook):
 
 def test_execute_complete_returns_success_and_reports_timeouts():
     sensor = make_sensor({REGULATION: ["j1"]})
-    timeout = {"status": "timeout", "counts": {"processing": 1}, "open": 1, "error_job_ids": []}
+    timeout = {"status": "timeout", "counts": {"processing": 1}, "open": 1, "error_count": 0, "error_job_ids": []}
 
     assert sensor.execute_complete({}, SUCCESS) == SUCCESS
     assert sensor.execute_complete({}, timeout) == timeout

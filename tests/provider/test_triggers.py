@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from adobe_privacy.hooks import PrivacyServiceAsyncHook
 from adobe_privacy.triggers import PrivacyJobsTrigger
 from airflow.triggers.base import TriggerEvent
@@ -33,6 +34,47 @@ async def first_event(trigger: PrivacyJobsTrigger, timeout: float = 20) -> Trigg
         await generator.aclose()
 
 
+def test_serialize_round_trips_through_airflows_trigger_store(airflow_db):
+    """What the scheduler stores and the triggerer reads back: kwargs through Airflow's own serializer."""
+    from airflow.models.trigger import Trigger
+
+    trigger = PrivacyJobsTrigger(jobs_by_regulation=None, from_date="2026-11-01", to_date="2026-11-22",
+                                 end_at="2026-11-29T00:00:00+00:00",
+                                 ledger_ref={"archive_uri": "s3://b/p", "aws_conn_id": None,
+                                             "batch_ids": [f"b-{i:020d}" for i in range(20)]})
+    row = Trigger.from_object(trigger)
+    rebuilt = PrivacyJobsTrigger(**row.kwargs)
+
+    assert row.classpath == "adobe_privacy.triggers.PrivacyJobsTrigger"
+    assert rebuilt.serialize() == trigger.serialize()
+    # 20 batches of a day at Adobe's cap (20,000 jobs): the stored kwargs stay a few KiB.
+    assert len(row.encrypted_kwargs) < 8 * 1024
+
+
+def test_too_many_inline_ids_are_refused_and_events_carry_a_capped_sample():
+    from adobe_privacy.triggers import MAX_EVENT_JOB_IDS, MAX_INLINE_JOB_IDS, bounded_summary
+
+    with pytest.raises(ValueError, match="ledger_ref"):
+        PrivacyJobsTrigger(jobs_by_regulation={"gdpr": [f"j{i}" for i in range(MAX_INLINE_JOB_IDS + 1)]},
+                           from_date=None, to_date=None)
+    errored = [f"j{i}" for i in range(20_000)]
+    event = bounded_summary({"counts": {"error": 20_000}, "open": 0, "error_job_ids": errored})
+    assert event["error_count"] == 20_000 and event["error_job_ids"] == errored[:MAX_EVENT_JOB_IDS]
+
+
+async def test_a_ledger_reference_is_read_once_at_start(emu, hook, monkeypatch):
+    import adobe_privacy.triggers as triggers
+
+    emu.configure(error_rate=0.0)
+    ids = [job.job_id for job in hook.create_jobs(make_payload(emu.org_id, ["a", "b"]))]
+    emu.advance_clock(3600)
+    reads = []
+    monkeypatch.setattr(triggers, "load_ledger_jobs", lambda ref: reads.append(ref) or {REGULATION: ids})
+
+    event = await first_event(make_trigger(None, ledger_ref={"archive_uri": "s3://b/p", "batch_ids": ["b-1"]}))
+    assert event.payload["counts"] == {"complete": 2} and len(reads) == 1
+
+
 def test_serialize_round_trips():
     trigger = PrivacyJobsTrigger(
         jobs_by_regulation={"gdpr": ["j1", "j2"], "ccpa": ["j3"]},
@@ -59,7 +101,8 @@ async def test_success_event_once_no_job_is_open(emu, hook):
 
     event = await first_event(make_trigger({REGULATION: ids}))
 
-    assert event.payload == {"status": "success", "counts": {"complete": 3}, "open": 0, "error_job_ids": []}
+    assert event.payload == {"status": "success", "counts": {"complete": 3}, "open": 0, "error_count": 0,
+                             "error_job_ids": []}
     assert calls(emu, f"GET {JOBS_ROUTE}") == {"200": 1}  # one list call, not one GET per job
 
 
@@ -71,7 +114,7 @@ async def test_success_event_reports_errored_jobs(emu, hook):
     event = await first_event(make_trigger({REGULATION: ids}))
 
     assert event.payload["status"] == "success"
-    assert event.payload["error_job_ids"] == sorted(ids)
+    assert event.payload["error_job_ids"] == sorted(ids) and event.payload["error_count"] == len(ids)
 
 
 async def test_trigger_sleeps_between_polls_until_jobs_finish(emu, hook):
@@ -105,7 +148,8 @@ async def test_jobs_missing_from_the_window_count_as_open(emu):
 
     event = await first_event(make_trigger({REGULATION: ["not-a-job"]}, end_at=end_at))
 
-    assert event.payload == {"status": "timeout", "counts": {"missing": 1}, "open": 1, "error_job_ids": []}
+    assert event.payload == {"status": "timeout", "counts": {"missing": 1}, "open": 1, "error_count": 0,
+                             "error_job_ids": []}
 
 
 async def test_error_event_on_a_terminal_api_error(emu):

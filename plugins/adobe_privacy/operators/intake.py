@@ -64,6 +64,7 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
     def execute(self, context: Context) -> list[list[str]]:
         from privacy_pipeline import catalog
         from privacy_pipeline.batching import chunk_evenly, dump_batch, plan_batches
+        from privacy_pipeline.deadlines import deadline_facts
         from privacy_pipeline.intake import InputSource, IntakeOptions, read_requests, split_opt_outs
 
         from adobe_privacy.storage import iter_input_objects
@@ -95,7 +96,7 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
             self.store.put_bytes(key, dump_batch(batch), content_type="application/json")
             staged.append({"batch_id": batch.batch_id, "key": key, "regulation": batch.shape.regulation,
                            "subjects": len(batch.subjects), "rows": batch.rows_total,
-                           "jobs_expected": batch.jobs_expected})
+                           "jobs_expected": batch.jobs_expected, "deadline": deadline_facts(batch)})
         carried = self.ledger.pending_markers(exclude={b["batch_id"] for b in staged})
         self._write_rejects(result.rejects, run.rejects)
 

@@ -88,6 +88,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         now = clock.now()
         run = self.run_layout(context)
         archiver = JobArchiver(self.store, self.ledger, self.new_hook, clock=clock, max_parallel_jobs=1)
+        recovered = self._sweep_lost_batches()
         markers = self.ledger.open_markers()
         entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
         states = self._job_states(entries.values(), markers, now)
@@ -95,7 +96,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         for batch_id, entry in entries.items():
             final = self._reconcile_batch(entry, markers[batch_id], states, now, run, archiver, outcome)
             if len(final) == len(entry.jobs):
-                self.ledger.close(batch_id)
+                self.ledger.close(batch_id, final)
                 outcome.closed_batches += 1
             elif final != markers[batch_id].get("final", {}):
                 self.ledger.update_open(markers[batch_id], final)
@@ -106,6 +107,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         summary: dict[str, Any] = {
             "as_of": now.isoformat(),
             "open_batches": len(entries),
+            "recovered_batches": recovered,
             "closed_batches": outcome.closed_batches,
             "decisions": dict(sorted(outcome.decisions.items())),
             "archive_outcomes": dict(sorted(outcome.archive_outcomes.items())),
@@ -122,6 +124,27 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         send_alert(self.alert_notifier, context, kind="stuck_jobs", items=summary["stuck_jobs"])
         send_alert(self.alert_notifier, context, kind="resubmit_cap_reached", items=summary["gave_up_jobs"])
         return chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
+
+    def _sweep_lost_batches(self) -> list[str]:
+        """Index again every batch a crash between two ledger writes left in no index; returns their ids.
+
+        A submitted batch gets its open marker (so its jobs are reconciled and archived); any other gets
+        its pending marker back (the next nightly run carries it).
+        """
+        recovered = []
+        for batch_id in self.ledger.lost_batch_ids():
+            entry = self.ledger.entry(batch_id)
+            if entry is None:
+                continue
+            if entry.state == "submitted":
+                self.ledger.mark_open(entry)
+            elif entry.batch_key:
+                self.ledger.mark_pending(_pending_of(entry), reason="found in no index by reconcile")
+            else:
+                continue
+            self.log.warning("Batch %s (%s) was in no ledger index; indexed again", batch_id, entry.state)
+            recovered.append(batch_id)
+        return recovered
 
     # -- statuses -------------------------------------------------------------------------------
     def _job_states(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
@@ -238,6 +261,11 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             outcome.retry_keys.append(key)
             self.log.info("Batch %s: %d errored job(s) go out again in %s", entry.batch_id, len(fresh), batch.batch_id)
         return handed_over
+
+
+def _pending_of(entry: LedgerEntry) -> dict[str, Any]:
+    return {"batch_id": entry.batch_id, "key": entry.batch_key, "regulation": entry.regulation,
+            "subjects": len({key for key, _action in entry.user_actions}), "jobs_expected": len(entry.user_actions)}
 
 
 def _job_state(job: JobRef, adobe: dict[str, Any]) -> JobState:

@@ -52,8 +52,9 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
         submitter = self.submitter()
         summary = submitter.submit_all(self._batches(), run_id=context["run_id"], chunk=context["ti"].map_index or 0,
                                        dry_run=bool(self.dry_run))
+        counts = summary.counts
         self.log.info("Chunk done: %d batches submitted (%d POSTs), %d postponed, %d jobs",
-                      summary.submitted_batches, summary.api_posts, summary.postponed_batches, summary.jobs)
+                      counts["submitted_batches"], counts["api_posts"], counts["postponed_batches"], counts["jobs"])
         return summary.as_xcom(submitter.clock.now())
 
     def submitter(self) -> BatchSubmitter:
