@@ -135,7 +135,7 @@ class JobArchiver:
             target = run
             self.ledger.put_job_record(job.job_id, {"job_id": job.job_id, "state": "intent", "run_root": run.root,
                                                     "intent_at": self.clock.now().isoformat()})
-        archived = self._archive_content(detail, job.job_id, target)
+        archived = self.archive_content(detail, job.job_id, target)
         self.ledger.put_job_record(job.job_id, {**archived, "run_root": target.root})
         return {**record, **archive_fields(archived), "archive": archived["outcome"]}
 
@@ -146,7 +146,8 @@ class JobArchiver:
             return None
         return {**record, "outcome": record.get("outcome") or "archived"}
 
-    def _archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
+    def archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
+        """Spool, hash, inspect and upload one job's ZIP under `run`; returns its archive record (not yet stored)."""
         from privacy_pipeline.archive import HashingWriter, inspect_zip
 
         with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as tmp:
