@@ -68,6 +68,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
 
     Each id list holds at most ``MAX_EVENT_JOB_IDS`` ids, with its full count in ``<list>_count``
     (``complete_job_count`` ...): a waiting task with more jobs replays the records up to ``last_seq``.
+    ``wait_key`` comes back in the event, so the task finds its wait's state again.
 
     :param job_ids: the jobs to wait for (at most ``MAX_INLINE_JOB_IDS``; more go by ``wait_key``).
     :param archive_uri: ``s3://bucket/prefix`` archive root holding ``ledger/events/``.
@@ -176,7 +177,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
                     decision["status"], len(decision["complete_job_ids"]), len(decision["error_job_ids"]),
                     len(decision["timed_out_job_ids"]),
                 )
-                yield TriggerEvent(bounded_decision(decision))
+                yield TriggerEvent({**bounded_decision(decision), "wait_key": self.wait_key})
                 return
             self.log.info(
                 "%d new records; %d of %d jobs without a final event", read, len(progress.pending()), len(self.job_ids)

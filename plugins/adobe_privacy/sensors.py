@@ -302,19 +302,20 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
                 registration_id=self.registration_id, aws_conn_id=self.aws_conn_id, poll_interval=self.poke_interval,
             ),
             method_name="execute_complete_events",
-            kwargs={"wait_key": key},
             timeout=timedelta(seconds=remaining) + DEFERRAL_TIMEOUT_GRACE,
         )
 
-    def execute_complete_events(self, context: Context, event: dict[str, Any] | None = None,
-                                wait_key: str | None = None) -> Any:
+    def execute_complete_events(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume from the events trigger: settle the jobs with final events, ask the list about the due ones."""
         from privacy_pipeline.events import WaitState
 
-        if not isinstance(event, Mapping) or event.get("status") not in WAIT_EVENT_STATUSES or not wait_key:
+        wait_key = event.get("wait_key") if isinstance(event, Mapping) else None
+        if not isinstance(event, Mapping) or event.get("status") not in WAIT_EVENT_STATUSES:
             raise AirflowException(f"PrivacyRunJobsSensor resumed with an invalid event: {event!r}")
         if event["status"] == "error":
             raise PrivacyServiceError(f"Waiting for privacy job events failed: {event.get('message')}")
+        if not isinstance(wait_key, str) or not isinstance(event.get("last_seq"), int):
+            raise AirflowException(f"PrivacyRunJobsSensor resumed with a malformed events event: {event!r}")
         self._load_window()
         fallback = self._fallback_seconds()
         journal = self._journal()
