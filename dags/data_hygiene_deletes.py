@@ -12,7 +12,7 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
 - **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` /
-  `privacy_kms_key_id`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox.
+  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox.
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the submit tasks
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.hygiene import ArchiveHygieneJobsOperator, SubmitHygieneBatchesOperator
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
 from adobe_privacy.operators.report import PrivacyRunReportOperator
@@ -37,6 +38,10 @@ from airflow.sdk import dag
 #: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
 CHUNK_OF_KEYS = "chunk {{ ti.map_index }}: {{ task.batch_keys | length }} batches"
 CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batches"
+#: The hygiene inbox root whose past day partitions intake looks through for late files.
+LOOKBACK_ROOT = (
+    "{{ '' if params.input_uri else (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests') ~ '/hygiene') }}"
+)
 
 
 def _archive_arguments(submission: dict) -> dict:
@@ -63,6 +68,11 @@ def data_hygiene_deletes():
         archive_uri=HYGIENE_ARCHIVE_URI,
         default_include=["aepDataLake"],  # required by the contract; the hygiene API ignores it
         allowed_actions=["delete"],
+        as_of=AS_OF,
+        extra_regulations=EXTRA_REGULATIONS_TEMPLATE,
+        lookback_root=LOOKBACK_ROOT,
+        lookback_days=LOOKBACK_DAYS_TEMPLATE,
+        api_pool=API_POOL,  # checked first: without it the submit tasks would wait for ever
         doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )

@@ -13,7 +13,8 @@ Outputs under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `consent/<sha256>.jso
 
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
-- **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` / `privacy_kms_key_id`.
+- **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` / `privacy_kms_key_id`,
+  `privacy_extra_regulations`.
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: `send_opt_outs`
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: nothing; `privacy_requests_nightly` reads the same inbox and leaves these rows to this DAG.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE
 from adobe_privacy.operators.opt_out import SubmitOptOutsOperator
 from adobe_privacy.params import opt_out_params
 from adobe_privacy.pools import API_POOL
@@ -52,6 +54,7 @@ def privacy_opt_out():
         input_uri=INPUT_URI,
         archive_uri=ARCHIVE_URI,
         as_of=AS_OF,
+        extra_regulations=EXTRA_REGULATIONS_TEMPLATE,
         doc_md="Sends the day's opt-out-of-sale rows to `POST /consent` (≤ 1000 values a payload), each "
         "payload once; writes the exact body and Adobe's 202 as evidence.",
         **ENCRYPTION,

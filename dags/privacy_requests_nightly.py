@@ -15,7 +15,9 @@ Jobs still open at the wait timeout are reported as open, not failed: `privacy_r
   secret, extra `org_id`) and `aws_default` (S3; `endpoint_url` in the extra for a local endpoint).
 - **Variables** (all optional, read at run time): `privacy_input_uri` (inbox root, default
   `s3://privacy-inbox/requests`), `privacy_archive_uri` (default `s3://privacy-archive/privacy`),
-  `privacy_sse` / `privacy_kms_key_id` (encryption of every write), `privacy_daily_job_budget` (20000).
+  `privacy_sse` / `privacy_kms_key_id` (encryption of every write), `privacy_daily_job_budget` (20000),
+  `privacy_input_lookback_days` (3: past inbox days searched for files that arrived late, taken in once by
+  content hash), `privacy_extra_regulations` (JSON `{"code": window_days}` beyond Adobe's built-in ones).
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots. The submit
   tasks run in it; **without it they stay "scheduled" for ever** with an empty log.
 - **Unpause** `privacy_reconcile` too (it finishes jobs that outlive this run's wait), and
@@ -37,6 +39,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adobe_privacy.operators.archive import ArchivePrivacyJobsOperator
+from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
 from adobe_privacy.operators.report import PrivacyRunReportOperator
 from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
@@ -50,6 +53,8 @@ DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
 #: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
 CHUNK_OF_KEYS = "chunk {{ ti.map_index }}: {{ task.batch_keys | length }} batches"
 CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batches"
+#: The inbox root whose past day partitions intake looks through for late files; none for an explicit input.
+LOOKBACK_ROOT = "{{ '' if params.input_uri else var.value.get('privacy_input_uri', 's3://privacy-inbox/requests') }}"
 
 TAKE_IN_DOC = """Reads every input file of the run (skipping files an earlier run took in, by content hash),
 validates each row, writes `rejects.csv` (row, field, reason) and the batches, and returns the batch keys
@@ -93,6 +98,11 @@ def privacy_requests_nightly():
         default_include="{{ params.include }}",
         map_legacy_regulations="{{ params.map_legacy_regulations }}",
         dry_run="{{ params.dry_run }}",  # a rehearsal must not mark the input as taken in
+        as_of=AS_OF,
+        extra_regulations=EXTRA_REGULATIONS_TEMPLATE,
+        lookback_root=LOOKBACK_ROOT,
+        lookback_days=LOOKBACK_DAYS_TEMPLATE,
+        api_pool=API_POOL,  # checked first: without it the submit tasks would wait for ever
         doc_md=TAKE_IN_DOC,
         **ENCRYPTION,
     )

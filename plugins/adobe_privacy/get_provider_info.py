@@ -18,6 +18,9 @@ CONNECTION_TYPE = "adobe_privacy_service"
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext"
 HOOK_CLASS_NAME = "adobe_privacy.hooks.PrivacyServiceHook"
+#: `adobe_privacy.links.EXTRA_LINK_CLASSES`, spelled out so this module imports nothing (a test keeps them equal).
+EXTRA_LINK_CLASSES = tuple(f"adobe_privacy.links.{name}" for name in (
+    "RunFolderLink", "RunReportLink", "RejectedRowsLink", "DeadlinesChartLink", "PrivacyServiceJobsLink"))
 
 EXTRA_EXAMPLE = {
     "org_id": "XXXXXXXXXXXXXXXXXXXXXXXX@AdobeOrg",
@@ -31,6 +34,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port"],
     "relabeling": {"host": "API base URL", "login": "Client ID", "password": "Client secret"},
     "placeholders": {
+        "sandbox_name": "prod",
         "host": "https://platform.adobe.io",
         "login": "Developer Console OAuth Server-to-Server client id (also sent as x-api-key)",
         "password": "client secret",
@@ -50,11 +54,24 @@ CONN_FIELDS: dict[str, Any] = {
     "org_id": _text_field("IMS org id", "Sent as x-gw-ims-org-id, e.g. XXXX@AdobeOrg."),
     "ims_url": _text_field("IMS URL", "OAuth server-to-server token host.", DEFAULT_IMS_URL),
     "scopes": _text_field("Scopes", "Comma-separated OAuth scopes of the credential.", DEFAULT_SCOPES),
-    "sandbox_name": _text_field("Sandbox name", "x-sandbox-name for the Data Hygiene API."),
+    "sandbox_name": _text_field("Sandbox name", "x-sandbox-name for the Data Hygiene API.", "prod"),
     "download_hosts": _text_field(
         "Download hosts",
         "Comma-separated host[:port] list from which a legacy download URL may be fetched, "
         "always without credentials. Empty: only the API host.",
+    ),
+    "page_size": _text_field(
+        "List page size",
+        "Jobs per page of a list call, 1 to 1000 (default 1000); lower it if the API refuses large pages.",
+    ),
+    "journal_url": _text_field(
+        "I/O Events journal URL",
+        "The journal of the Adobe I/O Events registration for job-finished events (hints; the list stays "
+        "the guarantee). Empty: no journal.",
+    ),
+    "privacy_ui_url": _text_field(
+        "Privacy Service UI URL",
+        "https URL of Adobe's Privacy Service UI for the wait task's link. Empty: Adobe's default.",
     ),
 }
 
@@ -87,6 +104,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": _modules("adobe_privacy.sensors"),
         "triggers": _modules("adobe_privacy.triggers"),
         "notifications": ["adobe_privacy.notifiers.PrivacyAlertLogNotifier"],
+        # By class path, import-free: the UI restores a serialized DAG's buttons from these.
+        "extra-links": list(EXTRA_LINK_CLASSES),
         "connection-types": [
             {
                 "hook-class-name": HOOK_CLASS_NAME,

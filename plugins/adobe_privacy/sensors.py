@@ -13,6 +13,7 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from adobe_privacy.exceptions import PrivacyServiceError
+from adobe_privacy.links import PrivacyServiceJobsLink
 from adobe_privacy.protocol import DEFAULT_CONN_ID
 from adobe_privacy.protocol.jobs import FAILED_STATUSES, MISSING_STATUS, TERMINAL_STATUSES
 from adobe_privacy.triggers import MAX_INLINE_JOB_IDS, PrivacyJobsTrigger, bounded_summary
@@ -71,6 +72,7 @@ class PrivacyJobsSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("jobs_by_regulation", "from_date", "to_date")
     template_fields_renderers = {"jobs_by_regulation": "json"}
+    operator_extra_links = (PrivacyServiceJobsLink(),)
 
     def __init__(
         self,
@@ -120,7 +122,25 @@ class PrivacyJobsSensor(BaseSensorOperator):
         self.log.info("%d jobs open; counts %s", summary["open"], summary["counts"])
         return PokeReturnValue(summary["open"] == 0, {"status": "success", **summary})
 
+    def publish_link(self, context: Context) -> None:
+        """The org's jobs in Adobe's Privacy Service UI (the connection extra `privacy_ui_url`, else Adobe's).
+
+        A direct `execute()` call without a task instance (a unit test) publishes nothing.
+        """
+        from adobe_privacy.links import privacy_ui_target, publish_links
+
+        if "ti" not in context:
+            return
+        base = self.hook.get_connection(self.adobe_privacy_conn_id).extra_dejson.get("privacy_ui_url")
+        try:
+            target = privacy_ui_target(base)
+        except ValueError as err:  # only a link: the wait goes on, and the log says what to fix
+            self.log.warning("Connection %s: extra.privacy_ui_url ignored (%s)", self.adobe_privacy_conn_id, err)
+            target = privacy_ui_target()
+        publish_links(context, [target], self.log)
+
     def execute(self, context: Context) -> Any:
+        self.publish_link(context)
         nothing = self._no_jobs()
         if nothing is not None:
             return nothing

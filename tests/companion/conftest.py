@@ -12,10 +12,11 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from tests.operators.fakes import FakeTaskInstance
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS_ROUTE = "POST /data/core/privacy/jobs"
@@ -43,9 +44,10 @@ class Companion:
         return self.clock
 
     @staticmethod
-    def context(ds: str = "2026-03-02", run_id: str = "manual__test", map_index: int = 0) -> dict[str, Any]:
+    def context(ds: str = "2026-03-02", run_id: str = "manual__test", map_index: int = 0,
+                dag_id: str = "companion_test", task_id: str = "task") -> dict[str, Any]:
         return {"ds": ds, "logical_date": datetime.fromisoformat(ds).replace(tzinfo=UTC), "run_id": run_id,
-                "ti": SimpleNamespace(map_index=map_index)}
+                "ti": FakeTaskInstance(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index)}
 
     def write_csv(self, name: str, rows: list[str]) -> Path:
         path = self.tmp_path / name

@@ -241,8 +241,11 @@ class NightlyHarness:
     def task_context(self, logical_date: str, run_id: str, map_index: int = 0) -> dict[str, Any]:
         """The parts of a task context our operators read, for calling `execute` directly."""
         when = datetime.fromisoformat(logical_date).replace(tzinfo=UTC)
+        from tests.operators.fakes import FakeTaskInstance
+
         return {"ds": logical_date, "logical_date": when, "run_id": run_id,
-                "dag_run": SimpleNamespace(run_id=run_id, run_after=when), "ti": SimpleNamespace(map_index=map_index)}
+                "dag_run": SimpleNamespace(run_id=run_id, run_after=when),
+                "ti": FakeTaskInstance(dag_id=DAG_ID, task_id="task", run_id=run_id, map_index=map_index)}
 
 
 def boto3_s3(endpoint_url: str):
@@ -267,6 +270,9 @@ def nightly(request, emulator, archive_s3, airflow_connections, airflow_db, monk
     emulator.reset()
     emulator.configure(**FAST_LIFECYCLE)
     TOKEN_CACHE.clear()
+    from adobe_privacy.pools import ensure_pool
+
+    ensure_pool()  # as every way we start Airflow does: intake checks it first
     archive_prefix = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")
     harness = NightlyHarness(emulator, archive_s3, archive_prefix, monkeypatch, tmp_path)
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_ARCHIVE_URI", harness.archive_uri)

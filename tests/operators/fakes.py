@@ -12,10 +12,23 @@ import shutil
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from adobe_privacy.exceptions import PrivacyOutcomeUnknownError
 from adobe_privacy.protocol import CreatedJob
+
+
+class FakeTaskInstance(SimpleNamespace):
+    """What our operators read of a task instance when `execute` is called directly: its ids, and its XCom
+    pushes (the extra links), kept in `xcoms`."""
+
+    def __init__(self, *, dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> None:
+        super().__init__(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, dag_version_id=None,
+                         xcoms={})
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
 
 
 class MemoryStore:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from adobe_privacy.links import RunFolderLink
 from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class ArchivePrivacyJobsOperator(PrivacyBaseOperator):
 
     template_fields: Sequence[str] = ("batch_ids", "archive_uri", "as_of", *ENCRYPTION_FIELDS)
     ui_color = "#c4e1f2"
+    operator_extra_links = (RunFolderLink(),)
     #: Data Hygiene jobs: detail from the hygiene API, no content.
     hygiene = False
 
@@ -55,6 +57,7 @@ class ArchivePrivacyJobsOperator(PrivacyBaseOperator):
         from adobe_privacy.archiving import ARCHIVE_OUTCOMES
 
         run = self.run_layout(context)
+        self.publish_run_links(context, run)
         entries = [self.ledger.require_entry(batch_id) for batch_id in self.batch_ids]
         records = self.archiver().archive_entries(entries, run)
         counts: Counter[str] = Counter()

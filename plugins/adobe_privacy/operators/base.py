@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: Templated on every operator that writes to S3, so a deployment sets them once as Airflow Variables.
 ENCRYPTION_FIELDS: tuple[str, ...] = ("sse", "kms_key_id")
+#: Rendered at run time by the DAGs that take requests in (`catalog.with_extra_regulations` reads it).
+EXTRA_REGULATIONS_TEMPLATE = "{{ var.value.get('privacy_extra_regulations', '') }}"
+#: Days of past inbox partitions intake looks through for files that arrived late (`input_alerts`).
+LOOKBACK_DAYS_TEMPLATE = "{{ var.value.get('privacy_input_lookback_days', '') }}"
 
 
 def fails_fast_on_configuration_error(execute: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,12 +118,53 @@ class PrivacyBaseOperator(BaseOperator):
         """Where this run's outputs go."""
         return self.layout.run(run_partition(context), context["run_id"])
 
+    def publish_run_links(self, context: Context, run: RunLayout, **objects: str | None) -> None:
+        """Push this run's links (`adobe_privacy.links`) and log them: first thing in `execute`.
+
+        :param objects: `report`, `rejects`, `deadlines`: keys of the run's objects this task links to;
+            the run folder is always linked. Declare exactly these in `operator_extra_links`.
+        """
+        from adobe_privacy.links import publish_links, run_link_targets
+
+        publish_links(context, run_link_targets(self.store, run.root, **objects), self.log)
+
+    def update_request_index(self, context: Context, **facts: Any) -> str | None:
+        """Record what this step did in the request index, after its ledger writes; never fails the task.
+
+        The ledger and the run outputs are the truth and the index is derived from them: a failed index
+        write is a WARNING, and `scripts/rebuild_index.py` rebuilds what it missed.
+        """
+        from adobe_privacy.index_store import run_stamp, update_index
+
+        try:
+            return update_index(self.store, **run_stamp(context), **facts)
+        except Exception as err:  # noqa: BLE001 - any failure here must not undo the step's work
+            # The class only: a message could quote a staged batch's content.
+            self.log.warning("Request index not updated (%s); scripts/rebuild_index.py rebuilds it",
+                             type(err).__name__)
+            return None
+
 
 def run_clock(as_of: Any) -> Clock:
     """The clock of a run from an `as_of` argument (empty: the wall clock)."""
     from privacy_pipeline.clock import clock_from_setting
 
     return clock_from_setting(as_of, setting="as_of (Variable privacy_as_of)")
+
+
+def log_rejects(log: Any, rejects: Sequence[Any], rejects_uri: str) -> None:
+    """Rejected rows by field and reason, with counts, at WARNING: never a value (those are in rejects.csv)."""
+    from privacy_pipeline.input_alerts import rejects_by_reason
+
+    if not rejects:
+        return
+    log.warning("%d row(s) rejected, written to %s; by field and reason:", len(rejects), rejects_uri)
+    shown = rejects_by_reason(rejects)
+    for field, reason, count in shown:
+        log.warning("  %6d x %s: %s", count, field or "(row)", reason)
+    others = len(rejects) - sum(count for _field, _reason, count in shown)
+    if others:
+        log.warning("  %6d x other reasons (see rejects.csv)", others)
 
 
 def run_partition(context: Context) -> str:

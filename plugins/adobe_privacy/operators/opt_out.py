@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
+from adobe_privacy.links import RejectedRowsLink, RunFolderLink
+from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, log_rejects, run_clock
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,10 +28,13 @@ class SubmitOptOutsOperator(PrivacyBaseOperator):
     :param input_uri: a local path or an `s3://` prefix (templated).
     :param max_values_per_request: identity values per consent payload, at most.
     :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
+    :param extra_regulations: regulation codes beyond Adobe's built-in ones, `{code: window_days}` or its
+        JSON (templated; the DAGs pass the Variable `privacy_extra_regulations`).
     """
 
-    template_fields: Sequence[str] = ("input_uri", "archive_uri", "as_of", *ENCRYPTION_FIELDS)
+    template_fields: Sequence[str] = ("input_uri", "archive_uri", "as_of", "extra_regulations", *ENCRYPTION_FIELDS)
     ui_color = "#c4f2dc"
+    operator_extra_links = (RunFolderLink(), RejectedRowsLink())
 
     def __init__(
         self,
@@ -38,12 +42,14 @@ class SubmitOptOutsOperator(PrivacyBaseOperator):
         input_uri: str,
         max_values_per_request: int = 1000,
         as_of: str | None = None,
+        extra_regulations: str | dict[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.input_uri = input_uri
         self.max_values_per_request = max_values_per_request
         self.as_of = as_of
+        self.extra_regulations = extra_regulations
 
     def execute(self, context: Context) -> dict[str, Any]:
         from privacy_pipeline import catalog
@@ -59,8 +65,12 @@ class SubmitOptOutsOperator(PrivacyBaseOperator):
         from adobe_privacy.storage import iter_input_objects
 
         run = self.run_layout(context)
+        self.publish_run_links(context, run, rejects=run.rejects)
+        # Settings first: a malformed Variable fails at once, before anything is read or sent.
         options = IntakeOptions(default_include=("aepDataLake",),
-                                allowed_actions=(*catalog.JOB_ACTIONS, catalog.OPT_OUT_OF_SALE))
+                                allowed_actions=(*catalog.JOB_ACTIONS, catalog.OPT_OUT_OF_SALE),
+                                regulations=catalog.with_extra_regulations(self.extra_regulations or None),
+                                now=run_clock(self.as_of).now())
         sources = [InputSource(name=name, open=opener)
                    for name, opener in iter_input_objects(self.input_uri, aws_conn_id=self.aws_conn_id)]
         result = read_requests(sources, options)
@@ -73,6 +83,7 @@ class SubmitOptOutsOperator(PrivacyBaseOperator):
         self.store.put_bytes(run.rejects, body.getvalue(), content_type="text/csv")
         summary = {
             "rows_read": result.rows_read,
+            **result.line_counts(),
             "rows_rejected": len(result.rejects),
             "opt_out_subjects": len(opt_outs),
             "job_subjects_left_to_nightly": len(job_subjects),
@@ -82,6 +93,7 @@ class SubmitOptOutsOperator(PrivacyBaseOperator):
         }
         self.store.put_json(run.opt_out, summary)
         self.log.info("Opt-out of sale: %s", summary)
+        log_rejects(self.log, result.rejects, self.store.uri(run.rejects))
         return summary
 
     def _send_once(self, payload: dict[str, Any], run: RunLayout, run_id: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from adobe_privacy.exceptions import PrivacyServiceError
+from adobe_privacy.links import RunFolderLink
 from adobe_privacy.notifiers import PrivacyAlertLogNotifier, send_alert
 from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
 
@@ -78,6 +79,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
     template_fields: Sequence[str] = ("archive_uri", "max_attempts", "archive_alert_days", "stuck_after_days",
                                       "as_of", "full_sweep_hours", *ENCRYPTION_FIELDS)
     ui_color = "#f2e8c4"
+    operator_extra_links = (RunFolderLink(),)
 
     def __init__(
         self,
@@ -108,9 +110,10 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
 
         from adobe_privacy.archiving import JobArchiver
 
+        run = self.run_layout(context)
+        self.publish_run_links(context, run)
         clock = run_clock(self.as_of)
         now = clock.now()
-        run = self.run_layout(context)
         archiver = JobArchiver(self.store, self.ledger, self.new_hook, clock=clock, max_parallel_jobs=1)
         recovered = self._sweep_lost_batches()
         markers = self.ledger.open_markers()

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from adobe_privacy.links import DeadlinesChartLink, RejectedRowsLink, RunFolderLink, RunReportLink
 from adobe_privacy.notifiers import PrivacyAlertLogNotifier
 from adobe_privacy.operators.base import (
     ENCRYPTION_FIELDS,
@@ -39,6 +40,7 @@ class PrivacyRunReportOperator(PrivacyBaseOperator):
     template_fields: Sequence[str] = ("archive_uri", "submissions", "deadline_default_days", "as_of",
                                       *ENCRYPTION_FIELDS)
     ui_color = "#d9c4f2"
+    operator_extra_links = (RunFolderLink(), RunReportLink(), RejectedRowsLink(), DeadlinesChartLink())
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class PrivacyRunReportOperator(PrivacyBaseOperator):
         from adobe_privacy.deadline_report import write_deadline_outputs
 
         run = self.run_layout(context)
+        self.publish_run_links(context, run, report=run.report, rejects=run.rejects, deadlines=run.deadlines_html)
         intake = self.store.get_json(run.intake) or {}
         records = self._join_job_parts(run)
         deadlines = write_deadline_outputs(self.store, run, intake, records, context=context,
@@ -79,6 +82,9 @@ class PrivacyRunReportOperator(PrivacyBaseOperator):
             deadlines=deadlines,
             api_posts=self.ledger.posts_of_run(batch_ids, context["run_id"]),
         )
+        # No silent green run: what intake alerted on, and a run that did nothing, are in the report too.
+        report["input_alerts"] = intake.get("alerts") or []
+        report["nothing_to_do"] = intake.get("nothing_to_do")
         try:
             check_accounting(report)
         except AccountingError as err:
