@@ -113,6 +113,7 @@ def test_the_recorder_dag_records_and_its_asset_queues_reconcile(events_on, airf
     """The asset path: the recorder DAG's run updates `privacy_events_recorded`, which queues a reconcile run."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -123,6 +124,9 @@ def test_the_recorder_dag_records_and_its_asset_queues_reconcile(events_on, airf
     recorder, reconcile_dag = bag.get_dag("privacy_events_recorder"), bag.get_dag("privacy_reconcile")
     submitted_nightly(companion, subject_rows(2))
     assert reconcile_dag.test(logical_date=datetime.now(UTC) - timedelta(minutes=5)).state == "success"
+
+    with create_session() as session:  # the scheduler queues asset-triggered runs of unpaused DAGs only
+        session.get(DagModel, "privacy_reconcile").is_paused = False
 
     companion.advance(seconds=30)
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_AS_OF", companion.clock.isoformat())
