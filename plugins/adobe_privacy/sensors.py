@@ -258,7 +258,8 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
 
     def execute(self, context: Context) -> Any:
         submissions = self._load_window()
-        if self.deferrable and self.archive_uri and self.hook.settings.journal_url:
+        if self._events_enabled():
+            self.publish_link(context)
             return self._no_jobs() or self._wait_on_events(context)
         if sum(len(ids) for ids in self.jobs_by_regulation.values()) > MAX_INLINE_JOB_IDS:
             if not self.archive_uri:
@@ -268,6 +269,17 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         return super().execute(context)
 
     # -- event-driven wait ----------------------------------------------------------------------------
+    def _events_enabled(self) -> bool:
+        """Deferrable, with an archive root, and the connection has `journal_url`."""
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        if not (self.deferrable and self.archive_uri):
+            return False
+        try:
+            return bool(self.hook.settings.journal_url)
+        except AirflowNotFoundException:
+            return False  # no connection: the list endpoint's first call says so, as it always did
+
     def _journal(self):
         from adobe_privacy.event_triggers import recorded_journal
 

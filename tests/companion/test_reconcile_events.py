@@ -132,7 +132,7 @@ def test_the_recorder_dag_records_and_its_asset_queues_reconcile(events_on, airf
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_AS_OF", companion.clock.isoformat())
     recorded = recorder.test()
     assert recorded.state == "success"
-    uri = f"{companion.archive_uri}/ledger/events/privacy-events"
+    uri = f"x-privacy-ledger://{companion.bucket}/{companion.prefix}/ledger/events/privacy-events"
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.uri == uri))
         assert asset is not None and asset.name == "privacy_events_recorded"

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 
 DEFAULT_ARCHIVE_URI = "s3://privacy-archive/privacy"
 DEFAULT_REGISTRATION_ID = "privacy-events"
+#: URI schemes of our assets. An `x-` scheme is not normalised by a provider: any other scheme (even ours)
+#: makes Airflow load every provider's URI handlers, boto3 among them, each time a DAG file is parsed.
+JOURNAL_SCHEME = "x-adobe-io-events"
+LEDGER_SCHEME = "x-privacy-ledger"
 #: The journal, as the asset its watcher fires for (the URI names the registration, not a host).
-JOURNAL_ASSET = Asset(name="privacy_journal_new_events", uri=f"adobe-io-events://{DEFAULT_REGISTRATION_ID}")
+JOURNAL_ASSET = Asset(name="privacy_journal_new_events", uri=f"{JOURNAL_SCHEME}://{DEFAULT_REGISTRATION_ID}")
 
 
 def events_archive_uri() -> str:
@@ -35,9 +39,12 @@ def events_archive_uri() -> str:
 
 
 def recorded_events_asset(archive_uri: str | None = None, registration_id: str = DEFAULT_REGISTRATION_ID) -> Asset:
-    """`privacy_events_recorded`: the recorded journal in the ledger; updated by every recorder run."""
-    root = (archive_uri or events_archive_uri()).rstrip("/")
-    return Asset(name="privacy_events_recorded", uri=f"{root}/ledger/events/{registration_id}")
+    """`privacy_events_recorded`: the recorded journal in the ledger; updated by every recorder run.
+
+    Its URI is the ledger's S3 location under our own scheme: `x-privacy-ledger://<bucket>/<prefix>/ledger/events/...`.
+    """
+    root = (archive_uri or events_archive_uri()).rstrip("/").removeprefix("s3://")
+    return Asset(name="privacy_events_recorded", uri=f"{LEDGER_SCHEME}://{root}/ledger/events/{registration_id}")
 
 
 class RecordPrivacyEventsOperator(PrivacyBaseOperator):
