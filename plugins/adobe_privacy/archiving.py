@@ -106,13 +106,56 @@ class JobArchiver:
         return self._local.hook
 
     def archive_entries(self, entries: Iterable[LedgerEntry], run: RunLayout) -> list[dict[str, Any]]:
-        """Every job of the entries, in order (the part file is the same whatever the timing)."""
+        """Every job of the entries, in order (the part file is the same whatever the timing).
+
+        Statuses come from the list endpoint first (about one call per 1000 jobs): a job it shows still
+        open is recorded as such without its detail read; only final (or unlisted) jobs are read one by one.
+        """
+        entries = list(entries)
+        listed = {} if self.hygiene else self.listed_statuses(entries)
         work = [(entry, job) for entry in entries for job in entry.jobs]
         with ThreadPoolExecutor(max_workers=self.max_parallel_jobs, thread_name_prefix="archive") as pool:
-            return list(pool.map(lambda item: self.archive_job(item[0], item[1], run), work))
+            return list(pool.map(lambda item: self.archive_job(item[0], item[1], run, listed.get(item[1].job_id)),
+                                 work))
 
-    def archive_job(self, entry: LedgerEntry, job: JobRef, run: RunLayout) -> dict[str, Any]:
-        """The job's record; its content archived now unless its archive record says it was already."""
+    def listed_statuses(self, entries: Iterable[LedgerEntry]) -> dict[str, str]:
+        """Job id -> status, from the list endpoint over each regulation's submission window."""
+        from privacy_pipeline import status
+        from privacy_pipeline.reconcile import recovery_window
+
+        wanted: dict[str, set[str]] = {}
+        since: dict[str, Any] = {}
+        for entry in entries:
+            wanted.setdefault(entry.regulation, set()).update(job.job_id for job in entry.jobs)
+            if entry.intent_at is not None:
+                since[entry.regulation] = min(since.get(entry.regulation, entry.intent_at), entry.intent_at)
+        statuses: dict[str, str] = {}
+        for regulation, job_ids in sorted(wanted.items()):
+            if not job_ids or regulation not in since:
+                continue
+            from_date, to_date = recovery_window(since[regulation])
+            left = set(job_ids)
+            for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
+                job_id = str(listed.get("jobId"))
+                if job_id in left:
+                    statuses[job_id] = status.normalize(listed.get("status"))
+                    left.discard(job_id)
+                    if not left:
+                        break  # closing the generator stops paging
+        return statuses
+
+    def archive_job(self, entry: LedgerEntry, job: JobRef, run: RunLayout,
+                    listed_status: str | None = None) -> dict[str, Any]:
+        """The job's record; its content archived now unless its archive record says it was already.
+
+        :param listed_status: the job's status from the list endpoint; when not final, no detail is read.
+        """
+        from privacy_pipeline import status
+
+        if listed_status is not None and not status.is_final(listed_status):
+            return {"jobId": job.job_id, "userKey": job.user_key, "action": job.action,
+                    "regulation": entry.regulation, "batchId": entry.batch_id, "status": listed_status,
+                    "productResponses": []}
         detail = self.hook.get_hygiene_job(job.job_id) if self.hygiene else self.hook.get_job(job.job_id)
         record: dict[str, Any] = {
             "jobId": job.job_id,

@@ -116,3 +116,20 @@ def test_a_submitted_batch_in_no_index_is_found_and_archived(companion):
     assert found["archive_outcomes"] == {"archived": 2} and found["closed_batches"] == 1
     assert set(companion.ledger("closed")) == {batch_id} and companion.ledger("open") == {}
     assert reconcile(companion, "r2")["recovered_batches"] == [], "a closed batch is in an index too"
+
+
+def test_a_job_beyond_the_list_look_back_is_read_alone_once_a_day(companion):
+    detail_route = "GET /data/core/privacy/jobs/{jobId}"
+    companion.emulator.configure(complete_after_seconds=60 * 86400)
+    submitted_nightly(companion, subject_rows(1, prefix="old"))
+    companion.advance(days=46)
+
+    first = reconcile(companion, "r1")
+    reads = companion.calls(detail_route)
+    again = reconcile(companion, "r2")  # the next hour, the same day
+    assert first["stuck"] == 1 and reads == 1
+    assert companion.calls(detail_route) == reads, "no second detail read the same day"
+    assert again["open_batches"] == 1 and len(companion.ledger("open")) == 1
+    companion.advance(days=1)
+    reconcile(companion, "r3")
+    assert companion.calls(detail_route) == reads + 1, "read again the next day"

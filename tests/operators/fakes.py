@@ -131,10 +131,16 @@ class FakeContentHook:
         self.contents = contents
         self.detail_reads = 0
         self.downloads = 0
+        self.list_calls = 0
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         self.detail_reads += 1
         return self.details[job_id]
+
+    def iter_jobs(self, regulation: str, *, from_date: Any = None, to_date: Any = None):
+        self.list_calls += 1
+        for job_id, detail in self.details.items():
+            yield {"jobId": job_id, "status": detail["status"], "regulation": regulation}
 
     @contextmanager
     def stream_content(self, detail: dict[str, Any]):

@@ -29,7 +29,7 @@ def setup(tmp_path):
                            clock=Clock(datetime(2026, 3, 2, tzinfo=UTC), monotonic=lambda: 0.0),
                            max_parallel_jobs=2)
     entry = LedgerEntry(batch_id="b-1", regulation="gdpr", user_actions=[(j.user_key, j.action) for j in jobs],
-                        state="submitted", jobs=jobs)
+                        state="submitted", jobs=jobs, intent_at=datetime(2026, 3, 1, tzinfo=UTC))
     return store, layout, hook, archiver, entry
 
 
@@ -132,3 +132,13 @@ def test_ids_from_the_api_never_reach_a_path_or_a_key(tmp_path):
     with pytest.raises(ValueError, match="not safe"):
         archiver.archive_job(entry, JobRef("../x", "k1", "access"), layout.run("2026-03-02", "r1"))
     assert not [k for k in store.objects if ".." in k]
+
+
+def test_jobs_the_list_shows_still_open_cost_no_detail_read(tmp_path):
+    store, layout, hook, archiver, entry = setup(tmp_path)
+    hook.details["j-good"]["status"] = "processing"
+    records = {r["jobId"]: r for r in archiver.archive_entries([entry], layout.run("2026-03-02", "r1"))}
+
+    assert hook.list_calls == 1 and hook.detail_reads == 2, "one list call; details only for final jobs"
+    assert records["j-good"]["status"] == "processing" and "archive" not in records["j-good"]
+    assert records["j-bad"]["archive"] == "quarantined"

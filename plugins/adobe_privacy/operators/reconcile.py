@@ -119,15 +119,18 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         markers = self.ledger.open_markers()
         entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
         events = self._event_plan(entries.values(), markers, now)
-        states = self._job_states(entries.values(), markers, now, events)
+        states, read_alone = self._job_states(entries.values(), markers, now, events)
         outcome = ReconcileOutcome()
         for batch_id, entry in entries.items():
-            final = self._reconcile_batch(entry, markers[batch_id], states, now, run, archiver, outcome)
+            marker = markers[batch_id]
+            final = self._reconcile_batch(entry, marker, states, now, run, archiver, outcome)
+            checked = {**marker.get("checked", {}), **{j.job_id: read_alone[j.job_id]
+                                                       for j in entry.jobs if j.job_id in read_alone}}
             if len(final) == len(entry.jobs):
                 self.ledger.close(batch_id, final)
                 outcome.closed_batches += 1
-            elif final != markers[batch_id].get("final", {}):
-                self.ledger.update_open(markers[batch_id], final)
+            elif final != marker.get("final", {}) or checked != marker.get("checked", {}):
+                self.ledger.update_open({**marker, "checked": checked}, final)
         if outcome.records:
             self.store.put_bytes(run.jobs_part(0), b"".join(jobs_jsonl(outcome.records)),
                                  content_type="application/x-ndjson")
@@ -208,15 +211,27 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                                                                        last_sweep_at=swept))
 
     def _job_states(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
-                    now: datetime, events: EventRound | None = None) -> dict[str, JobState]:
-        """Job id -> JobState for the jobs checked this run (every job not yet final, unless events say
-        which): the list endpoint first, the detail for the rest."""
+                    now: datetime, events: EventRound | None = None,
+                    ) -> tuple[dict[str, JobState], dict[str, str]]:
+        """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest.
+
+        A job the list does not show (older than its look-back) is read alone at most once a day: the
+        day is kept in its batch's open marker (`checked`), and a job already read today is left open.
+        Also returns the jobs read alone in this run, with the day.
+
+        With events between two sweeps (`events.plan`), only the jobs whose final event was recorded are
+        read, one detail each, and the list endpoint is not called.
+        """
         from privacy_pipeline.reconcile import list_windows
 
         wanted: dict[str, JobRef] = {}
         earliest: dict[str, datetime] = {}
+        checked_today: set[str] = set()
+        today = now.date().isoformat()
         for entry in entries:
             final = markers[entry.batch_id].get("final", {})
+            checked_today |= {job_id for job_id, day in markers[entry.batch_id].get("checked", {}).items()
+                              if day == today}
             for job in entry.jobs:
                 if job.job_id not in final:
                     wanted[job.job_id] = job
@@ -227,17 +242,19 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             # Events are hints: the job's detail (what the archive reads anyway) says whether it is final.
             for job_id in events.plan.detail_job_ids:
                 states[job_id] = _job_state(wanted[job_id], self.hook.get_job(job_id))
-            return states
+            return states, {}
         for regulation, since in sorted(earliest.items()):
             for from_date, to_date in list_windows(since, now):
                 for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
                     match = wanted.get(str(listed.get("jobId")))
                     if match is not None:
                         states[match.job_id] = _job_state(match, listed)
+        read_alone: dict[str, str] = {}
         for job_id, job in wanted.items():
-            if job_id not in states:  # older than the list's look-back, or not listed: read it alone
+            if job_id not in states and job_id not in checked_today:  # beyond the look-back, or not listed
                 states[job_id] = _job_state(job, self.hook.get_job(job_id))
-        return states
+                read_alone[job_id] = today
+        return states, read_alone
 
     # -- decisions ------------------------------------------------------------------------------
     def _reconcile_batch(self, entry: LedgerEntry, marker: dict[str, Any], states: dict[str, JobState],
@@ -249,8 +266,8 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         attempt = retry_attempt(entry.batch_id)
         errored = []
         for job in entry.jobs:
-            if job.job_id in final or job.job_id not in states:  # final, or not checked this run (events)
-                continue
+            if job.job_id in final or job.job_id not in states:
+                continue  # final, read alone earlier today, or no event between two sweeps: still open
             state = states[job.job_id]
             archived = (state.status == "complete" and job.action == "access"
                         and archiver.archived_record(job.job_id) is not None)
