@@ -200,6 +200,33 @@ class NightlyHarness:
             rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"))
             return [XComModel.deserialize_value(row) for row in rows]
 
+    def task_xcoms(self, dag_run, task_id: str) -> dict[str, Any]:
+        """Every XCom of a task (its first map index) by key: the return value and the links' URLs."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_id,
+                                                      include_prior_dates=False, map_indexes=None))
+            found: dict[str, Any] = {}
+            for row in rows:
+                found.setdefault(row.key, XComModel.deserialize_value(row))
+            return found
+
+    def task_instance(self, dag_run, task_id: str):
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id,
+                                                         task_id=task_id).first()
+
+    def store(self):
+        """The archive root as the operators see it (for the request index and the evidence packs)."""
+        from adobe_privacy.storage import PrivacyArchiveStore
+
+        return PrivacyArchiveStore(self.archive_uri, aws_conn_id="aws_default")
+
     def use_fresh_archive(self, suffix: str) -> None:
         """Point the DAG at a new archive root: a new ledger, as if on another deployment."""
         self.archive_prefix = f"{self.archive_prefix}-{suffix}"

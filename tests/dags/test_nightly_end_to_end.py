@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 
 import pytest
@@ -64,6 +65,58 @@ def test_clean_run_adds_up_archives_every_access_zip_and_encrypts_everything(nig
         assert b"@example.com" not in artefact, "identity values never leave the rejects file"
     checked = assert_encrypted(nightly, nightly.archive_prefix, sse="AES256")
     assert checked > len(zips) + len(RUN_FILES), "ledger and staged batches are checked too"
+
+    intake = out.json("intake.json")
+    physical_lines = len(source.read_bytes().splitlines())
+    assert intake["lines_read"] == report["lines_read"] == physical_lines
+    assert [s["lines_read"] for s in intake["sources"]] == [physical_lines]
+    assert intake["alerts"] == [] and report["input_alerts"] == [] and report["nothing_to_do"] is None
+
+    _assert_indexed_with_evidence(nightly, expected, records)
+    _assert_links_published(nightly, run)
+
+
+def _assert_indexed_with_evidence(nightly, expected, records) -> None:
+    """Every request of the input has its index record, with its jobs; a closed one has its evidence pack."""
+    from adobe_privacy.audit import evidence_keys
+    from adobe_privacy.index_store import RequestIndex
+
+    store = nightly.store()
+    request_index = RequestIndex(store, cache_dir=nightly.tmp_path / "index-cache")
+    jobs_of = {}
+    for record in records:
+        jobs_of.setdefault(record["userKey"], set()).add((record["jobId"], record["action"]))
+    for key in sorted(jobs_of)[:5]:
+        found = request_index.lookup(key)
+        assert found is not None, key
+        assert {(job["job_id"], job["action"]) for job in found["jobs"]} == jobs_of[key]
+        assert found["status"] == "complete" and found["due_date"] and found["sources"], found
+        assert any(run["dag_id"] == "privacy_requests_nightly" for run in found["runs"])
+        pack_json, pack_html = evidence_keys(store, key)
+        pack = store.get_json(pack_json)
+        assert pack is not None and pack_html in store.list_keys(store.key("evidence")), key
+        assert "@example.com" not in json.dumps(pack), "keys and hashes only"
+    rejected = request_index.lookup(BAD_ROWS[0][0])
+    assert rejected is not None and rejected["status"] == "rejected"
+
+
+def _assert_links_published(nightly, run) -> None:
+    """Each task that owns run outputs pushed exactly the links it declares; the wait links Adobe's UI."""
+    from adobe_privacy import links
+
+    dag = nightly.dag()
+    for task_id in ("take_in_requests", "wait_for_jobs", "archive_results", "write_report"):
+        declared = dag.get_task(task_id).operator_extra_links
+        xcoms = nightly.task_xcoms(run, task_id)
+        pushed = {k for k in xcoms if k != "return_value" and not k.startswith("_link_")}
+        assert declared and pushed == {link.key for link in declared}, (task_id, declared, pushed)
+        for link in declared:  # what Airflow stored for the UI at the end of the task: the pushed URL
+            assert xcoms[f"_link_{type(link).__name__}"] == xcoms[link.key], (task_id, link.name)
+    report_links = nightly.task_xcoms(run, "write_report")
+    out = nightly.outputs(run)
+    assert report_links[links.REPORT_KEY].endswith(f"/{out.key('report.json')}")
+    assert report_links[links.RUN_FOLDER_KEY].startswith("http://127.0.0.1:")
+    assert nightly.task_xcoms(run, "wait_for_jobs")[links.PRIVACY_UI_KEY].startswith("https://")
 
 
 def _assert_zip_matches_record(body: bytes, job_id: str, record: dict) -> None:

@@ -67,6 +67,7 @@ class ArchivePrivacyJobsOperator(PrivacyBaseOperator):
                 counts[record["archive"]] += 1
         self.store.put_bytes(run.jobs_part(int(self.chunk_index)), b"".join(jobs_jsonl(records)),
                              content_type="application/x-ndjson")
+        self.update_request_index(context, at=run_clock(self.as_of).now(), job_records=records)
         self.log.info("Archived chunk %s: %s", self.chunk_index, dict(counts))
         return {"jobs": len(records), **counts}
 

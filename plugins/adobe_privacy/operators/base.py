@@ -9,7 +9,8 @@ anywhere in a step into a non-retryable failure, once for all steps.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +144,23 @@ class PrivacyBaseOperator(BaseOperator):
             self.log.warning("Request index not updated (%s); scripts/rebuild_index.py rebuilds it",
                              type(err).__name__)
             return None
+
+    def write_evidence_packs(self, request_ids: Iterable[str], *, at: datetime) -> int:
+        """An evidence pack for each of these requests that the index now says is closed; after the index
+        update. A failure is a WARNING: `python -m adobe_privacy.audit packs` writes them again."""
+        from adobe_privacy.audit import write_closed_packs
+        from adobe_privacy.index_store import RequestIndex
+
+        try:
+            written = write_closed_packs(self.store, RequestIndex(self.store), request_ids, at=at)
+        except Exception as err:  # noqa: BLE001 - evidence is derived from the index: never fail the step
+            self.log.warning("Evidence packs not written (%s); `python -m adobe_privacy.audit packs` writes them",
+                             type(err).__name__)
+            return 0
+        if written:
+            self.log.info("Evidence packs written for %d closed request(s) under %s", written,
+                          self.store.uri(self.store.key("evidence")))
+        return written
 
 
 def run_clock(as_of: Any) -> Clock:

@@ -120,6 +120,7 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
         if recorded is not None:
             self.log.info("Intake of this run was recorded already; reusing %s", run.intake)
             self._mark_taken_in(recorded["sources"], run.root)  # the first try may have died before it did
+            self._index_recorded(context, recorded, run.rejects, clock.now())  # ... or before this
             self._alert(context, recorded.get("alerts") or [], recorded.get("nothing_to_do"))
             return recorded["chunks"]
 
@@ -137,9 +138,11 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
                    for s in result.sources]
         subjects, opt_outs = split_opt_outs(result.subjects)
         staged: list[dict[str, Any]] = []
+        bodies: list[bytes] = []  # for the request index (the subjects are in memory already)
         for batch in plan_batches(subjects, max_subjects=int(self.max_subjects)):
             key = run.batch(batch.batch_id)
-            self.store.put_bytes(key, dump_batch(batch), content_type="application/json")
+            bodies.append(dump_batch(batch))
+            self.store.put_bytes(key, bodies[-1], content_type="application/json")
             staged.append({"batch_id": batch.batch_id, "key": key, "regulation": batch.shape.regulation,
                            "subjects": len(batch.subjects), "rows": batch.rows_total,
                            "jobs_expected": batch.jobs_expected, "deadline": deadline_facts(batch)})
@@ -184,6 +187,9 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
         })
         # Only now are the inputs marked taken: a crash before this line re-reads them next time.
         self._mark_taken_in(sources, run.root)
+        if not bool(self.dry_run):  # a rehearsal leaves no trace in the index either
+            self.update_request_index(context, at=clock.now(), staged_batches=bodies,
+                                      sources={s["name"]: s["sha256"] for s in sources}, rejects=result.rejects)
         self.log.info(
             "Intake: %d lines, %d rows read, %d rejected, %d subjects in %d batches (+%d carried), %d opt-out "
             "subjects left to privacy_opt_out, %d inputs skipped, %d late inputs taken in",
@@ -193,6 +199,18 @@ class PrivacyIntakeOperator(PrivacyBaseOperator):
         log_rejects(self.log, result.rejects, self.store.uri(run.rejects))
         self._alert(context, alerts, outcome.nothing_to_do)
         return chunks
+
+    def _index_recorded(self, context: Context, recorded: dict[str, Any], rejects_key: str, at: Any) -> None:
+        """Index what an earlier try of this run recorded (the same facts: the index merges them once)."""
+        import csv
+        import io
+
+        if bool(self.dry_run):
+            return
+        bodies = [body for body in (self.store.get_bytes(b["key"]) for b in recorded.get("batches") or []) if body]
+        text = (self.store.get_bytes(rejects_key) or b"").decode("utf-8", errors="replace")
+        self.update_request_index(context, at=at, staged_batches=bodies, rejects=list(csv.DictReader(io.StringIO(text))),
+                                  sources={s["name"]: s["sha256"] for s in recorded.get("sources") or []})
 
     # -- settings -------------------------------------------------------------------------------------
     def _options(self, now: Any) -> IntakeOptions:

@@ -15,6 +15,7 @@ from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator,
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier, Context
+    from privacy_pipeline.clock import Clock
     from privacy_pipeline.events import ConsumerState, ReconcilePlan
     from privacy_pipeline.layout import RunLayout
     from privacy_pipeline.ledger import JobRef, LedgerEntry
@@ -48,6 +49,8 @@ class ReconcileOutcome:
     decisions: Counter[str] = field(default_factory=Counter)
     archive_outcomes: Counter[str] = field(default_factory=Counter)
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: (request key, resubmit record) of each job staged again: for the request index.
+    resubmit_records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     retry_keys: list[str] = field(default_factory=list)
     resubmitted: list[str] = field(default_factory=list)
     gave_up: list[str] = field(default_factory=list)
@@ -135,6 +138,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             self.store.put_bytes(run.jobs_part(0), b"".join(jobs_jsonl(outcome.records)),
                                  content_type="application/x-ndjson")
         retry_keys = sorted(set(outcome.retry_keys))
+        deadlines = self._index_run(context, entries, states, outcome, clock)
         summary: dict[str, Any] = {
             "as_of": now.isoformat(),
             "open_batches": len(entries),
@@ -148,6 +152,8 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             "stuck_jobs": sorted(outcome.stuck),
             "archive_overdue_jobs": sorted(outcome.archive_overdue),
             "archive_failures": outcome.archive_failures,
+            "overdue_requests": len(deadlines["overdue"]),
+            "due_soon_requests": len(deadlines["due_soon"]),
             "checked_by": events.plan.reason if events else "list",
             "event_detail_reads": len(events.plan.detail_job_ids) if events and not events.plan.sweep else 0,
         }
@@ -158,7 +164,49 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         send_alert(self.alert_notifier, context, kind="content_not_archived", items=summary["archive_overdue_jobs"])
         send_alert(self.alert_notifier, context, kind="stuck_jobs", items=summary["stuck_jobs"])
         send_alert(self.alert_notifier, context, kind="resubmit_cap_reached", items=summary["gave_up_jobs"])
+        # From the index, over every open request of every run, on every reconcile run.
+        send_alert(self.alert_notifier, context, kind="overdue_requests",
+                   items=[item["request_id"] for item in deadlines["overdue"]])
+        send_alert(self.alert_notifier, context, kind="due_soon_requests",
+                   items=[item["request_id"] for item in deadlines["due_soon"]])
         return chunk_evenly(retry_keys, self.max_chunks) if retry_keys else []
+
+    def _index_run(self, context: Context, entries: dict[str, LedgerEntry], states: dict[str, JobState],
+                   outcome: ReconcileOutcome, clock: Clock) -> dict[str, list[dict[str, str]]]:
+        """After the ledger writes: record this run in the request index, compact it, write the evidence
+        packs of requests that closed, and return the index's deadline alerts (overdue, due soon).
+
+        The index is derived (`scripts/rebuild_index.py` rebuilds it): any failure here is a WARNING.
+        """
+        from adobe_privacy.index_store import RequestIndex
+
+        now = clock.now()
+        owners = {job.job_id: (job.user_key, job.action) for entry in entries.values() for job in entry.jobs}
+        observed: dict[str, dict[str, Any]] = {}  # every job whose state this run read, archived ones in full
+        for entry in entries.values():
+            for job in entry.jobs:
+                if job.job_id in states:
+                    observed[job.job_id] = {"jobId": job.job_id, "userKey": job.user_key, "action": job.action,
+                                            "regulation": entry.regulation, "batchId": entry.batch_id,
+                                            "status": states[job.job_id].status}
+        observed.update({record["jobId"]: record for record in outcome.records})
+        gave_up = [(owners[job_id][0], job_id, owners[job_id][1]) for job_id in outcome.gave_up if job_id in owners]
+        self.update_request_index(context, at=now, ledger_entries=[entry.to_json() for entry in entries.values()],
+                                  job_records=list(observed.values()),
+                                  resubmits=outcome.resubmit_records,
+                                  gave_up=gave_up)
+        request_index = RequestIndex(self.store)
+        try:
+            request_index.compact()
+            deadlines = request_index.deadline_alerts(clock.today())
+        except Exception as err:  # noqa: BLE001 - the index is derived: reconcile's own work is done
+            self.log.warning("Request index not compacted or read (%s); no deadline alerts this run",
+                             type(err).__name__)
+            deadlines = {"overdue": [], "due_soon": []}
+        self.write_evidence_packs({record["userKey"] for record in observed.values()}, at=now)
+        self.log.info("Request index: %d open request(s) overdue, %d due within 7 days",
+                      len(deadlines["overdue"]), len(deadlines["due_soon"]))
+        return deadlines
 
     def _sweep_lost_batches(self) -> list[str]:
         """Index again every batch a crash between two ledger writes left in no index; returns their ids.
@@ -336,11 +384,11 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             self.store.put_bytes(key, dump_batch(batch), content_type="application/json")
             staged_at = run_clock(self.as_of).now().isoformat()
             for job in fresh:
-                self.ledger.put_resubmit_record(job.job_id, {
-                    "job_id": job.job_id, "batch_id": entry.batch_id, "action": job.action,
-                    "retry_batch_id": batch.batch_id, "retry_batch_key": key, "staged_at": staged_at,
-                })
+                record = {"job_id": job.job_id, "batch_id": entry.batch_id, "action": job.action,
+                          "retry_batch_id": batch.batch_id, "retry_batch_key": key, "staged_at": staged_at}
+                self.ledger.put_resubmit_record(job.job_id, record)
                 outcome.resubmitted.append(job.job_id)
+                outcome.resubmit_records.append((job.user_key, record))
             outcome.retry_keys.append(key)
             self.log.info("Batch %s: %d errored job(s) go out again in %s", entry.batch_id, len(fresh), batch.batch_id)
         return handed_over

@@ -92,8 +92,13 @@ class PrivacyRunReportOperator(PrivacyBaseOperator):
             self.store.put_json(run.report, report)
             raise
         self.store.put_json(run.report, report)
+        # The archive steps indexed the job records; the requests they closed get their evidence packs.
+        self.write_evidence_packs({str(r["userKey"]) for r in records if r.get("userKey")},
+                                  at=run_clock(self.as_of).now())
         headline = {name: report.get(name) for name in HEADLINE}
-        self.log.info("Report written to %s: %s", self.store.uri(run.report), headline)
+        self.log.info("Report written to %s: %s; jobs by status %s; deadlines: %d overdue, %d due within 7 days",
+                      self.store.uri(run.report), headline, report["jobs_by_status"],
+                      deadlines.get("overdue_count", 0), deadlines.get("due_within_7_days_count", 0))
         return {"report_key": run.report, **headline}
 
     def _join_job_parts(self, run: RunLayout) -> list[dict[str, Any]]:

@@ -50,8 +50,13 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         submitter = self.submitter()
-        summary = submitter.submit_all(self._batches(), run_id=context["run_id"], chunk=context["ti"].map_index or 0,
-                                       dry_run=bool(self.dry_run))
+        batch_ids: list[str] = []
+        summary = submitter.submit_all(self._batches(batch_ids), run_id=context["run_id"],
+                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run))
+        if not bool(self.dry_run):
+            # After the ledger: what it now says of each batch (submitted, postponed) goes to the index.
+            entries = [entry.to_json() for entry in map(self.ledger.entry, batch_ids) if entry is not None]
+            self.update_request_index(context, at=submitter.clock.now(), ledger_entries=entries)
         counts = summary.counts
         self.log.info("Chunk done: %d batches submitted (%d POSTs), %d postponed, %d jobs",
                       counts["submitted_batches"], counts["api_posts"], counts["postponed_batches"], counts["jobs"])
@@ -73,11 +78,14 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
 
         return (HygieneJobsApi if self.jobs_api == "hygiene" else PrivacyJobsApi)(self.hook)
 
-    def _batches(self) -> Iterator[tuple[str, Batch]]:
+    def _batches(self, seen: list[str]) -> Iterator[tuple[str, Batch]]:
+        """The chunk's staged batches, loaded one at a time; their ids are appended to `seen`."""
         from privacy_pipeline.batching import load_batch
 
         for key in self.batch_keys:
             body = self.store.get_bytes(key)
             if body is None:
                 raise RuntimeError(f"staged batch {key} is missing")
-            yield key, load_batch(body)
+            batch = load_batch(body)
+            seen.append(batch.batch_id)
+            yield key, batch
