@@ -126,9 +126,9 @@ def test_the_wait_completes_on_events_with_far_fewer_list_calls_than_polling(eve
 @pytest.mark.slow
 def test_dropped_duplicated_and_reordered_events_lose_nothing_and_archive_once(events_on, monkeypatch):
     nightly = events_on
-    # Jobs finish 10 s after submission (after the first poke); jobs with no event are listed at 15 s.
-    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_EVENT_FALLBACK_SECONDS", "15")
-    nightly.emulator.configure(processing_after_seconds=0.5, complete_after_seconds=10.0)
+    # Jobs finish 20 s after submission (after the first poke); jobs with no event are listed at 25 s.
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_EVENT_FALLBACK_SECONDS", "25")
+    nightly.emulator.configure(processing_after_seconds=0.5, complete_after_seconds=20.0)
     journal_configure(nightly.emulator, drop_rate=0.3, duplicate_rate=0.5, reorder=True)
     source = nightly.tmp_path / "requests.csv"
     expected = write_input(source, rows=40, seed=37, bad_rows=[])
