@@ -82,7 +82,8 @@ class JobEvent:
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> JobEvent:
-        return cls(**{name: document.get(name) for name in cls.__dataclass_fields__})
+        fields: dict[str, Any] = {name: document.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
 
 
 def parse_journal_entry(entry: Any) -> JobEvent | None:
@@ -109,7 +110,7 @@ def parse_journal_entry(entry: Any) -> JobEvent | None:
     job_id = value.get("jobId") if isinstance(value, Mapping) else None
     if not isinstance(job_id, str) or not job_id:
         raise MalformedEvent(f"entry at position {position}: field 'data.value.jobId' is missing")
-    message = value.get("message")
+    message = value.get("message") if isinstance(value, Mapping) else None
     moment = parse_event_time(event.get("time"))
     scope, outcome = EVENT_TYPES[event_type]
     return JobEvent(

@@ -142,7 +142,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
             return progress
         return WaitProgress(
             job_ids=frozenset(self.job_ids),
-            default_fallback_at=_epoch(self.fallback_at),
+            default_fallback_at=_epoch(self.fallback_at or ""),
             fallback_at={job: _epoch(moment) for job, moment in self.fallback_at_by_job.items()},
             last_seq=self.since_seq,
         )

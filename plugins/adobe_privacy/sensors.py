@@ -283,7 +283,7 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     def _journal(self):
         from adobe_privacy.event_triggers import recorded_journal
 
-        return recorded_journal(self.archive_uri, self.aws_conn_id, self.registration_id)
+        return recorded_journal(str(self.archive_uri), self.aws_conn_id, self.registration_id)
 
     def _fallback_seconds(self) -> float:
         from privacy_pipeline.errors import ConfigurationError
@@ -330,7 +330,7 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         journal.archive.put_json(key, state.to_json())
         self.defer(
             trigger=PrivacyJournalEventsTrigger(
-                job_ids=None, wait_key=key, archive_uri=self.archive_uri, since_seq=state.since_seq,
+                job_ids=None, wait_key=key, archive_uri=str(self.archive_uri), since_seq=state.since_seq,
                 registration_id=self.registration_id, aws_conn_id=self.aws_conn_id, poll_interval=self.poke_interval,
             ),
             method_name="execute_complete_events",
