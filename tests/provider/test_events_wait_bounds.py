@@ -81,3 +81,31 @@ def test_inline_ids_are_capped_and_a_missing_state_is_an_error_event(store):
                                        archive_uri=store.archive.archive_uri, poll_interval=0.05)
     event = asyncio.run(first_event(gone))
     assert event["status"] == "error" and "state" in event["message"]
+
+
+def test_a_triggerer_restart_mid_wait_resumes_from_the_ledger(store):
+    """The trigger keeps nothing of its own: a new instance from its serialized kwargs decides the same."""
+    jobs = ["job-a", "job-b"]
+    now = time.time()
+    state = WaitState(open=dict.fromkeys(jobs, "gdpr"), fallback_at=dict.fromkeys(jobs, now + 3600), settled={},
+                      since_seq=0, end_at=now + 7200)
+    key = store.keys.wait("restart/0001")
+    store.archive.put_json(key, state.to_json())
+    recorded = datetime.now(UTC).isoformat()
+    store.put_record(JournalRecord(seq=1, since=None, last="p1", recorded_at=recorded, events=(final("job-a", 1),)))
+    trigger = PrivacyJournalEventsTrigger(job_ids=None, wait_key=key, archive_uri=store.archive.archive_uri,
+                                          poll_interval=0.05)
+
+    async def run_then_stop() -> None:  # the triggerer dies while job-b has no event yet
+        generator = trigger.run()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(generator.asend(None), 0.5)
+        await generator.aclose()
+
+    asyncio.run(run_then_stop())
+    store.put_record(JournalRecord(seq=2, since="p1", last="p2", recorded_at=recorded,
+                                   events=(final("job-a", 1), final("job-b", 2))))  # job-a's event again
+    classpath, kwargs = trigger.serialize()
+    event = asyncio.run(first_event(PrivacyJournalEventsTrigger(**kwargs)))
+
+    assert event["status"] == "events" and event["complete_job_ids"] == jobs and event["last_seq"] == 2
