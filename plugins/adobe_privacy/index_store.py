@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +75,18 @@ def parquet_bytes(table) -> bytes:
 class RequestIndex:
     """The index under one archive root: write deltas, compact, rebuild from the archive, query."""
 
-    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None,
+                 serve_stale: bool = False) -> None:
+        """`serve_stale`: while a newer listing is being merged (seconds at Adobe's cap), keep answering
+        from the previous one instead of making the caller wait (the console; never the steps)."""
         self.store = store
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "privacy-index-cache")
+        self.serve_stale = serve_stale
         self._listing: tuple[float, dict[str, Any], list[str]] | None = None
         self._lock = threading.Lock()
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     # -- keys ----------------------------------------------------------------------------------------
     @property
@@ -176,8 +181,13 @@ class RequestIndex:
             where: list[str] = ["TRUE"]
             params: dict[str, Any] = {"today": as_of}
             if prefix:
-                where.append("starts_with(request_id, $prefix)")
+                # The range lets the sorted base skip every row group outside the prefix (zone maps).
+                where.append("request_id >= $prefix AND starts_with(request_id, $prefix)")
                 params["prefix"] = prefix
+                upper = _prefix_end(prefix)
+                if upper is not None:
+                    where.append("request_id < $prefix_end")
+                    params["prefix_end"] = upper
             for name, value in (("regulation", regulation), ("status", status)):
                 if value:
                     where.append(f"{name} = ${name}")
@@ -216,16 +226,22 @@ class RequestIndex:
             by_bucket.setdefault(bucket_name, {})[row_status] = int(count)
         return {"total": sum(sum(v.values()) for v in by_bucket.values()), "items": items, "by_bucket": by_bucket}
 
-    def deadline_alerts(self, today: date) -> dict[str, list[dict[str, str]]]:
-        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`)."""
+    def deadline_alerts(self, today: date, *, due_soon_days: int = index.DUE_SOON_DAYS) -> dict[str, list[dict[str, str]]]:
+        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`).
+
+        Only rows due by `today + due_soon_days` leave DuckDB; the rule itself is the pure function's.
+        """
         con = self.snapshot().cursor()
         try:
-            rows = con.execute("""SELECT request_id, status, due_date FROM open_base
-                                  WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
-                                  UNION ALL SELECT request_id, status, due_date FROM merged_rows""").fetchall()
+            rows = con.execute("""SELECT request_id, status, due_date FROM (
+                                    SELECT request_id, status, due_date FROM open_base
+                                      WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
+                                    UNION ALL SELECT request_id, status, due_date FROM merged_rows)
+                                  WHERE due_date <= $last""", {"last": today + timedelta(days=due_soon_days)}).fetchall()
         finally:
             con.close()
-        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today)
+        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today,
+                                     due_soon_days=due_soon_days)
 
     def snapshot(self) -> IndexSnapshot:
         """The current files as one DuckDB connection, and the records the deltas touch, merged.
@@ -235,11 +251,27 @@ class RequestIndex:
         manifest, deltas = self._current()
         ident = (manifest.get("records"), manifest.get("open"), tuple(deltas))
         with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot.ident != ident:
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                self._snapshot = self._open_snapshot(manifest, deltas)
+            current = self._snapshot
+            if current is not None and current.ident == ident:
+                return current
+            if current is not None and self.serve_stale:
+                if self._refreshing is None or not self._refreshing.is_alive():
+                    self._refreshing = threading.Thread(target=self._refresh, args=(manifest, deltas),
+                                                        name="privacy-index-refresh", daemon=True)
+                    self._refreshing.start()
+                return current
+            self._snapshot = self._open_snapshot(manifest, deltas)
             return self._snapshot
+
+    def _refresh(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> None:
+        """Merge a newer listing in the background; the previous snapshot stays for queries still using it."""
+        try:
+            fresh = self._open_snapshot(manifest, deltas)
+        except Exception:
+            log.exception("Refreshing the request index failed; still answering from the previous listing")
+            return
+        with self._snapshot_lock:
+            self._snapshot = fresh
 
     def _open_snapshot(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> IndexSnapshot:
         import duckdb
@@ -287,6 +319,17 @@ class RequestIndex:
 
 
 
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string starting with `prefix` (None when there is none)."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
+
+
 def _view(con, name: str, files: Sequence[Path]) -> None:
     if files:
         listed = ", ".join(f"'{f}'" for f in files)
@@ -329,12 +372,15 @@ class IndexSnapshot:
         con = self.con
         con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
         rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
-        found = con.execute("SELECT request_id, record FROM open_base "
-                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
-        rows += [record for _key, record in found]
+        # Key columns first (narrow reads); whole records only for the keys found (`= ANY` prunes by key).
+        open_keys = [r[0] for r in con.execute("SELECT request_id FROM open_base "
+                                               "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()]
+        if open_keys:
+            rows += [r[0] for r in con.execute("SELECT record FROM open_base WHERE request_id = ANY($k)",
+                                               {"k": open_keys}).fetchall()]
         in_base = {r[0] for r in con.execute("SELECT request_id FROM base_keys "
                                              "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
-        closed = sorted(in_base - {key for key, _record in found})
+        closed = sorted(in_base - set(open_keys))
         if closed:
             self.ensure_base()
         for key in closed:
@@ -391,7 +437,8 @@ def update_index(
 
     Pass only what the step already holds: staged batch bytes (+ `sources` name -> sha256), ledger
     entries as JSON dicts, jobs.jsonl records, `(request_id, resubmit record)` pairs, `(request_id,
-    job_id, action)` for jobs given up on, rejects.csv rows. Every key touched is also stamped with this
+    job_id, action)` for jobs given up on, rejects.csv rows, `(request_ids, {batch_id, decision, by, at,
+    reasons})` for an approval gate's answer. Every key touched is also stamped with this
     run (dag_id, run_id, dag_version).
     """
     at = at or datetime.now(UTC)
@@ -405,7 +452,7 @@ def update_index(
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
     for request_ids, answer in approvals:
-        facts.extend(index.approval(request_ids, **answer))
+        facts.extend(index.from_approval(request_ids, **answer))
     keys = sorted({fact["request_id"] for fact in facts})
     from privacy_pipeline.layout import ArchiveLayout
 

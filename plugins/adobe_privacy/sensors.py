@@ -477,3 +477,123 @@ def _merged_window(submissions: Any) -> dict[str, Any]:
     from adobe_privacy.operators.base import materialize
 
     return merge_submissions(materialize(submissions))
+
+
+class HygieneDeletesSensor(BaseSensorOperator):
+    """
+    Wait for a run's record deletes: work orders (default) or alpha hygiene jobs, deferred like the privacy wait.
+
+    Pokes once; while anything is open it defers to :class:`~adobe_privacy.triggers.WorkOrdersTrigger`
+    (or :class:`~adobe_privacy.triggers.HygieneJobsTrigger`), which polls the hygiene list in the
+    triggerer, not a worker slot. Work orders take up to 30 days: at the timeout the open ones are
+    reported (``status: timeout``), not failed; their batches stay in the ledger's open index for a later
+    follow-up. Returns ``{"status", "counts", "open", "error_job_ids", "api"}``.
+
+    :param submissions: the hygiene submit tasks' summaries (templated; their XComArg).
+    :param api: `workorder` or `jobs` (templated; the DAG passes the Variable `privacy_hygiene_api`).
+    :param poll_interval: seconds before the second poll (templated).
+    :param wait_timeout: seconds to wait (templated).
+    :param adobe_privacy_conn_id: the `adobe_privacy_service` connection.
+    :param max_poll_interval: cap on the trigger's growing poll interval, in seconds.
+    :param fail_on_timeout: fail when anything is still open at the timeout; by default report it.
+    """
+
+    template_fields: Sequence[str] = ("submissions", "api", "poll_interval", "wait_timeout")
+
+    def __init__(
+        self,
+        *,
+        submissions: list[dict[str, Any]] | Any,
+        api: str = "{{ var.value.get('privacy_hygiene_api', 'workorder') }}",
+        poll_interval: float = 900,
+        wait_timeout: float = 6 * 3600,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        max_poll_interval: float = 6 * 3600.0,
+        fail_on_timeout: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.submissions = submissions
+        self.api = api
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.max_poll_interval = max_poll_interval
+        self.fail_on_timeout = fail_on_timeout
+
+    @cached_property
+    def hook(self) -> PrivacyServiceHook:
+        from adobe_privacy.hooks import PrivacyServiceHook
+
+        return PrivacyServiceHook(self.adobe_privacy_conn_id)
+
+    @cached_property
+    def _window(self) -> tuple[str, list[str], str | None, str | None]:
+        from adobe_privacy.operators.base import materialize
+        from adobe_privacy.operators.hygiene import hygiene_api
+
+        # The API the submit tasks used wins over the setting (a Variable changed mid-run cannot split a run).
+        used = {s["api"] for s in materialize(self.submissions) if s and s.get("api")}
+        if len(used) > 1:
+            raise AirflowException(f"submit tasks of one run used different hygiene APIs: {sorted(used)}")
+        window = _merged_window(self.submissions)
+        ids = sorted({job_id for ids in window["jobs_by_regulation"].values() for job_id in ids})
+        return hygiene_api(used.pop() if used else self.api), ids, window["from_date"], window["to_date"]
+
+    def _summarize(self) -> dict[str, Any]:
+        api, ids, from_date, to_date = self._window
+        if api == "workorder":
+            return self.hook.summarize_workorders(ids, from_date=from_date, to_date=to_date)
+        return self.hook.summarize_hygiene_jobs(ids, from_date=from_date, to_date=to_date)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        summary = self._summarize()
+        self.log.info("%d record deletes open (%s); counts %s", summary["open"], self._window[0], summary["counts"])
+        return PokeReturnValue(summary["open"] == 0, {"status": "success", "api": self._window[0], **summary})
+
+    def execute(self, context: Context) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+        from privacy_pipeline.errors import ConfigurationError
+
+        from adobe_privacy.triggers import HygieneJobsTrigger, WorkOrdersTrigger
+
+        try:
+            api, ids, from_date, to_date = self._window
+        except ConfigurationError as err:
+            raise AirflowFailException(str(err)) from err  # a wrong setting: no retries
+        if not ids:
+            self.log.info("No record deletes to wait for")
+            return {"status": "success", "api": api, "counts": {}, "open": 0, "error_job_ids": []}
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        timeout = float(self.wait_timeout)
+        trigger_class = WorkOrdersTrigger if api == "workorder" else HygieneJobsTrigger
+        self.defer(
+            trigger=trigger_class(
+                job_ids=ids,
+                from_date=from_date,
+                to_date=to_date,
+                adobe_privacy_conn_id=self.adobe_privacy_conn_id,
+                poll_interval=float(self.poll_interval),
+                max_poll_interval=max(float(self.poll_interval), float(self.max_poll_interval)),
+                end_at=(datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=timeout) + DEFERRAL_TIMEOUT_GRACE,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume from the trigger: validate the event, fail on error, report success or timeout."""
+        event = validate_jobs_event(event)
+        api = self._window[0]
+        if event["status"] == "error":
+            raise PrivacyServiceError(f"Waiting for record deletes ({api}) failed: {event['message']}")
+        if event["status"] == "timeout":
+            if self.fail_on_timeout:
+                raise AirflowSensorTimeout(f"{event['open']} record deletes ({api}) still open at the timeout")
+            self.log.warning("%d record deletes (%s) still open at the timeout; reporting them, their batches "
+                             "stay in the open index", event["open"], api)
+        else:
+            self.log.info("All record deletes finished (%s): counts %s", api, event["counts"])
+        return {**event, "api": api}

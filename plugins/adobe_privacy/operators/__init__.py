@@ -25,6 +25,11 @@ _EXPORTS = {
     "SubmitOptOutsOperator": "opt_out",
     "SubmitHygieneBatchesOperator": "hygiene",
     "ArchiveHygieneJobsOperator": "hygiene",
+    "SubmitHygieneDeletesOperator": "hygiene",
+    "ArchiveHygieneDeletesOperator": "hygiene",
+    "SubmitWorkOrdersOperator": "workorders",
+    "ArchiveWorkOrdersOperator": "workorders",
+    "FollowUpWorkOrdersOperator": "workorders",
 }
 __all__ = sorted(_EXPORTS)
 
