@@ -2,13 +2,18 @@
 ### Hourly reconcile: finish what the nightly runs could not
 
 Privacy jobs take days to weeks (15-45 days "processing" is normal), Adobe never re-runs a failed job,
-and access content may be gone 30 days after completion. Every hour this DAG reads the ledger's
-`open/` index (batches whose jobs are not all final and archived), checks their jobs through the list
-endpoint, and:
+and access content may be gone 30 days after completion. Every hour, and whenever
+`privacy_events_recorder` records new Adobe I/O Events (the asset `privacy_events_recorded`), this DAG
+reads the ledger's `open/` index (batches whose jobs are not all final and archived), checks their jobs
+and:
 
 - archives the content of access jobs that completed since (encrypted, under this run's `content/`);
 - resubmits errored jobs as a fresh job for that subject and action (`resubmit`, exactly once through
   the submit ledger and the daily job budget), at most `max_attempts` attempts per subject and action;
+- with events (`journal_url` on the connection): reads only the jobs whose completion or error event
+  arrived, one detail each (events are hints; the detail decides), and sweeps the list endpoint once a
+  day, or at once after a journal gap, so a missing event never loses a job; without events, every run
+  checks every open job through the list endpoint;
 - reports jobs processing longer than `stuck_after_days` as stuck, and alerts on a complete access job
   whose content is still not archived `archive_alert_days` after completion (the default notifier
   logs at ERROR).
@@ -41,18 +46,22 @@ from adobe_privacy.operators.approval import (
     SettleApprovalOperator,
     approval_timeout_param,
 )
+from adobe_privacy.operators.events import recorded_events_asset
 from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
 from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import reconcile_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION
-from airflow.sdk import dag
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 
 @dag(
     dag_id="privacy_reconcile",
     description="Hourly: archive late content, resubmit errored jobs, alert on stuck jobs and unarchived content",
-    schedule="20 * * * *",  # hourly, clear of the nightly run's 02:00 submit burst
+    # Hourly, clear of the nightly run's 02:00 submit burst, and whenever the recorder records new events.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("20 * * * *", timezone="UTC"), assets=[recorded_events_asset()]
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
