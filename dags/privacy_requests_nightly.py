@@ -70,8 +70,10 @@ in chunks. Its log says how many rows were rejected and why (counts by reason, n
 SUBMIT_DOC = """Posts each batch of its chunk to `POST /jobs` **exactly once** (ledger, then the list endpoint,
 only then a POST), within the daily job budget; what Adobe pushes back on is carried to the next run.
 Runs in the API pool named in the DAG docs."""
-WAIT_DOC = """One wait for every job of the run, in the triggerer (no worker slot), polling Adobe's list
-endpoint. Jobs still open at the timeout are reported as open; `privacy_reconcile` finishes them."""
+WAIT_DOC = """One wait for every job of the run, in the triggerer (no worker slot): on Adobe I/O Events when
+the connection has `journal_url` (a job with no event after `privacy_event_fallback_seconds` is asked of the
+list endpoint), else polling Adobe's list endpoint. Jobs still open at the timeout are reported as open;
+`privacy_reconcile` finishes them."""
 ARCHIVE_DOC = """Streams each complete access job's ZIP to S3 after checking it (bad ZIPs go to
 `quarantine/`), and writes every job's final record to `jobs/part-<chunk>.jsonl`."""
 GATE_DOC = """The approval gate (off unless the Variable `privacy_approval_rules` holds rules): `decide_approval`

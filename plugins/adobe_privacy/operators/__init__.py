@@ -33,6 +33,7 @@ _EXPORTS = {
     "DecideApprovalOperator": "approval",
     "AskApprovalOperator": "approval",
     "SettleApprovalOperator": "approval",
+    "RecordPrivacyEventsOperator": "events",
 }
 __all__ = sorted(_EXPORTS)
 
