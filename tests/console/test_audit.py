@@ -8,7 +8,8 @@ import json
 from datetime import UTC, date, datetime
 
 from adobe_privacy.audit import main, metric_facts, write_closed_packs, write_metrics, write_packs
-from adobe_privacy.index_store import RequestIndex, rebuild
+from adobe_privacy.index_rebuild import rebuild
+from adobe_privacy.index_store import RequestIndex
 
 from tests.console.archive_fixture import SECRET_VALUES
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from adobe_privacy.index_store import rebuild
+from adobe_privacy.index_rebuild import rebuild
 
 from tests.console.archive_fixture import SECRET_VALUES
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from adobe_privacy.index_store import RequestIndex, rebuild, update_index
+from adobe_privacy.index_rebuild import rebuild
+from adobe_privacy.index_store import RequestIndex, update_index
 
 from tests.console.archive_fixture import NIGHTLY_RUN, SECRET_VALUES, SOURCE, SOURCE_SHA
 
