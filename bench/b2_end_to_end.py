@@ -1,151 +1,185 @@
-"""B2 end to end with 50 ms per call: the nightly DAG against a naive sequential client.
+"""B2 end to end at Adobe's daily cap: the nightly DAG against a naive sequential client, 50 ms per call.
 
 Both sides run against their own fresh emulator with the same settings: 50 ms latency on every route,
-jobs complete within seconds, small content ZIPs. Ours is `airflow dags test privacy_requests_nightly`
-(a subprocess, as scripts/demo.py runs it; the DB migration is done before the clock starts). The
-naive client (bench.naive_client) submits the same accepted subjects, GETs each job until it is final
-and downloads each access job's ZIP. Calls are counted by the emulator.
+jobs complete within seconds, 64 KiB content ZIPs. Ours is `airflow dags test privacy_requests_nightly`
+(a subprocess, as scripts/demo.py runs it; the DB migration is done before the clock starts) on a day
+at the cap (about 16,000 subjects, 20,000 jobs, half of them access jobs). The naive client
+(bench.naive_client) is sequential: at that size it would run for about half an hour, so it runs on a
+sample of the same generator and its time is extrapolated per call (each kind of call at the sample's
+mean time). Calls are counted by the emulator.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from contextlib import closing
 from datetime import UTC, datetime
 
 from bench.inputs import requests_csv
 from bench.measure import work_dir
-from bench.naive_client import run_naive
+from bench.naive_client import NaiveRun, extrapolate, run_naive, workload
 from bench.report import BenchmarkRun, Result
-from bench.stack import ARCHIVE_BUCKET, migrate_airflow_db, running_stack
+from bench.stack import (
+    ARCHIVE_BUCKET,
+    dags_test,
+    route_calls,
+    run_report,
+    running_stack,
+    servers_cpu_seconds,
+    task_seconds,
+    task_tries,
+)
 
 DAG_ID = "privacy_requests_nightly"
 TARGET_WALL_RATIO = 10.0
 TARGET_STATUS_RATIO = 100.0
+TARGET_WORKER_SECONDS = 600.0
+TARGET_TASK_RSS_MB = 1024.0
 LATENCY_MS = 50
-ROWS_PER_SUBJECT = 1.8
+#: About 16,000 subjects after rejects and 19,000-odd jobs (~2 rows a subject): a day at Adobe's 20,000-job cap.
+FULL_ROWS = 33_000
+SAMPLE_ROWS = 1_100
+SMOKE_ROWS = 72
+#: The wait runs in the triggerer (deferred): it holds no worker slot, so it is not worker time.
+TRIGGERER_TASKS = ("wait_for_jobs",)
 #: The DAG's default products, so that both sides create the same jobs.
 DEFAULT_PRODUCTS = ("aepDataLake", "profileService", "identity")
 EMULATOR_SETTINGS = {
     "processing_after_seconds": 1,
     "complete_after_seconds": 3,
-    "content_bytes": 16_384,
+    "content_bytes": 65_536,
     "faults": [{"route": "*", "kind": "latency", "latency_ms": LATENCY_MS}],
 }
+#: Where the time went when the wall and worker-time targets were last missed; shown with a missed target.
+#: A profile is a measurement of one commit: re-profile (same command) after changing the archive step.
+PROFILE_NOTE = (
+    "Profile, 2026-11-30, commit a67dc34 (main's overlapped archiver), py-spy 0.4.1 `record -r 20 -f raw --pid "
+    "<airflow dags test>` over the whole run (19,410 jobs, 886 s wall, 181 CPU s in the process; emulator 70 "
+    "and moto 144 CPU s on the same 2 cores at load ~16): archive_results is 763 of the 841 worker seconds, "
+    "8 threads (`max_parallel_jobs=8`) waiting on sockets. Of the archive threads' samples: "
+    "`JobArchiver.archive_job` -> `hook.get_job` (detail read) 29%, `ledger.put_job_record` (two S3 puts per "
+    "complete access job: the intent, then the record) 23%, `hook.stream_content` (download) 16%, "
+    "`content._put_spool` (upload) 11.5%, `ledger.job_record` (one S3 GetObject per complete access job) 9%. "
+    "Ours: three ledger round trips per access job besides the upload (32% of the archive's time, and "
+    "moto's CPU is the largest of the three processes) and 8-way concurrency for a latency-bound loop. Not "
+    "ours: 50 ms per Adobe call, the emulator and moto sharing two busy cores with the run, and `dags test` "
+    "running the five mapped archive chunks one after another (an executor runs them side by side; worker "
+    "time is the same). take_in_requests' ~34 s is mostly the first task's imports in a fresh process on "
+    "the loaded machine (`import airflow.sdk` alone: 22.7 s wall, 1.8 s CPU; the same task takes 3-7 s in a "
+    "warm process, see B9's runs)."
+)
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 DETAIL_ROUTE = "GET /data/core/privacy/jobs/{jobId}"
 POST_ROUTE = "POST /data/core/privacy/jobs"
 CONTENT_ROUTE = "GET /data/core/privacy/jobs/{jobId}/content"
 
 
-def _calls(stats: dict, route: str) -> int:
-    return sum(stats["calls"].get(route, {}).values())
-
-
 def run_ours(rows: int) -> dict:
     input_path = requests_csv(rows)
     with running_stack("b2-ours", EMULATOR_SETTINGS) as stack:
-        env = {**os.environ, **stack.env}
-        migrate_airflow_db(env, stack.airflow_home / "db-migrate.log")
         logical_date = datetime.now(UTC).date().isoformat()
-        conf = json.dumps({"input_uri": str(input_path), "poll_interval": 5})
-        log = stack.airflow_home / "dags-test.log"
-        started = time.perf_counter()
-        with open(log, "wb") as out:
-            code = subprocess.run(
-                [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, logical_date, "-c", conf],
-                env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
-            ).returncode
-        seconds = time.perf_counter() - started
-        if code != 0:
-            raise RuntimeError(f"the DAG run failed (exit {code}); see {log}")
+        test = dags_test(stack, DAG_ID, logical_date, {"input_uri": str(input_path), "poll_interval": 5},
+                         name="dags-test")
+        if test.returncode != 0:
+            raise RuntimeError(f"the DAG run failed (exit {test.returncode}); see {test.log}")
         stats = stack.emulator.stats()
-        report = _run_report(stack, logical_date)
-        tasks = _task_seconds(stack.airflow_home / "airflow.db")
+        servers_cpu = servers_cpu_seconds(stack)
+        report = run_report(stack, logical_date)
+        tasks = task_seconds(stack.airflow_home, DAG_ID)
+        retries = task_tries(stack.airflow_home, DAG_ID)
+    worker = sum(seconds for task, seconds in tasks.items() if task not in TRIGGERER_TASKS)
     return {
-        "seconds": seconds, "posts": _calls(stats, POST_ROUTE), "lists": _calls(stats, LIST_ROUTE),
-        "details": _calls(stats, DETAIL_ROUTE), "downloads": _calls(stats, CONTENT_ROUTE), "report": report,
-        "task_seconds": tasks,
+        "seconds": test.seconds, "maxrss_mb": test.maxrss_mb, "cpu_seconds": test.cpu_seconds, "posts": route_calls(stats, POST_ROUTE),
+        "lists": route_calls(stats, LIST_ROUTE), "details": route_calls(stats, DETAIL_ROUTE),
+        "downloads": route_calls(stats, CONTENT_ROUTE), "jobs_total": stats["jobs_total"],
+        "duplicates": stats["duplicate_user_actions"], "report": report, "task_seconds": tasks,
+        "retries": retries, "worker_seconds": worker, "servers_cpu": servers_cpu,
     }
 
 
-def _task_seconds(db_path) -> dict[str, float]:
-    """Seconds spent per task (mapped instances summed), from the run's own metadata DB."""
-    import sqlite3
-
-    with closing(sqlite3.connect(db_path)) as db:
-        rows = db.execute(
-            "SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) "
-            "FROM task_instance GROUP BY task_id ORDER BY MIN(start_date)"
-        ).fetchall()
-    return {task_id: round(seconds or 0.0, 1) for task_id, seconds in rows}
-
-
-def _run_report(stack, logical_date: str) -> dict:
-    client = stack.s3_client()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("report.json") and f"/runs/{logical_date}/" in item["Key"]:
-                return json.loads(client.get_object(Bucket=ARCHIVE_BUCKET, Key=item["Key"])["Body"].read())
-    raise RuntimeError("the DAG run wrote no report.json")
-
-
-def run_reference(rows: int) -> dict:
+def run_reference(sample_rows: int, full_rows: int) -> dict:
+    """The naive client on the sample, and its time extrapolated per call to the full input."""
     with running_stack("b2-naive", EMULATOR_SETTINGS) as stack:
-        naive = run_naive(stack.emulator, requests_csv(rows), DEFAULT_PRODUCTS)
+        naive: NaiveRun = run_naive(stack.emulator, requests_csv(sample_rows), DEFAULT_PRODUCTS,
+                                    s3_client=stack.s3_client(), bucket=ARCHIVE_BUCKET)
         stats = stack.emulator.stats()
+    sample_load, _ = workload(requests_csv(sample_rows), DEFAULT_PRODUCTS)
+    full_load, intake_seconds = workload(requests_csv(full_rows), DEFAULT_PRODUCTS)
     return {
-        "seconds": naive.seconds, "subjects": naive.subjects, "jobs": naive.jobs, "passes": naive.passes,
-        "posts": _calls(stats, POST_ROUTE), "status_gets": _calls(stats, DETAIL_ROUTE),
-        "downloads": _calls(stats, CONTENT_ROUTE), "statuses": naive.statuses,
+        "sample_seconds": naive.seconds, "sample_model_seconds": extrapolate(naive, sample_load, naive.intake_seconds),
+        "seconds": extrapolate(naive, full_load, intake_seconds), "per_call": naive.per_call(),
+        "sample": {"subjects": naive.subjects, "jobs": naive.jobs, "posts": route_calls(stats, POST_ROUTE),
+                   "gets": route_calls(stats, DETAIL_ROUTE), "downloads": route_calls(stats, CONTENT_ROUTE),
+                   "passes": naive.passes, "statuses": naive.statuses},
+        "full": full_load.__dict__, "full_intake_seconds": intake_seconds,
     }
 
 
 def run(smoke: bool = False) -> BenchmarkRun:
-    subjects = 40 if smoke else 2_000
-    rows = int(subjects * ROWS_PER_SUBJECT)
+    full_rows, sample_rows = (SMOKE_ROWS, SMOKE_ROWS) if smoke else (FULL_ROWS, SAMPLE_ROWS)
     bench = BenchmarkRun(
-        "B2", "end to end at 50 ms per call", "python -m bench --only B2",
+        "B2", "end to end at Adobe's daily cap, 50 ms per call", "python -m bench --only B2",
         notes=[
             f"Emulator: {LATENCY_MS} ms added to every call, jobs processing after 1 s and complete after 3 s "
-            "(+ up to 20% seeded jitter), 16 KiB ZIPs. Each side gets its own fresh emulator.",
+            "(+ up to 20% seeded jitter), 64 KiB ZIPs. Each side gets its own fresh emulator and moto S3.",
             "Ours: `airflow dags test` wall time, poll_interval 5 s (the param's minimum), triggers inline; "
             "the Airflow DB migration is not timed. It also stages batches, keeps the ledger, inspects "
-            "and uploads every ZIP to S3 (moto), which the naive client does not.",
-            f"Size capped at {rows:,} input rows (about {subjects:,} subjects before rejects and shapes): the naive "
-            "side is sequential by design (minutes at this size).",
-            "Status calls: ours = every list call the run made (whoever made it); naive = GET /jobs/{id} until final. "
-            "The `all job reads` row adds ours' GET /jobs/{id} detail reads (archive: product responses "
-            "and download URL of each final job).",
+            "and uploads every ZIP to S3 (moto). Worker time = the sum of the task instances' durations "
+            "(every try, mapped instances summed) without the deferred wait, which runs in the triggerer; "
+            "peak RSS = wait4's ru_maxrss of the `airflow dags test` process (its tasks included), an upper "
+            "bound on any task's.",
+            f"Naive (bench.naive_client): sequential POST per 1000 subjects, GET per job until final, "
+            f"download + S3 upload per access job. EXTRAPOLATED: it runs on a {sample_rows:,}-row sample of "
+            "the same generator; the full-size figure is the full input's POSTs, jobs (one GET each, a lower "
+            "bound) and access jobs, each at the sample's mean seconds per call, plus its intake, timed on "
+            "the full file.",
         ],
     )
-    reference = run_reference(rows)
-    ours = run_ours(rows)
-    size = f"{reference['subjects']:,} subjects, {reference['jobs']:,} jobs"
+    reference = run_reference(sample_rows, full_rows)
+    ours = run_ours(full_rows)
+    full = reference["full"]
+    size = f"{full['subjects']:,} subjects, {ours['jobs_total']:,} jobs"
+    per_call = ", ".join(f"{kind} {seconds * 1000:.0f} ms" for kind, seconds in reference["per_call"].items())
+    sample = reference["sample"]
     wall_ratio = reference["seconds"] / ours["seconds"]
     bench.results.append(
-        Result("B2", f"{size}, wall", f"{ours['seconds']:.0f} s", f"{reference['seconds']:.0f} s (naive)",
-               wall_ratio, f">= {TARGET_WALL_RATIO:g}x less", wall_ratio >= TARGET_WALL_RATIO,
+        Result("B2", f"{size}, wall", f"{ours['seconds']:.0f} s",
+               f"{reference['seconds']:.0f} s (naive, extrapolated)", wall_ratio, f">= {TARGET_WALL_RATIO:g}x less",
+               wall_ratio >= TARGET_WALL_RATIO,
                notes=f"ours {ours['posts']} POSTs, {ours['lists']} list calls, {ours['details']} detail GETs, "
-                     f"{ours['downloads']} downloads; report jobs_by_status "
-                     f"{json.dumps(ours['report'].get('jobs_by_status', {}), sort_keys=True)}. Naive "
-                     f"{reference['posts']} POSTs, {reference['status_gets']} GETs in {reference['passes']} passes, "
-                     f"{reference['downloads']} downloads. Ours per task: "
-                     + ", ".join(f"{task} {sec:g} s" for task, sec in ours["task_seconds"].items())),
+                     f"{ours['downloads']} downloads, {ours['duplicates']} duplicate user actions; report "
+                     f"jobs_by_status {json.dumps(ours['report'].get('jobs_by_status', {}), sort_keys=True)}. "
+                     f"Naive sample: {sample['subjects']:,} subjects, {sample['jobs']:,} jobs, {sample['posts']} "
+                     f"POSTs, {sample['gets']:,} GETs in {sample['passes']} passes, {sample['downloads']:,} "
+                     f"downloads in {reference['sample_seconds']:.0f} s (per-call model on the sample: "
+                     f"{reference['sample_model_seconds']:.0f} s); per call {per_call}; full input "
+                     f"{full['posts']} POSTs, {full['jobs']:,} jobs, {full['access_jobs']:,} access jobs."),
     )
-    status_ratio = reference["status_gets"] / max(ours["lists"], 1)
+    tasks = ", ".join(f"{task} {sec:g} s" for task, sec in ours["task_seconds"].items())
     bench.results.append(
-        Result("B2", f"{size}, status calls", str(ours["lists"]), f"{reference['status_gets']:,} (naive)",
+        Result("B2", f"{size}, worker time", f"{ours['worker_seconds']:.0f} s", f"{TARGET_WORKER_SECONDS:.0f} s budget",
+               ours["worker_seconds"] / TARGET_WORKER_SECONDS, f"<= {TARGET_WORKER_SECONDS / 60:.0f} min",
+               ours["worker_seconds"] <= TARGET_WORKER_SECONDS,
+               notes=f"per task (tries summed): {tasks}; Airflow retries {ours['retries'] or 'none'}; CPU "
+                     f"seconds of the whole `airflow dags test` process (every task, the inline trigger, "
+                     f"Airflow's own loop): {ours['cpu_seconds']:.0f} s, the work whatever the machine's load; "
+                     f"the servers on the same cores: {ours['servers_cpu']}"),
+    )
+    bench.results.append(
+        Result("B2", f"{size}, peak RSS of a task", f"{ours['maxrss_mb']:.0f} MB", f"{TARGET_TASK_RSS_MB:.0f} MB budget",
+               ours["maxrss_mb"] / TARGET_TASK_RSS_MB, "<= 1 GB", ours["maxrss_mb"] <= TARGET_TASK_RSS_MB)
+    )
+    status_ratio = full["jobs"] / max(ours["lists"], 1)
+    bench.results.append(
+        Result("B2", f"{size}, status calls", str(ours["lists"]), f"{full['jobs']:,} (naive, >= 1 GET per job)",
                status_ratio, f">= {TARGET_STATUS_RATIO:g}x fewer", status_ratio >= TARGET_STATUS_RATIO)
     )
+    if not all(row.met for row in bench.results[:2]):
+        bench.notes.append(PROFILE_NOTE)
     reads = ours["lists"] + ours["details"]
     bench.results.append(
-        Result("B2", f"{size}, all job reads", f"{reads:,}", f"{reference['status_gets']:,} (naive)",
-               reference["status_gets"] / reads, "report", None)
+        Result("B2", f"{size}, all job reads", f"{reads:,}", f"{full['jobs']:,} (naive, >= 1 GET per job)",
+               full["jobs"] / reads, "report", None,
+               notes="ours = list calls + GET /jobs/{id} detail reads (the archive step reads each job's detail)")
     )
     work_dir("b2").joinpath("raw.json").write_text(json.dumps({"ours": ours, "naive": reference}, indent=1, default=str))
     return bench

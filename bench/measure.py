@@ -22,7 +22,9 @@ from typing import Any
 
 from bench.report import REPO
 
-WORK_DIR = REPO / "bench" / "results"  # git-ignored: generated inputs, logs, Airflow homes
+#: git-ignored: generated inputs, logs, Airflow homes. Smoke runs use a subfolder (`BENCH_WORK_SUBDIR`, inherited
+#: by probes), so a smoke test never deletes the servers' files of a full run going on beside it.
+WORK_DIR = REPO / "bench" / "results" / os.environ.get("BENCH_WORK_SUBDIR", "")
 PROBE_TIMEOUT_SECONDS = 1800
 
 
@@ -36,7 +38,8 @@ def work_dir(*parts: str) -> Path:
     return path
 
 
-def run_probe(target: str, *, env: Mapping[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def run_probe(target: str, *, env: Mapping[str, str] | None = None, timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
+              **kwargs: Any) -> dict[str, Any]:
     """Call `module:function(**kwargs)` in a fresh interpreter; its JSON result plus `maxrss_mb`."""
     command = [sys.executable, "-m", "bench.probe", target, json.dumps(kwargs)]
     result = subprocess.run(
@@ -45,7 +48,7 @@ def run_probe(target: str, *, env: Mapping[str, str] | None = None, **kwargs: An
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=PROBE_TIMEOUT_SECONDS,
+        timeout=timeout_seconds,
         check=False,
     )
     if result.returncode != 0:

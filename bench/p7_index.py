@@ -46,7 +46,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
         notes=[
             f"Synthetic index: {requests:,} request records (24 months at ~20,000 jobs/day, 1.5 jobs per "
             "request), key-sorted base Parquet (zstd, 8,192-row groups) + open subset + "
-            f"{DELTA_FILES} uncompacted step deltas; records ~1 KB of JSON each, random hashes and ids.",
+            f"{DELTA_FILES} uncompacted step deltas; records ~1.9 KB of JSON each (about 190 bytes once compressed), random hashes and ids.",
             "Each query opens a fresh DuckDB connection over the local copies of the index files, as a "
             "console request does; the S3 download of new files (once per file) is not timed.",
         ],
@@ -63,10 +63,16 @@ def run(smoke: bool = False) -> BenchmarkRun:
             workdir.mkdir(parents=True, exist_ok=True)
             files = write_synthetic_index(workdir, requests, seed=7)
             manifest.write_text(json.dumps(files))
+        if "keys" not in files:  # the base's key column alone, as compaction writes it
+            files["keys"] = write_keys_file(files["base"], workdir / "keys.parquet")
+            manifest.write_text(json.dumps(files))
         built = time.monotonic() - started
         idx = LocalIndex(files)
         rng = random.Random(11)
         keys = [request_key(rng.randrange(requests)) for _ in range(LOOKUPS)] + files["delta_keys"][:20]
+        began = time.perf_counter()
+        idx.snapshot()  # what the first request after a new delta pays: deltas merged with their base rows
+        refresh_s = time.perf_counter() - began
         lookup = []
         for key in keys:
             began = time.perf_counter()
@@ -91,7 +97,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "P7", f"{size}, lookup by key p95", f"{p95:.3f} s", f"{LOOKUP_P95_TARGET_S:g} s budget",
             p95 / LOOKUP_P95_TARGET_S, f"<= {LOOKUP_P95_TARGET_S:g} s", p95 <= LOOKUP_P95_TARGET_S,
             notes=f"{len(keys)} lookups (20 of keys in the deltas): median {statistics.median(lookup):.3f} s, "
-                  f"max {max(lookup):.3f} s",
+                  f"max {max(lookup):.3f} s; once per new delta, the refresh (deltas merged with their base "
+                  f"records, {len(files['delta_keys']):,} new keys) took {refresh_s:.2f} s before the first",
         ))
         worst = max(board_times)
         bench.results.append(Result(
@@ -126,12 +133,24 @@ class LocalIndex:
                 self._snapshot_lock = threading.Lock()
 
             def _current(self, *, refresh: bool = False):
-                return {"records": files["base"], "open": files["open_file"]}, list(files["deltas"])
+                return ({"records": files["base"], "open": files["open_file"], "keys": files.get("keys")},
+                        list(files["deltas"]))
 
             def _local(self, key: str) -> Path:
                 return Path(key)
 
         return _Local()
+
+
+def write_keys_file(base: str, path: Path) -> str:
+    import duckdb
+    from adobe_privacy.index_store import ROW_GROUP_ROWS
+
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT request_id FROM read_parquet('{base}')) TO '{path}' "
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS * 16})")
+    con.close()
+    return str(path)
 
 
 def request_key(i: int) -> str:
@@ -163,7 +182,8 @@ def write_synthetic_index(directory: Path, requests: int, *, seed: int) -> dict[
             open_keys.extend(open_part["request_id"].slice(0, 50).to_pylist())
     deltas, delta_keys = _deltas(directory, requests, open_keys, seed)
     return {"base": str(base_path), "open_file": str(open_path), "deltas": deltas, "delta_keys": delta_keys,
-            "open": open_rows, "base_mb": base_path.stat().st_size / 1024**2}
+            "open": open_rows, "base_mb": base_path.stat().st_size / 1024**2,
+            "keys": write_keys_file(str(base_path), directory / "keys.parquet")}
 
 
 def _hex(rng, rows: int, nbytes: int):

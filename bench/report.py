@@ -43,6 +43,8 @@ class BenchmarkRun:
     results: list[Result] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     measured_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: `machine()` when this benchmark ran (rows of one file may come from different `--only` runs).
+    machine: dict[str, str] = field(default_factory=dict)
 
 
 def machine() -> dict[str, str]:
@@ -88,7 +90,19 @@ def load_runs(path: Path) -> dict[str, BenchmarkRun]:
     return runs
 
 
-def render(runs: list[BenchmarkRun], machine_info: dict[str, str], *, smoke: bool) -> str:
+def _machine_line(info: dict[str, str]) -> str:
+    if not info:
+        return "machine not recorded"
+    return (f"{info.get('nproc', '?')} CPUs, {info.get('memory', '?')}, load {info.get('load average at start', '?')} "
+            f"at start, commit {info.get('commit', '?')}")
+
+
+def render(runs: list[BenchmarkRun], machine_info: dict[str, str], *, smoke: bool,
+           registered: list[str] | None = None) -> str:
+    """The whole file: one table with every target (met or not) and its command, then notes and data.
+
+    A registered benchmark with no rows yet gets a row saying so, so the table always lists every target.
+    """
     lines = ["# Benchmarks", ""]
     if smoke:
         lines += ["**Smoke run: tiny sizes, the figures say nothing about performance.**", ""]
@@ -101,21 +115,30 @@ def render(runs: list[BenchmarkRun], machine_info: dict[str, str], *, smoke: boo
         "",
         *[f"- {name}: {value}" for name, value in machine_info.items()],
         "",
+        "Each benchmark's own machine line (load, commit) is under its notes: `--only` keeps the other rows.",
+        "",
         "## Results",
         "",
-        "| benchmark | size | ours | reference | ratio | target | met? |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | size | ours | reference | ratio | target | met? | command |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    measured = {run.benchmark for run in runs}
     for run in runs:
         for row in run.results:
             ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
             met = {True: "yes", False: "**no**", None: "-"}[row.met]
             lines.append(
-                f"| {row.benchmark} | {row.size} | {row.ours} | {row.reference} | {ratio} | {row.target} | {met} |"
+                f"| {row.benchmark} | {row.size} | {row.ours} | {row.reference} | {ratio} | {row.target} | {met} "
+                f"| `{run.command}` |"
             )
+    for name in registered or []:
+        if name not in measured:
+            lines.append(f"| {name} | not measured yet | - | - | n/a | see its module | - "
+                         f"| `python -m bench --only {name}` |")
     lines += ["", "## Benchmarks, notes and how to reproduce them", ""]
     for run in runs:
-        lines += [f"### {run.benchmark}: {run.title}", "", f"Measured {run.measured_at}. Reproduce: `{run.command}`", ""]
+        lines += [f"### {run.benchmark}: {run.title}", "",
+                  f"Measured {run.measured_at} ({_machine_line(run.machine)}). Reproduce: `{run.command}`", ""]
         lines += [f"- {note}" for note in run.notes]
         lines += [f"- {row.size}: {row.notes}" for row in run.results if row.notes]
         lines.append("")

@@ -95,3 +95,115 @@ def migrate_airflow_db(env: dict[str, str], log: Path) -> None:
             [sys.executable, "-m", "airflow", "db", "migrate"], env={**os.environ, **env},
             stdout=out, stderr=subprocess.STDOUT, check=True,
         )
+
+
+@dataclass
+class DagTest:
+    """One `airflow dags test` subprocess: its wall time, exit code and peak RSS (tasks included)."""
+
+    seconds: float
+    returncode: int
+    maxrss_mb: float
+    #: CPU seconds (user + system) of the process and the descendants it reaped: the work, whatever the load.
+    cpu_seconds: float
+    log: Path
+
+
+def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any], *, name: str,
+              extra_env: dict[str, str] | None = None, timeout: float | None = None) -> DagTest:
+    """`airflow dags test dag_id logical_date -c conf` in the stack's Airflow home (DB migrated first).
+
+    The peak RSS comes from `wait4` on the process: the maximum over it and every descendant it reaped,
+    so it bounds the peak of any task, however Airflow runs them.
+    """
+    import json
+    import time
+
+    env = {**os.environ, **stack.env, **(extra_env or {})}
+    if not (stack.airflow_home / "airflow.db").exists():
+        migrate_airflow_db(env, stack.airflow_home / "db-migrate.log")
+    log = stack.airflow_home / f"{name}.log"
+    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, logical_date, "-c", json.dumps(conf)]
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = None if timeout is None else started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                os.killpg(process.pid, 15)
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return DagTest(seconds=seconds, returncode=process.returncode, maxrss_mb=usage.ru_maxrss / 1024,
+                   cpu_seconds=usage.ru_utime + usage.ru_stime, log=log)
+
+
+def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
+    """Seconds per task (mapped instances and tries summed) of the DAG's runs, from the run's own DB.
+
+    Earlier tries of a retried task are in `task_instance_history`; both tables are read.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    spans = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
+             "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        rows = db.execute(
+            f"SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) FROM ({spans}) "
+            "GROUP BY task_id ORDER BY MIN(start_date)", {"dag": dag_id},
+        ).fetchall()
+    return {task_id: round(seconds or 0.0, 1) for task_id, seconds in rows}
+
+
+def task_tries(airflow_home: Path, dag_id: str) -> dict[str, int]:
+    """Tries per task (mapped instances summed): more than one per instance means Airflow retried it."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        rows = db.execute(
+            "SELECT task_id, SUM(try_number), COUNT(*) FROM task_instance WHERE dag_id = ? GROUP BY task_id",
+            (dag_id,),
+        ).fetchall()
+    return {task_id: int(tries or 0) - int(count) for task_id, tries, count in rows if (tries or 0) > count}
+
+
+def run_report(stack: Stack, logical_date: str) -> dict[str, Any]:
+    """The report.json the nightly run of `logical_date` wrote to the archive bucket."""
+    import json
+
+    client = stack.s3_client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=ARCHIVE_BUCKET):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("report.json") and f"/runs/{logical_date}/" in item["Key"]:
+                return json.loads(client.get_object(Bucket=ARCHIVE_BUCKET, Key=item["Key"])["Body"].read())
+    raise RuntimeError("the DAG run wrote no report.json")
+
+
+def route_calls(stats: dict[str, Any], route: str) -> int:
+    """Calls the emulator counted on a route template, whatever their status."""
+    return sum(stats["calls"].get(route, {}).values())
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a live process has used so far (0 when it is gone or unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def servers_cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds the emulator and moto have used: the other side of every call, on the same cores."""
+    return {"emulator": round(process_cpu_seconds(stack.emulator.pid), 1),
+            "moto": round(process_cpu_seconds(stack.s3.pid), 1)}

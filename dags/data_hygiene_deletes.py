@@ -1,10 +1,17 @@
 """
 ### Data Hygiene record deletes
 
-Delete requests (action `delete`, standard **and custom** namespaces) through the Data Hygiene jobs
-API, with the nightly pipeline's guarantees: the same intake and rejects, batches of ≤ 1000 subjects
-submitted exactly once (ledger, then the hygiene list endpoint, only then a POST), the daily budget,
-a wait on the list endpoint, every job's final record archived, and a report that must add up.
+Record deletes (action `delete`, standard **and custom** namespaces) through Adobe's Data Lifecycle
+**work orders** (`/data/core/hygiene/workorder`, the default) or the seed's alpha hygiene jobs API, with
+the nightly pipeline's guarantees: the same intake and rejects, each batch submitted exactly once (ledger
+first; for work orders, one order per namespace whose display name carries the batch id, so a retry lists
+with `search=<batch id>` and adopts what exists before any POST), Adobe's identity quota (`GET /quota`)
+read before submitting and the daily budget (a batch over either is postponed to the next run), a
+deferrable wait, every order's or job's final record archived, and a report that must add up.
+
+**Not for data-subject requests.** Adobe says record delete must not be used for them: a person's access
+or delete request goes through Privacy Service, in `privacy_requests_nightly`. This DAG is for the
+organisation's own record-level clean-up.
 
 Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger and outputs live under
 `<privacy_archive_uri>/hygiene/` (its own ledger and budget: hygiene has its own Adobe quota).
@@ -12,7 +19,13 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
 - **Variables** (optional, read at run time): `privacy_input_uri`, `privacy_archive_uri`, `privacy_sse` /
-  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's extra `sandbox_name` (default `prod`) picks the sandbox.
+  `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's
+  extra `sandbox_name` (default `prod`) picks the sandbox; `privacy_hygiene_api`: `workorder` (default,
+  Adobe's current API) or `jobs` (the seed's alpha `/hygiene/jobs`, which Adobe's current API does not
+  have). Any other value fails the run at once.
+- **Waiting**: work orders take up to 30 days. Orders still open at `wait_timeout` are reported open
+  (`jobs_by_status`), and their batches stay under `ledger/open/`: every later run's
+  `follow_up_open_orders` records them once final (`runs/<ds>/<run>/followup/workorders.jsonl`).
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the submit tasks
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
@@ -26,12 +39,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
-from adobe_privacy.operators.hygiene import ArchiveHygieneJobsOperator, SubmitHygieneBatchesOperator
+from adobe_privacy.operators.hygiene import (
+    HYGIENE_API_TEMPLATE,
+    ArchiveHygieneDeletesOperator,
+    SubmitHygieneDeletesOperator,
+)
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
 from adobe_privacy.operators.report import PrivacyRunReportOperator
+from adobe_privacy.operators.workorders import FollowUpWorkOrdersOperator
 from adobe_privacy.params import hygiene_params
 from adobe_privacy.pools import API_POOL
-from adobe_privacy.sensors import HygieneJobsSensor
+from adobe_privacy.sensors import HygieneDeletesSensor
 from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
 from airflow.sdk import dag
 
@@ -45,7 +63,9 @@ LOOKBACK_ROOT = (
 
 
 def _archive_arguments(submission: dict) -> dict:
-    return {"batch_ids": submission["batch_ids"], "chunk_index": submission["chunk"]}
+    # The API the submit task used, so a Variable changed mid-run cannot split the run.
+    return {"batch_ids": submission["batch_ids"], "chunk_index": submission["chunk"],
+            "api": submission.get("api") or "workorder"}
 
 
 @dag(
@@ -76,28 +96,32 @@ def data_hygiene_deletes():
         doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )
-    submitted = SubmitHygieneBatchesOperator.partial(
+    submitted = SubmitHygieneDeletesOperator.partial(
         task_id="submit_deletes",
         pool=API_POOL,
         archive_uri=HYGIENE_ARCHIVE_URI,
+        api=HYGIENE_API_TEMPLATE,
         as_of=AS_OF,
         map_index_template=CHUNK_OF_KEYS,
-        doc_md="Creates one hygiene job per batch, exactly once (ledger, then the hygiene list endpoint).",
+        doc_md="Creates each batch's work orders (one per namespace; or one alpha hygiene job) exactly once: "
+               "ledger, then the list by batch id, then Adobe's quota, only then a POST.",
         **ENCRYPTION,
     ).expand(batch_keys=intake.output)
-    waited = HygieneJobsSensor(
+    waited = HygieneDeletesSensor(
         task_id="wait_for_deletes",
         submissions=submitted.output,
+        api=HYGIENE_API_TEMPLATE,
         poll_interval="{{ params.poll_interval }}",
         wait_timeout="{{ params.wait_timeout }}",
-        doc_md="Waits in the triggerer for every hygiene job of the run.",
+        doc_md="Waits in the triggerer for every work order (or hygiene job) of the run; reports open ones "
+               "at the timeout.",
     )
-    archived = ArchiveHygieneJobsOperator.partial(
+    archived = ArchiveHygieneDeletesOperator.partial(
         task_id="archive_results",
         archive_uri=HYGIENE_ARCHIVE_URI,
         as_of=AS_OF,
         map_index_template=CHUNK_OF_IDS,
-        doc_md="Writes every hygiene job's final record to `jobs/part-<chunk>.jsonl`.",
+        doc_md="Writes every order's final GET (productStatusDetails) or job's record to `jobs/part-<chunk>.jsonl`.",
         **ENCRYPTION,
     ).expand_kwargs(submitted.output.map(_archive_arguments))
     report = PrivacyRunReportOperator(
@@ -109,8 +133,17 @@ def data_hygiene_deletes():
         doc_md="Writes `jobs.jsonl` and `report.json`; fails when the counts do not add up.",
         **ENCRYPTION,
     )
+    followed_up = FollowUpWorkOrdersOperator(
+        task_id="follow_up_open_orders",
+        archive_uri=HYGIENE_ARCHIVE_URI,
+        exclude_submissions=submitted.output,
+        trigger_rule="all_done",
+        doc_md="Records the final state of earlier runs' work orders that were still open when those runs "
+               "stopped waiting (`followup/workorders.jsonl`), and takes them out of `ledger/open/`.",
+        **ENCRYPTION,
+    )
     intake >> report
-    submitted >> waited >> archived >> report
+    submitted >> waited >> archived >> [report, followed_up]
 
 
 data_hygiene_deletes()

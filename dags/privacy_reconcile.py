@@ -2,13 +2,18 @@
 ### Hourly reconcile: finish what the nightly runs could not
 
 Privacy jobs take days to weeks (15-45 days "processing" is normal), Adobe never re-runs a failed job,
-and access content may be gone 30 days after completion. Every hour this DAG reads the ledger's
-`open/` index (batches whose jobs are not all final and archived), checks their jobs through the list
-endpoint, and:
+and access content may be gone 30 days after completion. Every hour, and whenever
+`privacy_events_recorder` records new Adobe I/O Events (the asset `privacy_events_recorded`), this DAG
+reads the ledger's `open/` index (batches whose jobs are not all final and archived), checks their jobs
+and:
 
 - archives the content of access jobs that completed since (encrypted, under this run's `content/`);
 - resubmits errored jobs as a fresh job for that subject and action (`resubmit`, exactly once through
   the submit ledger and the daily job budget), at most `max_attempts` attempts per subject and action;
+- with events (`journal_url` on the connection): reads only the jobs whose completion or error event
+  arrived, one detail each (events are hints; the detail decides), and sweeps the list endpoint once a
+  day, or at once after a journal gap, so a missing event never loses a job; without events, every run
+  checks every open job through the list endpoint;
 - reports jobs processing longer than `stuck_after_days` as stuck, and alerts on a complete access job
   whose content is still not archived `archive_alert_days` after completion (the default notifier
   logs at ERROR).
@@ -19,37 +24,50 @@ Outputs under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `reconcile.json`, `jo
 #### Before the first run
 - **Connections**: `adobe_privacy_default` (type *Adobe Privacy Service*) and `aws_default` (S3).
 - **Variables** (optional, read at run time): `privacy_archive_uri` (the same as the nightly DAG's),
-  `privacy_sse` / `privacy_kms_key_id`, `privacy_daily_job_budget`.
+  `privacy_sse` / `privacy_kms_key_id`, `privacy_daily_job_budget`, `privacy_approval_rules` (the optional
+  approval gate: `resubmit_errored_deletes` asks a person before errored deletes are resubmitted).
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots: the `resubmit` tasks
   run in it and **stay "scheduled" for ever without it**.
 - **Unpause first**: `privacy_requests_nightly` (this DAG only finishes what it started); unpause both.
 
 #### Params (the Trigger form)
-`max_attempts` (jobs per subject and action), `archive_alert_days` and `stuck_after_days` (days).
+`max_attempts` (jobs per subject and action), `archive_alert_days` and `stuck_after_days` (days),
+`approval_timeout` (seconds; default 50 min, so an unanswered gate never blocks the next hourly run: a
+rejected or unanswered resubmission is carried, and the next nightly run asks again).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adobe_privacy.operators.approval import (
+    AskApprovalOperator,
+    DecideApprovalOperator,
+    SettleApprovalOperator,
+    approval_timeout_param,
+)
+from adobe_privacy.operators.events import recorded_events_asset
 from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
 from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import reconcile_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION
-from airflow.sdk import dag
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 
 @dag(
     dag_id="privacy_reconcile",
     description="Hourly: archive late content, resubmit errored jobs, alert on stuck jobs and unarchived content",
-    schedule="20 * * * *",  # hourly, clear of the nightly run's 02:00 submit burst
+    # Hourly, clear of the nightly run's 02:00 submit burst, and whenever the recorder records new events.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("20 * * * *", timezone="UTC"), assets=[recorded_events_asset()]
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params=reconcile_params(),
+    params={**reconcile_params(), "approval_timeout": approval_timeout_param(50 * 60)},
     tags=["privacy", "adobe", "reconcile"],
     doc_md=__doc__,
 )
@@ -64,11 +82,26 @@ def privacy_reconcile():
         doc_md="Checks every open batch's jobs through the list endpoint; archives, plans resubmits, alerts.",
         **ENCRYPTION,
     )
+    gate_doc = "The approval gate (Variable `privacy_approval_rules`; skipped when no rule holds)."
+    decision = DecideApprovalOperator(
+        task_id="decide_approval", batch_keys=reconciled.output, archive_uri=ARCHIVE_URI, doc_md=gate_doc,
+        **ENCRYPTION,
+    )
+    asked = AskApprovalOperator(
+        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
+        doc_md=gate_doc,
+    )
+    held = SettleApprovalOperator(
+        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id, archive_uri=ARCHIVE_URI,
+        doc_md=gate_doc, **ENCRYPTION,
+    )
+    decision >> asked >> held
     SubmitPrivacyBatchesOperator.partial(
         task_id="resubmit",
         pool=API_POOL,
         archive_uri=ARCHIVE_URI,
         as_of=AS_OF,
+        held=held.output,  # errored deletes the approval gate holds back (none when it is off)
         map_index_template="chunk {{ ti.map_index }}: {{ task.batch_keys | length }} retry batches",
         doc_md="Submits the retry batches exactly once, within the daily job budget.",
         **ENCRYPTION,

@@ -17,7 +17,8 @@ Jobs still open at the wait timeout are reported as open, not failed: `privacy_r
   `s3://privacy-inbox/requests`), `privacy_archive_uri` (default `s3://privacy-archive/privacy`),
   `privacy_sse` / `privacy_kms_key_id` (encryption of every write), `privacy_daily_job_budget` (20000),
   `privacy_input_lookback_days` (3: past inbox days searched for files that arrived late, taken in once by
-  content hash), `privacy_extra_regulations` (JSON `{"code": window_days}` beyond Adobe's built-in ones).
+  content hash), `privacy_extra_regulations` (JSON `{"code": window_days}` beyond Adobe's built-in ones),
+  `privacy_approval_rules` (the optional approval gate before deletes; empty: off).
 - **Pool**: `adobe_privacy_api` (or the name in `ADOBE_PRIVACY_API_POOL`), e.g. 4 slots. The submit
   tasks run in it; **without it they stay "scheduled" for ever** with an empty log.
 - **Unpause** `privacy_reconcile` too (it finishes jobs that outlive this run's wait), and
@@ -26,7 +27,8 @@ Jobs still open at the wait timeout are reported as open, not failed: `privacy_r
 #### Params (the Trigger form)
 `input_uri` (empty: `<privacy_input_uri>/<run date>/`, the run date being the logical date or, for a
 manual run without one, the day it ran), `include` (products for rows naming none), `map_legacy_regulations`,
-`dry_run` (validate and batch, post nothing), `poll_interval` and `wait_timeout` (seconds).
+`dry_run` (validate and batch, post nothing), `poll_interval` and `wait_timeout` (seconds),
+`approval_timeout` (seconds the approval gate waits for a person; no answer counts as Reject).
 
 #### Outputs
 Under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `intake.json`, `rejects.csv`, `batches/`,
@@ -38,6 +40,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from adobe_privacy.operators.approval import (
+    AskApprovalOperator,
+    DecideApprovalOperator,
+    SettleApprovalOperator,
+    approval_timeout_param,
+)
 from adobe_privacy.operators.archive import ArchivePrivacyJobsOperator
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
@@ -62,10 +70,17 @@ in chunks. Its log says how many rows were rejected and why (counts by reason, n
 SUBMIT_DOC = """Posts each batch of its chunk to `POST /jobs` **exactly once** (ledger, then the list endpoint,
 only then a POST), within the daily job budget; what Adobe pushes back on is carried to the next run.
 Runs in the API pool named in the DAG docs."""
-WAIT_DOC = """One wait for every job of the run, in the triggerer (no worker slot), polling Adobe's list
-endpoint. Jobs still open at the timeout are reported as open; `privacy_reconcile` finishes them."""
+WAIT_DOC = """One wait for every job of the run, in the triggerer (no worker slot): on Adobe I/O Events when
+the connection has `journal_url` (a job with no event after `privacy_event_fallback_seconds` is asked of the
+list endpoint), else polling Adobe's list endpoint. Jobs still open at the timeout are reported as open;
+`privacy_reconcile` finishes them."""
 ARCHIVE_DOC = """Streams each complete access job's ZIP to S3 after checking it (bad ZIPs go to
 `quarantine/`), and writes every job's final record to `jobs/part-<chunk>.jsonl`."""
+GATE_DOC = """The approval gate (off unless the Variable `privacy_approval_rules` holds rules): `decide_approval`
+says whether this run's delete batches need a person; `ask_approval` is skipped when they do not, else it
+waits (no slot held) for Approve / Reject under *Required actions*; `settle_approval` holds the delete
+batches back when rejected or unanswered (carried to the next run, never dropped) and records who
+answered, and when, in the request index. Batches without a delete are submitted either way."""
 REPORT_DOC = """Writes `jobs.jsonl`, `report.json` and the deadlines chart; fails when the counts do not add
 up (the report is written first, so the evidence stays)."""
 
@@ -86,7 +101,7 @@ def _archive_arguments(submission: dict) -> dict:
     max_active_runs=1,
     render_template_as_native_obj=True,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
-    params=nightly_params(DEFAULT_PRODUCTS),
+    params={**nightly_params(DEFAULT_PRODUCTS), "approval_timeout": approval_timeout_param()},
     tags=["privacy", "adobe", "gdpr", "ccpa"],
     doc_md=__doc__,
 )
@@ -106,12 +121,26 @@ def privacy_requests_nightly():
         doc_md=TAKE_IN_DOC,
         **ENCRYPTION,
     )
+    decision = DecideApprovalOperator(
+        task_id="decide_approval", batch_keys=intake.output, dry_run="{{ params.dry_run }}", archive_uri=ARCHIVE_URI,
+        doc_md=GATE_DOC, **ENCRYPTION,
+    )
+    asked = AskApprovalOperator(
+        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
+        doc_md=GATE_DOC,
+    )
+    held = SettleApprovalOperator(
+        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id, archive_uri=ARCHIVE_URI,
+        doc_md=GATE_DOC, **ENCRYPTION,
+    )
+    decision >> asked >> held
     submitted = SubmitPrivacyBatchesOperator.partial(
         task_id="submit_batches",
         pool=API_POOL,
         archive_uri=ARCHIVE_URI,
         as_of=AS_OF,
         dry_run="{{ params.dry_run }}",
+        held=held.output,  # delete batches the approval gate holds back (none when it is off)
         map_index_template=CHUNK_OF_KEYS,
         doc_md=SUBMIT_DOC,
         **ENCRYPTION,

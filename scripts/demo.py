@@ -96,7 +96,7 @@ def _airflow_env(connections: dict[str, str]) -> dict[str, str]:
 
 # Our operators' own log lines (intake counts, chunks submitted, jobs open, archive, report) are the
 # run's story; everything else goes to the log file only.
-PROGRESS = re.compile(r"^\S+\s+\[(?:info|warning|error)\s*\]\s+(?P<message>.*?)\s+\[airflow\.task\.operators\.adobe_privacy\.operators\.(?P<task>\w+)\]")
+PROGRESS = re.compile(r"^\S+\s+\[(?:info|warning|error)\s*\]\s+(?P<message>.*?)\s+\[airflow\.task\.operators\.adobe_privacy\.(?:[\w.]+\.)?(?P<task>\w+)\]")
 
 
 def _run(command: list[str], env: dict[str, str], log: Path, *, progress: bool = False) -> int:
@@ -152,7 +152,7 @@ def _print_summary(report_key: str | None, stats: dict, elapsed: float) -> None:
     report = json.loads((OUTPUT / report_key).read_text())
     print(f"Run report ({OUTPUT / report_key}):")
     for name in (
-        "rows_read", "rows_rejected", "subjects_submitted", "subjects_deferred", "jobs_created",
+        "rows_read", "rows_rejected", "subjects_submitted", "subjects_postponed", "jobs_created",
         "api_posts", "content_archived", "content_quarantined",
     ):
         if name in report:

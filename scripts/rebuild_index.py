@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compact-only", action="store_true", help="fold the steps' deltas, do not rescan")
     args = parser.parse_args(argv)
 
-    from adobe_privacy.index_store import RequestIndex, rebuild
+    from adobe_privacy.index_rebuild import rebuild
+    from adobe_privacy.index_store import RequestIndex
     from adobe_privacy.storage import PrivacyArchiveStore
 
     store = PrivacyArchiveStore(args.archive_uri, aws_conn_id=args.aws_conn_id, sse=args.sse,

@@ -47,6 +47,7 @@ class Entry:
     usize: int | None = None
     payload: bytes | None = None  # the member's stored bytes; default: `data`, compressed by `method`
     descriptor: bytes | None = None  # bit 3 members: the bytes after the data (default: a true one)
+    version: int = 20  # version needed to extract, in local and central headers
 
 
 @dataclass
@@ -90,7 +91,7 @@ def build_zip(layout: Layout) -> bytes:
         local_name = entry.name if entry.local_name is None else entry.local_name
         offsets.append(len(out))
         out += struct.pack(
-            "<4s5H3L2H", b"PK\x03\x04", 20,
+            "<4s5H3L2H", b"PK\x03\x04", entry.version,
             entry.flags if entry.local_flags is None else entry.local_flags,
             entry.method if entry.local_method is None else entry.local_method,
             DOS_TIME, DOS_DATE, *local_sizes, len(local_name), len(entry.local_extra),
@@ -106,7 +107,7 @@ def build_zip(layout: Layout) -> bytes:
         attr = entry.ext_attr if entry.ext_attr is not None else (
             FOLDER if entry.name.endswith(b"/") else REGULAR)
         out += struct.pack(
-            "<4s6H3L5H2L", b"PK\x01\x02", entry.host << 8 | 20, 20, entry.flags, entry.method, DOS_TIME,
+            "<4s6H3L5H2L", b"PK\x01\x02", entry.host << 8 | 20, entry.version, entry.flags, entry.method, DOS_TIME,
             DOS_DATE, crc, csize, usize, len(entry.name), len(entry.central_extra), 0, 0, 0, attr,
             layout.offsets.get(index, offsets[index]),
         ) + entry.name + entry.central_extra
@@ -217,6 +218,8 @@ CASES: list[Case] = [
                                                  local_extra=extra(0x9901, b"\x02\x00AE\x03\x08\x00")))),
     Case("encrypted-by-local-header-only", "encrypted", one(replace(SAFE, local_flags=0x1))),
     Case("bzip2-member", "unsupported-compression", one(replace(SAFE, method=12, payload=b"BZh9"))),
+    Case("needs-newer-zip-version", "unsupported-compression", one(replace(SAFE, version=64))),
+    Case("patched-data-flag", "unsupported-compression", one(replace(SAFE, flags=0x20))),
     # -- duplicates and conflicts
     Case("duplicate-exact", "duplicate-name", many(SAFE, replace(SAFE, data=b"{}"))),
     Case("duplicate-by-case", "duplicate-name", many(SAFE, replace(SAFE, name=SAFE.name.upper()))),

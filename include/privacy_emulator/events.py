@@ -50,7 +50,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from privacy_emulator.errors import EmulatorHTTPError, gateway_error
-from privacy_emulator.gateway import apply_faults, hash_token
+from privacy_emulator.gateway import apply_faults, bearer_and_api_key
 from privacy_emulator.lifecycle import seeded_unit
 from privacy_emulator.settings import DAY
 from privacy_emulator.state import EmulatorState, State
@@ -334,16 +334,7 @@ router = APIRouter()
 
 def check_journal_headers(request: Request, state: EmulatorState, registration_client: str) -> None:
     """Adobe I/O's checks for the journal: token, the credential's API key, ``x-ims-org-id``."""
-    authorization = request.headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if not authorization:
-        raise gateway_error(401, "403010", "Oauth token is missing.")
-    record = state.store.find_token(hash_token(token.strip())) if scheme.lower() == "bearer" else None
-    if record is None or record["expires_at"] <= state.clock.now():
-        raise gateway_error(401, "401013", "Oauth token is not valid")
-    api_key = request.headers.get("x-api-key")
-    if not api_key:
-        raise gateway_error(403, "403000", "Api Key is required")
+    record, api_key = bearer_and_api_key(request, state)
     if api_key != registration_client or record["client_id"] != registration_client:
         raise gateway_error(403, "403003", "Api Key is invalid")
     org_id = request.headers.get("x-ims-org-id")

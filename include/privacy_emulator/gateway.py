@@ -28,13 +28,14 @@ import asyncio
 import hashlib
 import math
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from privacy_emulator.errors import EmulatorHTTPError, ImsError, gateway_error
-from privacy_emulator.state import State
+from privacy_emulator.state import EmulatorState, State
 from privacy_emulator.throttle import THROTTLE_BODY
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -147,8 +148,9 @@ async def apply_faults(request: Request, state: State) -> None:
         request.scope[DROP_SCOPE_KEY] = True
 
 
-async def check_gateway(request: Request, state: State) -> None:
-    settings = state.settings
+def bearer_and_api_key(request: Request, state: EmulatorState) -> tuple[dict[str, Any], str]:
+    """The checks every Adobe gateway makes first: a live bearer token, then an API key (its stored
+    token record and the key as sent). Adobe's codes: 403010 / 401013 / 403000."""
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if not authorization:
@@ -159,6 +161,12 @@ async def check_gateway(request: Request, state: State) -> None:
     api_key = request.headers.get("x-api-key")
     if not api_key:
         raise gateway_error(403, "403000", "Api Key is required")
+    return record, api_key
+
+
+async def check_gateway(request: Request, state: State) -> None:
+    settings = state.settings
+    record, api_key = bearer_and_api_key(request, state)
     if api_key != settings.effective_api_key:
         raise gateway_error(403, "403003", "Api Key is invalid")
     org_id = request.headers.get("x-gw-ims-org-id")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from privacy_emulator.errors import (
     GATEWAY_RESPONSES,
@@ -29,16 +29,14 @@ from privacy_emulator.errors import (
 )
 from privacy_emulator.gateway import API_DEPENDENCIES
 from privacy_emulator.jobs import basic_job, create_jobs, created_response, list_page, utc_day_bounds
-from privacy_emulator.listing import JOB_STATUSES, parse_list_query
+from privacy_emulator.listing import ListParams
 from privacy_emulator.models import (
-    CreatedJobsResponse,
     HygieneJobDetail,
     HygieneJobRequest,
     JobListResponse,
     QuotaResponse,
 )
-from privacy_emulator.openapi import documented_body
-from privacy_emulator.privacy import json_body
+from privacy_emulator.privacy import job_creation_route, json_body
 from privacy_emulator.state import EmulatorState, State
 from privacy_emulator.validation import JobRequestRules, validate_job_request
 
@@ -82,14 +80,7 @@ def optional_sandbox(request: Request) -> str | None:
 router = APIRouter(prefix="/data/core/hygiene", tags=["Data Hygiene"], dependencies=API_DEPENDENCIES)
 
 
-@router.post(
-    "/jobs",
-    status_code=202,
-    response_model=CreatedJobsResponse,
-    response_model_exclude_none=True,
-    responses={**aep_responses(400), **GATEWAY_RESPONSES},
-    openapi_extra=documented_body(HygieneJobRequest),
-)
+@router.post("/jobs", **job_creation_route(HygieneJobRequest))
 async def create_hygiene_jobs(request: Request, state: State) -> dict:
     """The seed's alpha record delete: one delete job per user."""
     validated = validate_job_request(
@@ -104,28 +95,10 @@ async def create_hygiene_jobs(request: Request, state: State) -> dict:
 
 
 @router.get("/jobs", response_model=JobListResponse, responses={**aep_responses(400), **GATEWAY_RESPONSES})
-async def list_hygiene_jobs(
-    state: State,
-    page: Annotated[int | None, Query()] = None,
-    size: Annotated[int | None, Query()] = None,
-    status: Annotated[str | None, Query(description=f"One of {', '.join(JOB_STATUSES)}.")] = None,
-    fromDate: Annotated[str | None, Query()] = None,
-    toDate: Annotated[str | None, Query()] = None,
-    filterDate: Annotated[str | None, Query()] = None,
-) -> dict:
+async def list_hygiene_jobs(state: State, params: Annotated[ListParams, Depends()]) -> dict:
     """Record-delete jobs, same query rules and shape as the Privacy Service list."""
     now = state.clock.now()
-    query = parse_list_query(
-        page=page,
-        size=size,
-        status=status,
-        from_date=fromDate,
-        to_date=toDate,
-        filter_date=filterDate,
-        now=now,
-        settings=state.settings,
-        service="HYGN",
-    )
+    query = params.parse(now=now, settings=state.settings, service="HYGN")
     return list_page(state, kind="hygiene", regulation=None, query=query, now=now)
 
 

@@ -23,6 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Query
 
 from privacy_emulator.errors import formatting_error
 from privacy_emulator.settings import DAY, EmulatorSettings
@@ -155,3 +158,44 @@ def parse_list_query(
         created_from=created_from,
         created_to=created_to,
     )
+
+
+class ListParams:
+    """The query parameters every job list endpoint takes, as a FastAPI dependency
+    (``params: Annotated[ListParams, Depends()]``); :meth:`parse` applies the rules above."""
+
+    def __init__(
+        self,
+        page: Annotated[int | None, Query(description="0-based unless the page_base setting is 1.")] = None,
+        size: Annotated[int | None, Query(description="Default 100, at most max_page_size (1000).")] = None,
+        status: Annotated[str | None, Query(description=f"One of {', '.join(JOB_STATUSES)}.")] = None,
+        fromDate: Annotated[str | None, Query(description="YYYY-MM-DD (GMT); needs toDate.")] = None,  # noqa: N803
+        toDate: Annotated[str | None, Query(description="YYYY-MM-DD (GMT); needs fromDate.")] = None,  # noqa: N803
+        filterDate: Annotated[  # noqa: N803
+            str | None, Query(description="YYYY-MM-DD: jobs created that day.")
+        ] = None,
+    ) -> None:
+        self.page, self.size, self.status = page, size, status
+        self.from_date, self.to_date, self.filter_date = fromDate, toDate, filterDate
+
+    def parse(
+        self,
+        *,
+        now: float,
+        settings: EmulatorSettings,
+        service: str = "PRVCY",
+        errors: list[dict[str, str]] | None = None,
+    ) -> ListQuery:
+        """The validated query (see :func:`parse_list_query`)."""
+        return parse_list_query(
+            page=self.page,
+            size=self.size,
+            status=self.status,
+            from_date=self.from_date,
+            to_date=self.to_date,
+            filter_date=self.filter_date,
+            now=now,
+            settings=settings,
+            service=service,
+            errors=errors,
+        )

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from privacy_emulator.content import blob_token, zip_stream
 from privacy_emulator.errors import (
@@ -31,7 +32,7 @@ from privacy_emulator.errors import (
 from privacy_emulator.gateway import API_DEPENDENCIES
 from privacy_emulator.jobs import basic_job, create_jobs, created_response, list_page
 from privacy_emulator.lifecycle import job_status, lifecycle_of, product_responses
-from privacy_emulator.listing import JOB_STATUSES, parse_list_query
+from privacy_emulator.listing import ListParams
 from privacy_emulator.models import (
     ConsentRequest,
     CreatedJobsResponse,
@@ -71,14 +72,19 @@ async def json_body(request: Request, service: str = "PRVCY") -> Any:
         ) from None
 
 
-@router.post(
-    "/jobs",
-    status_code=202,
-    response_model=CreatedJobsResponse,
-    response_model_exclude_none=True,
-    responses={**aep_responses(400), **GATEWAY_RESPONSES},
-    openapi_extra=documented_body(PrivacyJobRequest),
-)
+def job_creation_route(request_model: type[BaseModel]) -> dict[str, Any]:
+    """The route arguments of a ``POST /jobs`` (Privacy Service and hygiene alike): 202 with the
+    created jobs, Adobe's 400, the gateway's errors, and ``request_model`` as the documented body."""
+    return {
+        "status_code": 202,
+        "response_model": CreatedJobsResponse,
+        "response_model_exclude_none": True,
+        "responses": {**aep_responses(400), **GATEWAY_RESPONSES},
+        "openapi_extra": documented_body(request_model),
+    }
+
+
+@router.post("/jobs", **job_creation_route(PrivacyJobRequest))
 async def create_privacy_jobs(request: Request, state: State) -> dict:
     """Create one access or delete job per (user, action); all products of ``include`` are in each job."""
     body = await json_body(request)
@@ -100,13 +106,8 @@ async def create_privacy_jobs(request: Request, state: State) -> dict:
 )
 async def list_privacy_jobs(
     state: State,
+    params: Annotated[ListParams, Depends()],
     regulation: Annotated[str | None, Query(description="Required; one regulation per call.")] = None,
-    page: Annotated[int | None, Query(description="0-based unless the page_base setting is 1.")] = None,
-    size: Annotated[int | None, Query(description="Default 100, at most max_page_size (1000).")] = None,
-    status: Annotated[str | None, Query(description=f"One of {', '.join(JOB_STATUSES)}.")] = None,
-    fromDate: Annotated[str | None, Query(description="YYYY-MM-DD (GMT); needs toDate.")] = None,
-    toDate: Annotated[str | None, Query(description="YYYY-MM-DD (GMT); needs fromDate.")] = None,
-    filterDate: Annotated[str | None, Query(description="YYYY-MM-DD: jobs created that day.")] = None,
 ) -> dict:
     """Basic fields of the jobs of one regulation, oldest first, paginated."""
     collector = ErrorCollector()
@@ -114,17 +115,7 @@ async def list_privacy_jobs(
         regulation, state.catalog, state.settings.accept_legacy_regulations, collector, "regulation"
     )
     now = state.clock.now()
-    query = parse_list_query(
-        page=page,
-        size=size,
-        status=status,
-        from_date=fromDate,
-        to_date=toDate,
-        filter_date=filterDate,
-        now=now,
-        settings=state.settings,
-        errors=collector.items,
-    )
+    query = params.parse(now=now, settings=state.settings, errors=collector.items)
     return list_page(state, kind="privacy", regulation=regulation, query=query, now=now)
 
 

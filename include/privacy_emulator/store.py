@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from privacy_emulator.records import RecordTable
 from privacy_emulator.workorder_store import WorkOrderStoreMixin
 
 SCHEMA = """
@@ -109,30 +110,9 @@ CASE WHEN :now < created_at + :processing_after * stretch THEN 'submitted'
      ELSE 'complete' END
 """
 
-_JOB_COLUMNS = (
-    "job_id, kind, org_id, request_id, user_key, action, regulation, include_json, user_ids_json, "
-    "options_json, sandbox_name, submitted_by, created_at, stretch, outcome_draw"
+JOBS: RecordTable[JobRecord] = RecordTable(
+    "jobs", JobRecord, "job_id", frozenset({"include", "user_ids", "options"})
 )
-
-
-def _row_to_job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        job_id=row["job_id"],
-        kind=row["kind"],
-        org_id=row["org_id"],
-        request_id=row["request_id"],
-        user_key=row["user_key"],
-        action=row["action"],
-        regulation=row["regulation"],
-        include=json.loads(row["include_json"]),
-        user_ids=json.loads(row["user_ids_json"]),
-        options=json.loads(row["options_json"]),
-        sandbox_name=row["sandbox_name"],
-        submitted_by=row["submitted_by"],
-        created_at=row["created_at"],
-        stretch=row["stretch"],
-        outcome_draw=row["outcome_draw"],
-    )
 
 
 class Store(WorkOrderStoreMixin):
@@ -220,38 +200,16 @@ class Store(WorkOrderStoreMixin):
 
     # -- jobs ----------------------------------------------------------------------------------------
     def insert_jobs(self, jobs: Iterable[JobRecord]) -> None:
-        rows = [
-            (
-                job.job_id,
-                job.kind,
-                job.org_id,
-                job.request_id,
-                job.user_key,
-                job.action,
-                job.regulation,
-                json.dumps(job.include),
-                json.dumps(job.user_ids),
-                json.dumps(job.options),
-                job.sandbox_name,
-                job.submitted_by,
-                job.created_at,
-                job.stretch,
-                job.outcome_draw,
-            )
-            for job in jobs
-        ]
+        rows = [JOBS.values(job) for job in jobs]
         with self._transaction() as conn:
-            conn.executemany(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
-                rows,
-            )
+            conn.executemany(JOBS.insert_sql, rows)
 
     def get_job(self, kind: str, org_id: str, job_id: str) -> JobRecord | None:
         rows = self._query(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE kind = ? AND org_id = ? AND job_id = ?",  # noqa: S608
+            f"SELECT {JOBS.columns} FROM jobs WHERE kind = ? AND org_id = ? AND job_id = ?",  # noqa: S608
             (kind, org_id, job_id),
         )
-        return _row_to_job(rows[0]) if rows else None
+        return JOBS.record(rows[0]) if rows else None
 
     def list_jobs(
         self,
@@ -295,11 +253,11 @@ class Store(WorkOrderStoreMixin):
         condition = " AND ".join(where)
         total = self._query(f"SELECT count(*) AS n FROM jobs WHERE {condition}", params)[0]["n"]  # noqa: S608
         rows = self._query(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {condition} "  # noqa: S608
+            f"SELECT {JOBS.columns} FROM jobs WHERE {condition} "  # noqa: S608
             "ORDER BY created_at, job_id LIMIT :limit OFFSET :offset",
             params,
         )
-        return total, [_row_to_job(row) for row in rows]
+        return total, [JOBS.record(row) for row in rows]
 
     def count_jobs_created(self, kind: str, org_id: str, created_from: float, created_to: float) -> int:
         rows = self._query(
@@ -330,25 +288,8 @@ class Store(WorkOrderStoreMixin):
     def jobs_finished_between(
         self, since: float, until: float, lifecycle: Lifecycle, max_stretch: float
     ) -> list[JobRecord]:
-        """Jobs whose end (complete or error) lies in (since, until], in end order.
-
-        ``created_at`` bounds the scan through the listing index: a job's end is
-        ``created_at + complete_after * stretch`` with ``1 <= stretch <= max_stretch``."""
-        rows = self._query(
-            f"SELECT {_JOB_COLUMNS} FROM jobs "  # noqa: S608
-            "WHERE created_at > :low AND created_at <= :high "
-            "AND created_at + :complete_after * stretch > :since "
-            "AND created_at + :complete_after * stretch <= :until "
-            "ORDER BY created_at + :complete_after * stretch, job_id",
-            {
-                "low": since - lifecycle.complete_after * max_stretch - 1,
-                "high": until,
-                "since": since,
-                "until": until,
-                "complete_after": lifecycle.complete_after,
-            },
-        )
-        return [_row_to_job(row) for row in rows]
+        """Jobs whose end (complete or error) lies in (since, until], in end order."""
+        return JOBS.finished_between(self._query, since, until, lifecycle.complete_after, max_stretch)
 
     # -- consent -------------------------------------------------------------------------------------
     def insert_consent(

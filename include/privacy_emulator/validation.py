@@ -16,6 +16,7 @@ from privacy_emulator.errors import formatting_error
 
 MAX_USERS = 1000
 MAX_USER_IDS = 9
+MAX_KEY_LENGTH = 256
 MAX_REPORTED_ERRORS = 50
 PLAIN_CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,39}$")
 
@@ -108,6 +109,26 @@ def resolve_regulation(
     return None
 
 
+def _object(raw: Any, path: str, errors: ErrorCollector) -> dict | None:
+    """``raw`` when it is a JSON object, else None after recording what it is instead."""
+    if isinstance(raw, dict):
+        return raw
+    errors.add(path, f"must be an object, not {describe_type(raw)}")
+    return None
+
+
+def _required_text(
+    item: dict, name: str, path: str, errors: ErrorCollector, max_length: int | None = None
+) -> bool:
+    """Whether ``item[name]`` is a non-blank string (of at most ``max_length``); records why not."""
+    value = item.get(name)
+    if isinstance(value, str) and value.strip() and (max_length is None or len(value) <= max_length):
+        return True
+    limit = f" of at most {max_length} characters" if max_length is not None else ""
+    errors.add(f"{path}.{name}", f"is required and must be a non-empty string{limit}")
+    return False
+
+
 def _resolved_namespace_id(namespace: str, id_type: str, catalog: Catalog) -> int | None:
     """The namespaceId Adobe shows: a standard namespace's, or the number itself for type namespaceId.
 
@@ -123,17 +144,11 @@ def _resolved_namespace_id(namespace: str, id_type: str, catalog: Catalog) -> in
 def _validate_user_id(
     raw: Any, path: str, rules: JobRequestRules, catalog: Catalog, errors: ErrorCollector
 ) -> dict | None:
-    if not isinstance(raw, dict):
-        errors.add(path, f"must be an object, not {describe_type(raw)}")
+    if (item := _object(raw, path, errors)) is None:
         return None
-    ok = True
-    namespace, value, id_type = raw.get("namespace"), raw.get("value"), raw.get("type")
-    if not isinstance(namespace, str) or not namespace.strip():
-        errors.add(f"{path}.namespace", "is required and must be a non-empty string")
-        ok = False
-    if not isinstance(value, str) or not value.strip():
-        errors.add(f"{path}.value", "is required and must be a non-empty string")
-        ok = False
+    namespace, value, id_type = item.get("namespace"), item.get("value"), item.get("type")
+    ok = _required_text(item, "namespace", path, errors)
+    ok = _required_text(item, "value", path, errors) and ok
     if id_type is None:
         errors.add(f"{path}.type", f"is required; one of {', '.join(rules.types)}")
         ok = False
@@ -143,7 +158,7 @@ def _validate_user_id(
     elif id_type == "namespaceId" and isinstance(namespace, str) and not namespace.isdigit():
         errors.add(f"{path}.namespace", "must be a numeric namespace ID when type is namespaceId")
         ok = False
-    deleted = raw.get("isDeletedClientSide", False)
+    deleted = item.get("isDeletedClientSide", False)
     if not isinstance(deleted, bool):
         errors.add(f"{path}.isDeletedClientSide", "must be a boolean")
         ok = False
@@ -179,15 +194,12 @@ def _validate_actions(
 def _validate_user(
     raw: Any, path: str, rules: JobRequestRules, catalog: Catalog, errors: ErrorCollector
 ) -> ValidatedUser | None:
-    if not isinstance(raw, dict):
-        errors.add(path, f"must be an object, not {describe_type(raw)}")
+    if (item := _object(raw, path, errors)) is None:
         return None
-    key = raw.get("key")
-    key_ok = isinstance(key, str) and bool(key.strip()) and len(key) <= 256
-    if not key_ok:
-        errors.add(f"{path}.key", "is required and must be a non-empty string of at most 256 characters")
-    actions = _validate_actions(raw.get("action"), f"{path}.action", rules, errors)
-    raw_ids = raw.get("userIDs")
+    key = item.get("key")
+    key_ok = _required_text(item, "key", path, errors, max_length=MAX_KEY_LENGTH)
+    actions = _validate_actions(item.get("action"), f"{path}.action", rules, errors)
+    raw_ids = item.get("userIDs")
     identities: list[dict] = []
     ids_ok = isinstance(raw_ids, list) and 1 <= len(raw_ids) <= MAX_USER_IDS
     if not ids_ok:

@@ -7,10 +7,11 @@ emulator clock and its seeded ``stretch``/``outcome_draw`` (see ``workorders.wor
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from privacy_emulator.records import RecordTable
 
 WORKORDER_STAGES = ("received", "validated", "submitted", "ingested")
 FINAL_WORKORDER_STATUSES = ("completed", "failed")
@@ -55,30 +56,9 @@ CASE WHEN :now < created_at + :complete_after * stretch * 0.25 THEN 'received'
      ELSE 'completed' END
 """
 
-_COLUMNS = (
-    "workorder_id, bundle_id, org_id, sandbox_name, dataset_id, display_name, description, created_by, "
-    "created_at, edited_at, identity_count, namespaces_json, target_services_json, stretch, outcome_draw"
+WORKORDERS: RecordTable[WorkOrderRecord] = RecordTable(
+    "workorders", WorkOrderRecord, "workorder_id", frozenset({"namespaces", "target_services"})
 )
-
-
-def _row_to_workorder(row: sqlite3.Row) -> WorkOrderRecord:
-    return WorkOrderRecord(
-        workorder_id=row["workorder_id"],
-        bundle_id=row["bundle_id"],
-        org_id=row["org_id"],
-        sandbox_name=row["sandbox_name"],
-        dataset_id=row["dataset_id"],
-        display_name=row["display_name"],
-        description=row["description"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        edited_at=row["edited_at"],
-        identity_count=row["identity_count"],
-        namespaces=json.loads(row["namespaces_json"]),
-        target_services=json.loads(row["target_services_json"]),
-        stretch=row["stretch"],
-        outcome_draw=row["outcome_draw"],
-    )
 
 
 @dataclass(frozen=True)
@@ -109,34 +89,15 @@ class WorkOrderStoreMixin:
 
     def insert_workorder(self, order: WorkOrderRecord) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                f"INSERT INTO workorders ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
-                (
-                    order.workorder_id,
-                    order.bundle_id,
-                    order.org_id,
-                    order.sandbox_name,
-                    order.dataset_id,
-                    order.display_name,
-                    order.description,
-                    order.created_by,
-                    order.created_at,
-                    order.edited_at,
-                    order.identity_count,
-                    json.dumps(order.namespaces),
-                    json.dumps(order.target_services),
-                    order.stretch,
-                    order.outcome_draw,
-                ),
-            )
+            conn.execute(WORKORDERS.insert_sql, WORKORDERS.values(order))
 
     def get_workorder(self, org_id: str, sandbox_name: str, workorder_id: str) -> WorkOrderRecord | None:
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM workorders "  # noqa: S608
+            f"SELECT {WORKORDERS.columns} FROM workorders "  # noqa: S608
             "WHERE org_id = ? AND sandbox_name = ? AND workorder_id = ?",
             (org_id, sandbox_name, workorder_id),
         )
-        return _row_to_workorder(rows[0]) if rows else None
+        return WORKORDERS.record(rows[0]) if rows else None
 
     def edit_workorder(
         self, workorder_id: str, display_name: str | None, description: str | None, edited_at: float
@@ -184,11 +145,11 @@ class WorkOrderStoreMixin:
         direction = "DESC" if query.descending else "ASC"
         total = self._query(f"SELECT count(*) AS n FROM workorders WHERE {condition}", params)[0]["n"]  # noqa: S608
         rows = self._query(
-            f"SELECT {_COLUMNS} FROM workorders WHERE {condition} "  # noqa: S608
+            f"SELECT {WORKORDERS.columns} FROM workorders WHERE {condition} "  # noqa: S608
             f"ORDER BY {query.order_column} {direction}, seq {direction} LIMIT :limit OFFSET :offset",
             params,
         )
-        return total, [_row_to_workorder(row) for row in rows]
+        return total, [WORKORDERS.record(row) for row in rows]
 
     def count_workorder_identities(self, org_id: str, created_from: float, created_to: float) -> int:
         rows = self._query(
@@ -207,18 +168,4 @@ class WorkOrderStoreMixin:
         self, since: float, until: float, timeline: WorkOrderTimeline, max_stretch: float
     ) -> list[WorkOrderRecord]:
         """Work orders that reached completed or failed in (since, until], in end order."""
-        rows = self._query(
-            f"SELECT {_COLUMNS} FROM workorders "  # noqa: S608
-            "WHERE created_at > :low AND created_at <= :high "
-            "AND created_at + :complete_after * stretch > :since "
-            "AND created_at + :complete_after * stretch <= :until "
-            "ORDER BY created_at + :complete_after * stretch, workorder_id",
-            {
-                "low": since - timeline.complete_after * max_stretch - 1,
-                "high": until,
-                "since": since,
-                "until": until,
-                "complete_after": timeline.complete_after,
-            },
-        )
-        return [_row_to_workorder(row) for row in rows]
+        return WORKORDERS.finished_between(self._query, since, until, timeline.complete_after, max_stretch)

@@ -25,11 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
-from privacy_pipeline.models import Coded, Identity, Subject, SubjectTable
+from privacy_pipeline.models import MAX_IDENTITIES_PER_SUBJECT, Coded, Identity, Subject, SubjectTable
 from privacy_pipeline.validation import pack_codes
 
 MAX_SUBJECTS_PER_REQUEST = 1000
-MAX_IDENTITIES_PER_SUBJECT = 9
 BATCH_FORMAT_VERSION = 1
 
 T = TypeVar("T")

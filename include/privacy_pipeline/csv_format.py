@@ -172,7 +172,9 @@ def _parse_body(data: bytes, body_start: int, names: list[str], header_line: int
     else:
         with ThreadPoolExecutor(max_workers=min(len(blocks), os.cpu_count() or 1)) as pool:
             parts = list(pool.map(one, blocks))
-    tables, bad_rows, rows = [], [], []
+    tables: list[Any] = []
+    bad_rows: list[Any] = []
+    rows: list[Any] = []
     before = 0
     for table, bad, count in parts:
         tables.append(table)
@@ -235,9 +237,11 @@ def _block(data: bytes, buffer: pa.Buffer, span: tuple[int, int], names: list[st
         else []
     if len(pieces) > 1:  # narrow the line-by-line reading down to the small blocks that need it
         first = first_line()
-        parts = [_block(data, buffer, sub, names, lambda sub=sub: first + count_terminators(data, start, sub[0]))
+        parts = [_block(data, buffer, sub, names,
+                        lambda sub=sub: first + count_terminators(data, start, sub[0]))  # type: ignore[misc]
                  for sub in pieces]
-        tables, bad, before = [], [], 0
+        bad: list[Any] = []
+        tables, before = [], 0
         for part_table, part_bad, count in parts:
             tables.append(part_table)
             bad.extend(BadRow(before + b.row, b.field, b.reason, b.raw, b.request_id) for b in part_bad)

@@ -174,7 +174,9 @@ def deadline_items(subjects: Iterable[Any], job_records: Iterable[dict[str, Any]
     """
     by_key: dict[str, list[str]] = {}
     for record in job_records:
-        by_key.setdefault(str(record.get("userKey")), []).append(str(record.get("status") or "unknown"))
+        # A privacy job answers one key; a work order answers every key it covers (`requestKeys`).
+        for key in record.get("requestKeys") or [record.get("userKey")]:
+            by_key.setdefault(str(key), []).append(str(record.get("status") or "unknown"))
     return [
         (subject.key, subject.regulation, subject.received_at,
          subject_status(by_key[subject.key]) if subject.key in by_key else unsubmitted_status)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 EVENT_TYPE_PREFIX = "com.adobe.platform.gdpr."
@@ -82,7 +82,8 @@ class JobEvent:
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> JobEvent:
-        return cls(**{name: document.get(name) for name in cls.__dataclass_fields__})
+        fields: dict[str, Any] = {name: document.get(name) for name in cls.__dataclass_fields__}
+        return cls(**fields)
 
 
 def parse_journal_entry(entry: Any) -> JobEvent | None:
@@ -109,7 +110,7 @@ def parse_journal_entry(entry: Any) -> JobEvent | None:
     job_id = value.get("jobId") if isinstance(value, Mapping) else None
     if not isinstance(job_id, str) or not job_id:
         raise MalformedEvent(f"entry at position {position}: field 'data.value.jobId' is missing")
-    message = value.get("message")
+    message = value.get("message") if isinstance(value, Mapping) else None
     moment = parse_event_time(event.get("time"))
     scope, outcome = EVENT_TYPES[event_type]
     return JobEvent(
@@ -270,6 +271,14 @@ class EventKeys:
     def record(self, seq: int) -> str:
         return self._key("records", f"{seq:0{RECORD_DIGITS}d}.json")
 
+    def consumer(self, name: str) -> str:
+        """A reader's own seq over the records (``consumers/reconcile.json``)."""
+        return self._key("consumers", f"{name}.json")
+
+    def wait(self, name: str) -> str:
+        """A wait's open jobs and fallback times (``waits/<name>.json``), too many for a trigger's kwargs."""
+        return self._key("waits", f"{name}.json")
+
     def seq_of(self, key: str) -> int | None:
         name = key.rsplit("/", 1)[-1]
         stem = name.removesuffix(".json")
@@ -367,3 +376,108 @@ class WaitProgress:
             "last_seq": self.last_seq,
             "gap": self.gap.to_json() if self.gap else None,
         }
+
+
+@dataclass
+class WaitState:
+    """An event-driven wait on many jobs, kept in the ledger between two deferrals.
+
+    ``open`` maps each job still without a confirmed final status to its regulation (the list endpoint
+    is asked per regulation); ``fallback_at`` its epoch time for the list endpoint; ``settled`` the
+    status known for every other job (from the list endpoint, or a final event). ``since_seq`` is the
+    last record already read; ``end_at`` the wait's deadline (epoch).
+    """
+
+    open: dict[str, str]
+    fallback_at: dict[str, float]
+    settled: dict[str, str]
+    since_seq: int
+    end_at: float
+    rounds: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"open": dict(sorted(self.open.items())), "fallback_at": dict(sorted(self.fallback_at.items())),
+                "settled": dict(sorted(self.settled.items())), "since_seq": self.since_seq,
+                "end_at": self.end_at, "rounds": self.rounds}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> WaitState:
+        return cls(open=dict(document["open"]), fallback_at={k: float(v) for k, v in document["fallback_at"].items()},
+                   settled=dict(document["settled"]), since_seq=int(document["since_seq"]),
+                   end_at=float(document["end_at"]), rounds=int(document.get("rounds", 0)))
+
+    def progress(self) -> WaitProgress:
+        """A :class:`WaitProgress` over the open jobs, from ``since_seq`` (replays give the same answer)."""
+        return WaitProgress(job_ids=frozenset(self.open), default_fallback_at=self.end_at,
+                            fallback_at=self.fallback_at, last_seq=self.since_seq)
+
+    def settle(self, statuses: Mapping[str, str]) -> None:
+        """Record the statuses of jobs now final (events or the list endpoint): they leave ``open``."""
+        for job_id, status in statuses.items():
+            if job_id in self.open:
+                del self.open[job_id]
+                self.fallback_at.pop(job_id, None)
+                self.settled[job_id] = status
+
+    def postpone(self, job_ids: Iterable[str], until: float) -> None:
+        """Jobs the list endpoint still shows open: their next fallback time (never past ``end_at``)."""
+        for job_id in job_ids:
+            if job_id in self.open:
+                self.fallback_at[job_id] = min(until, self.end_at)
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """A reader of the recorded journal (``consumers/<name>.json``): its seq and its last full list sweep."""
+
+    seq: int = 0
+    last_sweep_at: str | None = None  # ISO-8601
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "last_sweep_at": self.last_sweep_at}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any] | None) -> ConsumerState:
+        if not document:
+            return cls()
+        return cls(seq=int(document.get("seq", 0)), last_sweep_at=document.get("last_sweep_at"))
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    """What a reconcile run asks Adobe: the whole list (a sweep), or the detail of jobs with a final event."""
+
+    sweep: bool
+    reason: str  # "first run", "gap", "sweep due", "many events", "events"
+    detail_job_ids: tuple[str, ...] = ()
+    events: int = 0
+
+
+def plan_reconcile(
+    open_job_ids: Iterable[str], records: Iterable[JournalRecord], consumer: ConsumerState, *,
+    now: datetime, sweep_every: timedelta, detail_reads_max: int,
+) -> ReconcilePlan:
+    """Decide between a full list sweep and detail reads of the open jobs whose final event arrived.
+
+    A sweep when this consumer never swept (events before it are unknown), when a record holds a gap
+    (events may be missing), when the last sweep is ``sweep_every`` old (the safety net for a dropped
+    event), or when more jobs had events than ``detail_reads_max`` (a list page answers for many).
+    """
+    wanted = set(open_job_ids)
+    finals: set[str] = set()
+    gap = False
+    count = 0
+    for record in records:
+        gap = gap or record.gap is not None
+        count += len(record.events)
+        finals.update(job for job in final_outcomes(record.events) if job in wanted)
+    last = parse_event_time(consumer.last_sweep_at)
+    if last is None:
+        return ReconcilePlan(True, "first run", events=count)
+    if gap:
+        return ReconcilePlan(True, "gap", events=count)
+    if now - last >= sweep_every:
+        return ReconcilePlan(True, "sweep due", events=count)
+    if len(finals) > detail_reads_max:
+        return ReconcilePlan(True, "many events", events=count)
+    return ReconcilePlan(False, "events", tuple(sorted(finals)), events=count)

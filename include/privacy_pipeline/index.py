@@ -1,7 +1,7 @@
 """The cross-run request index: one record per request key, merged from what every DAG step knows.
 
 A step (or the rebuild over an existing archive) turns what it already holds into *partial* records
-(`from_staged_batch`, `from_ledger_entry`, `from_job_records`, `from_resubmit`, `from_rejects`,
+(`from_staged_batch`, `from_ledger_entry`, `from_job_records`, `from_resubmit`, `from_rejects`, `from_approval`,
 `touched_by`); the index stores them as they come and `merge` folds them together. `merge` is
 commutative, associative and idempotent (sets keyed by id, earliest/latest by time, states by rank),
 so deltas can be written concurrently by any DAG, retried, replayed in any order or rebuilt from the
@@ -42,7 +42,7 @@ _JOB_RANK = {"unknown": 0, "missing": 0, "submitted": 1, "processing": 2, "error
 _LIST_KEYS = {  # list field -> the fields that identify one item of it
     "sources": ("sha256",), "batches": ("batch_id",), "jobs": ("job_id",), "postponements": ("batch_id", "at"),
     "resubmissions": ("job_id",), "rejections": ("source", "row", "field"), "runs": ("dag_id", "run_id"),
-    "approvals": ("batch_id", "responded_at"),
+    "approvals": ("batch_id", "at"),
 }
 FACT_FIELDS = ("request_id", "regulation", "actions", "received_at", *_LIST_KEYS)
 DERIVED_FIELDS = ("due_date", "status", "reason", "closed_at", "updated_at")
@@ -109,7 +109,7 @@ def _merge_item(name: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, An
 
 def _merge_batch(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
-    ranked = max((a, b), key=lambda item: (_BATCH_RANK.get(item.get("state") or "", -1), _json(item)))
+    ranked = _greater(a, b, lambda item: (_BATCH_RANK.get(item.get("state") or "", -1),))
     merged["state"] = ranked.get("state")
     merged["reason"] = ranked.get("reason")
     merged["posted_at"] = _earliest(a.get("posted_at"), b.get("posted_at"))
@@ -122,14 +122,25 @@ def _merge_job(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     merged = _pick_fields(a, b)
     history = {(h["status"], h["at"]) for h in [*(a.get("history") or ()), *(b.get("history") or ())]}
     merged["history"] = [{"status": s, "at": at} for s, at in sorted(history, key=lambda h: (h[1] or "", h[0]))]
-    latest = max((a, b), key=lambda item: (item.get("observed_at") or "", _JOB_RANK.get(str(item.get("status")), 0),
-                                           _json(item.get("products"))))
+    latest = _greater(a, b, lambda item: (item.get("observed_at") or "", _JOB_RANK.get(str(item.get("status")), 0)),
+                      lambda item: (item.get("status"), item.get("products"), item.get("observed_at")))
     merged["status"] = latest.get("status")
     merged["observed_at"] = latest.get("observed_at")
     merged["products"] = latest.get("products") or []
     if any((item.get("status") == "gave_up") for item in (a, b)):
         merged["status"] = "gave_up"
     return merged
+
+
+def _greater(a: Mapping[str, Any], b: Mapping[str, Any], rank: Any, tie: Any = None) -> Mapping[str, Any]:
+    """The higher-ranked of two items; on a tie the one whose (tie part as) JSON is larger: never order-dependent."""
+    ra, rb = rank(a), rank(b)
+    if ra != rb:
+        return a if ra > rb else b
+    ta, tb = (tie(a), tie(b)) if tie else (a, b)
+    if ta == tb:
+        return a
+    return a if _json(ta) > _json(tb) else b
 
 
 def _pick_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -363,12 +374,15 @@ def gave_up(job_id: str, *, request_id: str, action: str, at: datetime | str) ->
                                          "observed_at": when, "history": [{"status": "gave_up", "at": when}]}])
 
 
-def approval(request_ids: Iterable[str], *, batch_id: str, approved: bool, responded_by: str | None,
-             responded_at: datetime | str, condition: str | None = None, note: str | None = None,
-             ) -> Iterator[dict[str, Any]]:
-    """Partial records: a person approved (or rejected) the destructive work of a batch (the approval gate)."""
-    item = {"batch_id": batch_id, "approved": bool(approved), "responded_by": responded_by,
-            "responded_at": _iso(responded_at), "condition": condition, "note": note}
+def from_approval(request_ids: Iterable[str], *, batch_id: str, decision: str, by: str | None,
+                  at: datetime | str | None, reasons: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """Partial records: the approval gate's answer for a batch's destructive work (who, when, why asked).
+
+    `decision` is Approve, Reject or timed_out (`privacy_pipeline.approval`); `by` the approver's name
+    (None on a timeout). One item per (batch, time): a batch rejected tonight and approved tomorrow keeps both.
+    """
+    item = {"batch_id": batch_id, "decision": decision, "by": by, "at": _iso(at) if at else None,
+            "reasons": list(reasons)}
     for request_id in request_ids:
         yield new_record(request_id, approvals=[dict(item)])
 

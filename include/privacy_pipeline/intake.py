@@ -34,7 +34,9 @@ from privacy_pipeline import catalog
 from privacy_pipeline.formats import FileRejected, ParsedSource, decompress, parse
 from privacy_pipeline.lines import count_lines
 from privacy_pipeline.models import (
+    MAX_IDENTITIES_PER_SUBJECT,
     SUBJECT_ATTRIBUTES,
+    SUBJECT_FIELDS,
     Coded,
     Identity,
     Reject,
@@ -42,7 +44,7 @@ from privacy_pipeline.models import (
     SubjectColumns,
     SubjectTable,
 )
-from privacy_pipeline.validation import SUBJECT_FIELDS, ValidationOptions, Verdict, validate
+from privacy_pipeline.validation import ValidationOptions, Verdict, validate
 
 DUPLICATE_REASON = "exact duplicate of row"
 
@@ -73,7 +75,7 @@ class IntakeOptions:
     default_include: tuple[str, ...]
     map_legacy_regulations: bool = False
     allowed_actions: tuple[str, ...] = catalog.JOB_ACTIONS
-    max_identities: int = 9
+    max_identities: int = MAX_IDENTITIES_PER_SUBJECT
     regulations: catalog.RegulationCatalog = catalog.BUILT_IN
     now: datetime | None = None
 

@@ -131,7 +131,7 @@ def request_metrics(
 
     for facts in requests:
         received = _utc(facts.received_at)
-        if not in_range(received):
+        if received is None or not in_range(received):
             continue
         metrics = by_type.setdefault(facts.request_type, TypeMetrics(facts.request_type))
         metrics.received += 1

@@ -82,6 +82,10 @@ class Reject:
 
 #: `Subject` attributes that are the same for every identity of a subject, in `Subject` order.
 SUBJECT_ATTRIBUTES = ("actions", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
+#: The same subject-level fields as the input names them (one column `action`, the model's `actions`).
+SUBJECT_FIELDS = tuple("action" if name == "actions" else name for name in SUBJECT_ATTRIBUTES)
+#: Adobe's limit of identities (`userIDs`) per subject.
+MAX_IDENTITIES_PER_SUBJECT = 9
 
 
 @dataclass(frozen=True)

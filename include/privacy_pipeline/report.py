@@ -86,6 +86,8 @@ def build_report(
         "batches_submitted": _total(submissions, "submitted_batches"),
         "batches_postponed": _total(submissions, "postponed_batches"),
         "batches_over_budget": _total(submissions, "over_budget_batches"),
+        "batches_over_quota": _total(submissions, "over_quota_batches"),
+        "subjects_over_quota": _total(submissions, "over_quota_subjects"),
         "subjects_over_budget": _total(submissions, "over_budget_subjects"),
         "jobs_expected": _jobs_expected(intake, submissions),
         "jobs_created": _total(submissions, "jobs"),

@@ -67,7 +67,7 @@ def sweep_stale_spools(
     root = Path(root or tempfile.gettempdir())
     now = time.time() if now is None else now
     uid = os.geteuid()
-    removed = []
+    removed: list[Path] = []
     prefixes = (SPOOL_PREFIX, *LEGACY_SPOOL_PREFIXES)
     try:
         entries = list(os.scandir(root))

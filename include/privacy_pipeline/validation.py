@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from privacy_pipeline import catalog
 from privacy_pipeline.formats import BAD_UTF8, FRAME_COLUMNS
+from privacy_pipeline.models import SUBJECT_FIELDS
 from privacy_pipeline.values import mixed_scripts, normalise_key, parse_received_at
 
 #: Pragmatic address syntax (WHATWG's "valid e-mail address", plus a dot in the domain): Adobe only
@@ -44,7 +45,6 @@ _EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_EMAIL_LENGTH = 254
 
 #: The columns whose values make up the job shape and subject: rows of one request must agree on them.
-SUBJECT_FIELDS = ("action", "regulation", "include", "received_at", "priority", "expand_ids", "merge_policy_id")
 
 _CONTROL = "[\x00-\x1f\x7f]"
 #: In an identity value a tab is odd but harmless; NUL, line breaks and the rest are not identities.

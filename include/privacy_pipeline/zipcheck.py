@@ -35,10 +35,12 @@ MAX_NAME_BYTES = 4096
 MAX_NAME_BYTES_TOTAL = 16 * 1024**2
 BLOCK = 1024**2
 MAX_LISTED_PROBLEMS = 32
+MAX_VERSION_NEEDED = 63  # ZIP 6.3, the newest specification (and zipfile's limit)
 
 # General-purpose flag bits: encrypted, data descriptor, strong encryption, UTF-8 names, masked headers.
 FLAG_ENCRYPTED, FLAG_DESCRIPTOR, FLAG_STRONG, FLAG_UTF8, FLAG_MASKED = 0x1, 0x8, 0x40, 0x800, 0x2000
-_COMPARED_FLAGS = FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_STRONG | FLAG_UTF8 | FLAG_MASKED
+FLAG_PATCHED = 0x20  # "compressed patched data": no reader we know applies it
+_COMPARED_FLAGS = FLAG_ENCRYPTED | FLAG_DESCRIPTOR | FLAG_STRONG | FLAG_UTF8 | FLAG_MASKED | FLAG_PATCHED
 STORED, DEFLATED, AES = 0, 8, 99
 # Extra fields we read: ZIP64 sizes, Info-ZIP Unicode Path, ASi Unix (mode + link name), PKWARE Unix
 # (link target or device numbers), AES and strong encryption headers.
@@ -62,7 +64,7 @@ PROBLEMS: dict[str, str] = {
     "type-mismatch": "a folder by its attributes that is not a folder by its name",
     "directory-with-data": "a folder entry that holds data",
     "encrypted": "an encrypted member",
-    "unsupported-compression": "a compression method other than stored or deflate",
+    "unsupported-compression": "a compression method other than stored or deflate, or a newer ZIP version",
     "malformed-extra-field": "a malformed or repeated extra field",
     "header-mismatch": "a local header that disagrees with the central directory",
     "descriptor-mismatch": "a data descriptor that is missing or disagrees with the central directory",
@@ -247,7 +249,7 @@ class _Check:
             fixed = self.f.read(_CENTRAL.size)
             if len(fixed) != _CENTRAL.size or fixed[:4] != CENTRAL_SIG:
                 raise _Unreadable("central directory entry without its signature")
-            (_, made_by, _, flags, method, _, _, crc, csize, usize, name_len, extra_len, comment_len,
+            (_, made_by, needed, flags, method, _, _, crc, csize, usize, name_len, extra_len, comment_len,
              disk_start, _, ext_attr, offset) = _CENTRAL.unpack(fixed)
             name = self.f.read(name_len)
             extra = self.f.read(extra_len)
@@ -263,6 +265,7 @@ class _Check:
                              ext_attr, name)
             fields = self._extra_fields(member, extra)
             self._zip64(member, fields.get(EXTRA_ZIP64), disk_start)
+            self._judge_version(member.index, needed)
             self.members.append(member)
             self._judge_member(member, fields)
         if len(self.members) != count:
@@ -295,11 +298,12 @@ class _Check:
                                                    ("disk", disk_start, 0xFFFF)) if value == marker]
         if wanted and (data is None or len(data) < 8 * len(wanted) - 4 * ("disk" in wanted)):
             raise _Unreadable("ZIP64 sizes without their extra field")
+        extra = data or b""
         for position, name in enumerate(wanted):
             if name == "disk":
-                disk_start = struct.unpack_from("<L", data, 8 * position)[0]
+                disk_start = struct.unpack_from("<L", extra, 8 * position)[0]
             else:
-                setattr(member, name, struct.unpack_from("<Q", data, 8 * position)[0])
+                setattr(member, name, struct.unpack_from("<Q", extra, 8 * position)[0])
         if disk_start:
             self.add("multi-disk", member.index)
 
@@ -318,6 +322,8 @@ class _Check:
             self.add("encrypted", index)
         elif member.method not in (STORED, DEFLATED):
             self.add("unsupported-compression", index, f"method {member.method}")
+        elif member.flags & FLAG_PATCHED:
+            self.add("unsupported-compression", index, "patched data")
         if member.method == STORED and member.csize != member.usize:
             self.add("size-mismatch", index, "a stored member whose sizes differ")
         limits = self.limits
@@ -370,6 +376,10 @@ class _Check:
         if (named_folder or kind == stat.S_IFDIR) and member.usize:
             self.add("directory-with-data", index)
 
+    def _judge_version(self, index: int, needed: int) -> None:
+        if needed & 0xFF > MAX_VERSION_NEEDED:  # readers refuse what they cannot know how to read
+            self.add("unsupported-compression", index, f"needs ZIP version {needed & 0xFF}")
+
     def _judge_unix_extras(self, index: int, fields: dict[int, bytes]) -> None:
         """Extra fields that can make a member a link or a device: ASi Unix (mode, link name), PKWARE Unix."""
         asi = fields.get(EXTRA_ASI_UNIX)
@@ -421,10 +431,11 @@ class _Check:
 
     def _local_header(self, member: _Member) -> None:
         index = member.index
-        (sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len) = _LOCAL.unpack(
+        (sig, needed, flags, method, _, _, crc, csize, usize, name_len, extra_len) = _LOCAL.unpack(
             self.read_at(member.offset, _LOCAL.size))
         if sig != LOCAL_SIG:
             raise _Unreadable(f"member {index} has no local header")
+        self._judge_version(index, needed)
         name = self.read_at(member.offset + _LOCAL.size, name_len)
         extra = self.read_at(member.offset + _LOCAL.size + name_len, extra_len)
         member.data_start = member.offset + _LOCAL.size + name_len + extra_len
@@ -487,7 +498,7 @@ class _Check:
         self.f.seek(member.data_start)
         crc, remaining = 0, member.csize
         while remaining:
-            got = self.f.readinto(buffer[: min(len(buffer), remaining)])
+            got = self.f.readinto(buffer[: min(len(buffer), remaining)])  # type: ignore[attr-defined]
             if not got:
                 raise _Unreadable("member data runs past the end of the file")
             crc = zlib.crc32(buffer[:got], crc)

@@ -19,10 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privacy_pipeline.layout import RunLayout, safe_id
+from privacy_pipeline.job_ids import checked_job_id
+from privacy_pipeline.layout import RunLayout
 
 if TYPE_CHECKING:
     from privacy_pipeline.clock import Clock
@@ -168,8 +168,8 @@ class JobArchiver:
         }
         if self.hygiene or record["status"] != "complete" or job.action != "access":
             return record  # open jobs are reported as open; reconcile picks them up later
-        previous = self.ledger.job_record(job.job_id) or {}
-        if previous.get("content_key"):
+        previous = self.ledger.job_record(checked_job_id(job.job_id)) or {}
+        if _is_final_record(previous):
             stored = {**previous, "outcome": previous.get("outcome") or "archived"}
             return {**record, **archive_fields(stored), "archive": f"already_{stored['outcome']}"}
         if previous.get("run_root"):
@@ -185,35 +185,37 @@ class JobArchiver:
     def archived_record(self, job_id: str) -> dict[str, Any] | None:
         """The job's archive record when its content is stored (archived or quarantined), else None."""
         record = self.ledger.job_record(job_id)
-        if not record or not record.get("content_key"):
+        if not record or not _is_final_record(record):
             return None
         return {**record, "outcome": record.get("outcome") or "archived"}
 
     def archive_content(self, detail: dict[str, Any], job_id: str, run: RunLayout) -> dict[str, Any]:
-        """Spool, hash, inspect and upload one job's ZIP under `run`; returns its archive record (not yet stored)."""
-        from privacy_pipeline.archive import HashingWriter, inspect_zip
+        """Stream one job's ZIP to S3 while it downloads, verify every member, then keep or quarantine it.
 
-        with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as tmp:
-            path = Path(tmp) / f"{safe_id(job_id)}.zip"
-            private = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: owner only
-            with open(private, "wb") as raw, self.hook.stream_content(detail) as chunks:
-                writer = HashingWriter(raw)
-                for chunk in chunks:
-                    writer.write(chunk)
-            verdict = inspect_zip(path, self.max_uncompressed_bytes)
-            key = run.content(job_id) if verdict.ok else run.quarantine(job_id)
-            if not verdict.ok:
-                log.warning("Content of job %s quarantined: %s", job_id, verdict.reason)
-            self.store.put_file(path, key, content_type="application/zip")
-        return {
-            "job_id": job_id,
-            "content_key": key,
-            "sha256": writer.sha256,
-            "size": writer.size,
-            "outcome": "archived" if verdict.ok else "quarantined",
-            "reason": verdict.reason,
-            "archived_at": self.clock.now().isoformat(),
-        }
+        `adobe_privacy.content.archive_content` overlaps the download, hashing, the member read-through and
+        the multipart upload; a ZIP that fails verification never appears under `content/`. Returns the
+        archive record (not yet stored).
+        """
+        from privacy_pipeline.zipcheck import ZipLimits
+
+        from adobe_privacy.content import archive_content
+
+        job_id = checked_job_id(job_id)
+        with self.hook.stream_content(detail) as chunks:
+            result = archive_content(
+                chunks, s3_client=self.store.client, bucket=self.store.bucket, key=run.content(job_id),
+                quarantine_key=run.quarantine(job_id), encryption_args=self.store.encryption_args,
+                limits=ZipLimits(max_uncompressed_bytes=self.max_uncompressed_bytes),
+                max_concurrency=4,  # parts per job; `max_parallel_jobs` jobs run at once
+            )
+        if not result.archived:
+            log.warning("Content of job %s quarantined: %s", job_id, result.reason)
+        return result.record(job_id, archived_at=self.clock.now().isoformat())
+
+
+def _is_final_record(record: dict[str, Any]) -> bool:
+    """Archived or quarantined, stored or not (a download over the size limit is quarantined unstored)."""
+    return bool(record.get("content_key")) or record.get("outcome") == "quarantined"
 
 
 def archive_fields(archived: dict[str, Any]) -> dict[str, Any]:

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     request_index = RequestIndex(store)
     if args.what == "metrics":
         result = write_metrics(store, request_index, args.start, args.end)
-        print(json.dumps({"csv": result["csv"], "page": result["page"], "rows": result["rows"]}, indent=2))
+        print(json.dumps({"csv": result["csv"], "page": result["page"], "rows": result["rows"]}))
     else:
         count = write_packs(store, request_index, args.start, args.end, at=datetime.now(UTC))
         print(json.dumps({"packs": count, "under": store.uri(store.key("evidence"))}))

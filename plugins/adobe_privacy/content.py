@@ -245,7 +245,7 @@ def archive_once(
     except s3_client.exceptions.ClientError as err:
         if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (409, 412):
             raise
-        return _get_json(s3_client, bucket, record_key), False
+        return _get_json(s3_client, bucket, record_key) or record, False
     return record, True
 
 
@@ -278,6 +278,7 @@ class _MultipartUpload:
             self.slots.release()
             raise self.failure
         try:
+            assert self.pool is not None  # started above
             future = self.pool.submit(self._upload_part, len(self.parts) + 1, _SpoolWindow(spool, offset, length))
         except BaseException:
             self.slots.release()

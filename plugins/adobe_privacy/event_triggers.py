@@ -15,12 +15,28 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from adobe_privacy.triggers import MAX_EVENT_JOB_IDS, MAX_INLINE_JOB_IDS
+
 DEFAULT_POLL_INTERVAL = 60.0
+ID_LISTS = ("complete_job_ids", "error_job_ids", "timed_out_job_ids", "pending_job_ids")
 
 
 def _epoch(moment: str) -> float:
     parsed = datetime.fromisoformat(moment)
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def bounded_decision(decision: dict[str, Any]) -> dict[str, Any]:
+    """A wait's decision with each id list capped at MAX_EVENT_JOB_IDS and its full count beside it.
+
+    The waiting task replays the same records from the ledger for the complete lists.
+    """
+    bounded = dict(decision)
+    for name in ID_LISTS:
+        ids = list(decision.get(name) or [])
+        bounded[name] = ids[:MAX_EVENT_JOB_IDS]
+        bounded[name.removesuffix("_ids") + "_count"] = len(ids)
+    return bounded
 
 
 def recorded_journal(archive_uri: str, aws_conn_id: str | None, registration_id: str):
@@ -50,9 +66,15 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
       for every open job: they are all in ``timed_out_job_ids``;
     - ``error``: the recorded journal could not be read (``message``).
 
-    :param job_ids: the jobs to wait for.
+    Each id list holds at most ``MAX_EVENT_JOB_IDS`` ids, with its full count in ``<list>_count``
+    (``complete_job_count`` ...): a waiting task with more jobs replays the records up to ``last_seq``.
+    ``wait_key`` comes back in the event, so the task finds its wait's state again.
+
+    :param job_ids: the jobs to wait for (at most ``MAX_INLINE_JOB_IDS``; more go by ``wait_key``).
     :param archive_uri: ``s3://bucket/prefix`` archive root holding ``ledger/events/``.
     :param fallback_at: ISO-8601 time after which a job with no final event is due for the list endpoint.
+    :param wait_key: instead of ``job_ids`` and fallback times, the key of a
+        :class:`~privacy_pipeline.events.WaitState` in the archive (written by the waiting task).
     :param fallback_at_by_job: per-job fallback times overriding ``fallback_at``.
     :param since_seq: records up to this seq are not read (take it before the jobs were submitted,
         or ``last_seq`` of the previous event when re-deferring).
@@ -63,17 +85,24 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
 
     def __init__(
         self,
-        job_ids: list[str],
+        job_ids: list[str] | None,
         archive_uri: str,
-        fallback_at: str,
+        fallback_at: str | None = None,
         fallback_at_by_job: dict[str, str] | None = None,
         since_seq: int = 0,
         registration_id: str = "privacy-events",
         aws_conn_id: str | None = "aws_default",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        wait_key: str | None = None,
     ) -> None:
         super().__init__()
-        self.job_ids = list(job_ids)
+        self.job_ids = list(job_ids or [])
+        if len(self.job_ids) > MAX_INLINE_JOB_IDS:
+            raise ValueError(f"{len(self.job_ids)} job ids are too many for a trigger's kwargs (at most "
+                             f"{MAX_INLINE_JOB_IDS}); pass wait_key instead")
+        if (wait_key is None) == (fallback_at is None):
+            raise ValueError("give either job_ids with fallback_at, or wait_key")
+        self.wait_key = wait_key
         self.archive_uri = archive_uri
         self.fallback_at = fallback_at
         self.fallback_at_by_job = dict(fallback_at_by_job or {})
@@ -94,18 +123,26 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
                 "registration_id": self.registration_id,
                 "aws_conn_id": self.aws_conn_id,
                 "poll_interval": self.poll_interval,
+                "wait_key": self.wait_key,
             },
         )
 
     def _store(self):
         return recorded_journal(self.archive_uri, self.aws_conn_id, self.registration_id)
 
-    def _progress(self):
-        from privacy_pipeline.events import WaitProgress
+    def _progress(self, store=None):
+        from privacy_pipeline.events import WaitProgress, WaitState
 
+        if self.wait_key is not None:
+            document = store.archive.get_json(self.wait_key) if store is not None else None
+            if document is None:
+                raise LookupError("the wait's state is not in the ledger")
+            progress = WaitState.from_json(document).progress()
+            progress.last_seq = max(progress.last_seq, self.since_seq)
+            return progress
         return WaitProgress(
             job_ids=frozenset(self.job_ids),
-            default_fallback_at=_epoch(self.fallback_at),
+            default_fallback_at=_epoch(self.fallback_at or ""),
             fallback_at={job: _epoch(moment) for job, moment in self.fallback_at_by_job.items()},
             last_seq=self.since_seq,
         )
@@ -120,9 +157,9 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
         return read
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        progress = self._progress()
         try:
             store = await asyncio.to_thread(self._store)
+            progress = await asyncio.to_thread(self._progress, store)
         except Exception as err:  # noqa: BLE001 - reported as the trigger's error event
             yield TriggerEvent({"status": "error", "message": f"cannot open the recorded journal: {err}"})
             return
@@ -140,7 +177,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
                     decision["status"], len(decision["complete_job_ids"]), len(decision["error_job_ids"]),
                     len(decision["timed_out_job_ids"]),
                 )
-                yield TriggerEvent(decision)
+                yield TriggerEvent({**bounded_decision(decision), "wait_key": self.wait_key})
                 return
             self.log.info(
                 "%d new records; %d of %d jobs without a final event", read, len(progress.pending()), len(self.job_ids)

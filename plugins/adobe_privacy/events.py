@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
@@ -29,6 +29,9 @@ import tenacity
 
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.protocol import DEFAULT_CONN_ID, ReadRetryPolicy, classify_error, parse_retry_after
+
+if TYPE_CHECKING:
+    from adobe_privacy.hooks.asynchronous import JournalResponse
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +144,7 @@ class PrivacyJournalReader:
                 raise JournalPositionGone(since_of(url))
             raise classify_error(response.status, response.body, response.headers, operation=OPERATION)
 
-        response = await self._retrying()(attempt)
+        response: JournalResponse = await self._retrying()(attempt)
         links = parse_link_header(response.headers.getall("Link", []))
         next_url = urljoin(journal_url, links["next"]) if "next" in links else None
         retry_after = parse_retry_after(response.headers.get("retry-after"))

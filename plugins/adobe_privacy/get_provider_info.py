@@ -78,7 +78,8 @@ CONN_FIELDS: dict[str, Any] = {
 
 INTEGRATION = "Adobe Privacy Service"
 OPERATOR_MODULES = [f"adobe_privacy.operators.{step}" for step in
-                    ("intake", "submit", "archive", "report", "reconcile", "opt_out", "hygiene")]
+                    ("intake", "approval", "submit", "archive", "report", "reconcile", "opt_out", "hygiene",
+                     "workorders", "events")]
 
 
 def _modules(*names: str) -> list[dict[str, Any]]:
@@ -102,7 +103,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": _modules("adobe_privacy.hooks"),
         "operators": _modules(*OPERATOR_MODULES),
         "sensors": _modules("adobe_privacy.sensors"),
-        "triggers": _modules("adobe_privacy.triggers"),
+        "triggers": _modules("adobe_privacy.triggers", "adobe_privacy.event_triggers"),
         "notifications": ["adobe_privacy.notifiers.PrivacyAlertLogNotifier"],
         # By class path, import-free: the UI restores a serialized DAG's buttons from these.
         "extra-links": list(EXTRA_LINK_CLASSES),

@@ -14,7 +14,6 @@ one row group of the sorted base, the board reads the small open file plus the d
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -26,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +74,18 @@ def parquet_bytes(table) -> bytes:
 class RequestIndex:
     """The index under one archive root: write deltas, compact, rebuild from the archive, query."""
 
-    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None,
+                 serve_stale: bool = False) -> None:
+        """`serve_stale`: while a newer listing is being merged (seconds at Adobe's cap), keep answering
+        from the previous one instead of making the caller wait (the console; never the steps)."""
         self.store = store
         self.cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "privacy-index-cache")
+        self.serve_stale = serve_stale
         self._listing: tuple[float, dict[str, Any], list[str]] | None = None
         self._lock = threading.Lock()
         self._snapshot: IndexSnapshot | None = None
         self._snapshot_lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
 
     # -- keys ----------------------------------------------------------------------------------------
     @property
@@ -176,8 +180,13 @@ class RequestIndex:
             where: list[str] = ["TRUE"]
             params: dict[str, Any] = {"today": as_of}
             if prefix:
-                where.append("starts_with(request_id, $prefix)")
+                # The range lets the sorted base skip every row group outside the prefix (zone maps).
+                where.append("request_id >= $prefix AND starts_with(request_id, $prefix)")
                 params["prefix"] = prefix
+                upper = _prefix_end(prefix)
+                if upper is not None:
+                    where.append("request_id < $prefix_end")
+                    params["prefix_end"] = upper
             for name, value in (("regulation", regulation), ("status", status)):
                 if value:
                     where.append(f"{name} = ${name}")
@@ -216,16 +225,22 @@ class RequestIndex:
             by_bucket.setdefault(bucket_name, {})[row_status] = int(count)
         return {"total": sum(sum(v.values()) for v in by_bucket.values()), "items": items, "by_bucket": by_bucket}
 
-    def deadline_alerts(self, today: date) -> dict[str, list[dict[str, str]]]:
-        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`)."""
+    def deadline_alerts(self, today: date, *, due_soon_days: int = index.DUE_SOON_DAYS) -> dict[str, list[dict[str, str]]]:
+        """Overdue and due-soon keys over every open request in the index (`privacy_pipeline.index.deadline_alerts`).
+
+        Only rows due by `today + due_soon_days` leave DuckDB; the rule itself is the pure function's.
+        """
         con = self.snapshot().cursor()
         try:
-            rows = con.execute("""SELECT request_id, status, due_date FROM open_base
-                                  WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
-                                  UNION ALL SELECT request_id, status, due_date FROM merged_rows""").fetchall()
+            rows = con.execute("""SELECT request_id, status, due_date FROM (
+                                    SELECT request_id, status, due_date FROM open_base
+                                      WHERE request_id NOT IN (SELECT request_id FROM merged_rows)
+                                    UNION ALL SELECT request_id, status, due_date FROM merged_rows)
+                                  WHERE due_date <= $last""", {"last": today + timedelta(days=due_soon_days)}).fetchall()
         finally:
             con.close()
-        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today)
+        return index.deadline_alerts(({"request_id": k, "status": s, "due_date": d} for k, s, d in rows), today,
+                                     due_soon_days=due_soon_days)
 
     def snapshot(self) -> IndexSnapshot:
         """The current files as one DuckDB connection, and the records the deltas touch, merged.
@@ -235,11 +250,27 @@ class RequestIndex:
         manifest, deltas = self._current()
         ident = (manifest.get("records"), manifest.get("open"), tuple(deltas))
         with self._snapshot_lock:
-            if self._snapshot is None or self._snapshot.ident != ident:
-                if self._snapshot is not None:
-                    self._snapshot.close()
-                self._snapshot = self._open_snapshot(manifest, deltas)
+            current = self._snapshot
+            if current is not None and current.ident == ident:
+                return current
+            if current is not None and self.serve_stale:
+                if self._refreshing is None or not self._refreshing.is_alive():
+                    self._refreshing = threading.Thread(target=self._refresh, args=(manifest, deltas),
+                                                        name="privacy-index-refresh", daemon=True)
+                    self._refreshing.start()
+                return current
+            self._snapshot = self._open_snapshot(manifest, deltas)
             return self._snapshot
+
+    def _refresh(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> None:
+        """Merge a newer listing in the background; the previous snapshot stays for queries still using it."""
+        try:
+            fresh = self._open_snapshot(manifest, deltas)
+        except Exception:
+            log.exception("Refreshing the request index failed; still answering from the previous listing")
+            return
+        with self._snapshot_lock:
+            self._snapshot = fresh
 
     def _open_snapshot(self, manifest: Mapping[str, Any], deltas: Sequence[str]) -> IndexSnapshot:
         import duckdb
@@ -248,7 +279,11 @@ class RequestIndex:
             delta_files = list(pool.map(self._local, deltas))
         con = duckdb.connect()
         con.execute("SET parquet_metadata_cache = true")
-        con.register("empty_index", records_table([]))
+        # A table, not a registered relation: registrations are per connection, and every query runs on
+        # a cursor of its own, which would not see one (a lookup before the first compaction failed so).
+        con.register("empty_index_rows", records_table([]))
+        con.execute("CREATE TABLE empty_index AS SELECT * FROM empty_index_rows")
+        con.unregister("empty_index_rows")
         _view(con, "open_base", [self._local(manifest["open"])] if manifest.get("open") else [])
         _view(con, "deltas", delta_files)
         base = manifest.get("records")
@@ -285,6 +320,17 @@ class RequestIndex:
             partial.replace(path)
         return path
 
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string starting with `prefix` (None when there is none)."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
 def _view(con, name: str, files: Sequence[Path]) -> None:
@@ -329,12 +375,15 @@ class IndexSnapshot:
         con = self.con
         con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT request_id FROM deltas")
         rows = [r[0] for r in con.execute("SELECT record FROM deltas").fetchall()]
-        found = con.execute("SELECT request_id, record FROM open_base "
-                            "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()
-        rows += [record for _key, record in found]
+        # Key columns first (narrow reads); whole records only for the keys found (`= ANY` prunes by key).
+        open_keys = [r[0] for r in con.execute("SELECT request_id FROM open_base "
+                                               "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()]
+        if open_keys:
+            rows += [r[0] for r in con.execute("SELECT record FROM open_base WHERE request_id = ANY($k)",
+                                               {"k": open_keys}).fetchall()]
         in_base = {r[0] for r in con.execute("SELECT request_id FROM base_keys "
                                              "WHERE request_id IN (SELECT request_id FROM touched)").fetchall()}
-        closed = sorted(in_base - {key for key, _record in found})
+        closed = sorted(in_base - set(open_keys))
         if closed:
             self.ensure_base()
         for key in closed:
@@ -391,7 +440,8 @@ def update_index(
 
     Pass only what the step already holds: staged batch bytes (+ `sources` name -> sha256), ledger
     entries as JSON dicts, jobs.jsonl records, `(request_id, resubmit record)` pairs, `(request_id,
-    job_id, action)` for jobs given up on, rejects.csv rows. Every key touched is also stamped with this
+    job_id, action)` for jobs given up on, rejects.csv rows, `(request_ids, {batch_id, decision, by, at,
+    reasons})` for an approval gate's answer. Every key touched is also stamped with this
     run (dag_id, run_id, dag_version).
     """
     at = at or datetime.now(UTC)
@@ -405,7 +455,7 @@ def update_index(
     facts.extend(index.gave_up(job_id, request_id=key, action=action, at=at) for key, job_id, action in gave_up)
     facts.extend(index.from_rejects(rejects))
     for request_ids, answer in approvals:
-        facts.extend(index.approval(request_ids, **answer))
+        facts.extend(index.from_approval(request_ids, **answer))
     keys = sorted({fact["request_id"] for fact in facts})
     from privacy_pipeline.layout import ArchiveLayout
 
@@ -414,150 +464,3 @@ def update_index(
                                   task_id=task_id, root=root))
     name = task_id if map_index is None or int(map_index) < 0 else f"{task_id}-{int(map_index)}"
     return RequestIndex(store).write_delta(facts, ds=ds, run_id=run_id, name=name)
-
-
-# ------------------------------------------------------------------------------------ the rebuild
-
-
-def archive_facts(store: PrivacyArchiveStore, *, max_workers: int = 8) -> list[dict[str, Any]]:
-    """Partial records of every request the archive knows of: the ledger and every run's outputs."""
-    from privacy_pipeline.layout import ArchiveLayout
-
-    layout = ArchiveLayout(store.prefix)
-    # Carry markers: ledger/pending/, and ledger/deferred/ of archives written before that name.
-    carry_prefixes = [prefix.rsplit("/", 1)[-1] for prefix in layout.ledger_pending_prefixes]
-    objects = _list_with_times(store, store.prefix)
-    by_prefix: dict[str, list[str]] = {}
-    for key in objects:
-        rest = key[len(store.prefix) + 1:] if store.prefix else key
-        parts = rest.split("/")
-        if parts[0] == "ledger" and len(parts) == 3:
-            by_prefix.setdefault(parts[1], []).append(key)
-        elif parts[0] == "runs" and len(parts) >= 4:
-            by_prefix.setdefault("runs", []).append(key)
-
-    def get_json(key: str) -> Any:
-        return store.get_json(key)
-
-    with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        entries = [e for e in pool.map(get_json, by_prefix.get("batches", [])) if e]
-        resubmits = [r for r in pool.map(get_json, by_prefix.get("resubmits", [])) if r]
-        archived = [a for a in pool.map(get_json, by_prefix.get("jobs", [])) if a]
-        open_markers = [m for m in pool.map(get_json, by_prefix.get("open", [])) if m]
-        carry = [(k, m) for k, m in zip(
-            [k for p in carry_prefixes for k in by_prefix.get(p, [])],
-            pool.map(get_json, [k for p in carry_prefixes for k in by_prefix.get(p, [])]), strict=True) if m]
-        runs = _runs(by_prefix.get("runs", []), layout, objects)
-        run_docs = {run: dict(zip(("intake", "report", "reconcile"), pool.map(get_json, [
-            f"{run}/intake.json", f"{run}/report.json", f"{run}/reconcile.json"]), strict=True)) for run in runs}
-        batch_bodies = dict(zip(
-            [k for files in runs.values() for k in files["batches"]],
-            pool.map(store.get_bytes, [k for files in runs.values() for k in files["batches"]]), strict=True))
-        jobs_bodies = dict(zip(
-            [k for files in runs.values() for k in files["jobs"]],
-            pool.map(store.get_bytes, [k for files in runs.values() for k in files["jobs"]]), strict=True))
-        rejects_bodies = dict(zip(
-            [files["rejects"] for files in runs.values() if files["rejects"]],
-            pool.map(store.get_bytes, [files["rejects"] for files in runs.values() if files["rejects"]]), strict=True))
-
-    facts: list[dict[str, Any]] = []
-    job_owner: dict[str, tuple[str, str]] = {}
-    batch_keys: dict[str, list[str]] = {}
-    for entry in entries:
-        for fact in index.from_ledger_entry(entry):
-            facts.append(fact)
-            batch_keys.setdefault(entry["batch_id"], []).append(fact["request_id"])
-        for job in entry.get("jobs") or ():
-            job_owner[job["job_id"]] = (job["user_key"], job["action"])
-    for run, files in runs.items():
-        docs = run_docs[run]
-        sources = {s["name"]: s["sha256"] for s in (docs["intake"] or {}).get("sources", [])}
-        keys: set[str] = set()
-        for key in files["batches"]:
-            for fact in index.from_staged_batch(batch_bodies[key], sources):
-                facts.append(fact)
-                keys.add(fact["request_id"])
-                batch_keys.setdefault(fact["batches"][0]["batch_id"], []).append(fact["request_id"])
-        for key in files["jobs"]:
-            lines = [json.loads(line) for line in (jobs_bodies[key] or b"").splitlines() if line.strip()]
-            for fact in index.from_job_records(lines, observed_at=objects[key]):
-                facts.append(fact)
-                keys.add(fact["request_id"])
-        if files["rejects"]:
-            text = (rejects_bodies[files["rejects"]] or b"").decode("utf-8", errors="replace")
-            for fact in index.from_rejects(csv.DictReader(io.StringIO(text))):
-                facts.append(fact)
-                keys.add(fact["request_id"])
-        dag_id = ("privacy_reconcile" if docs["reconcile"] is not None else "privacy_requests_nightly")
-        run_id = (docs["report"] or {}).get("run_id") or run.rsplit("/", 1)[-1]
-        facts.extend(index.touched_by(sorted(keys), dag_id=dag_id, run_id=run_id, dag_version=None,
-                                      at=files["first_at"], root=run))
-    for record in resubmits:
-        owner = job_owner.get(record["job_id"])
-        if owner:
-            facts.append(index.from_resubmit(record, request_id=owner[0]))
-    for record in archived:
-        owner = job_owner.get(record.get("job_id"))
-        if owner and record.get("content_key"):
-            facts.append(index.new_record(owner[0], jobs=[{
-                "job_id": record["job_id"], "action": owner[1], "content_key": record["content_key"],
-                "content_sha256": record.get("sha256"), "content_size": record.get("size"),
-                "quarantine_reason": record.get("reason"), "archived_at": record.get("archived_at")}]))
-    for marker in open_markers:
-        for job_id, final in (marker.get("final") or {}).items():
-            if final == "gave_up" and job_id in job_owner:
-                key, action = job_owner[job_id]
-                facts.append(index.gave_up(job_id, request_id=key, action=action, at=objects.get(
-                    layout.ledger_open(marker["batch_id"])) or datetime.now(UTC)))
-    for key, marker in carry:
-        reason = str(marker.get("reason") or "")
-        if reason and not reason.startswith(STAGING_REASON_PREFIX):
-            for request_id in dict.fromkeys(batch_keys.get(marker.get("batch_id"), [])):
-                facts.append(index.new_record(request_id, postponements=[
-                    {"batch_id": marker["batch_id"], "at": objects[key], "reason": reason}]))
-    return facts
-
-
-def rebuild(store: PrivacyArchiveStore, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
-    """Index everything the archive holds (written before or after the index existed), then compact."""
-    facts = archive_facts(store)
-    request_index = RequestIndex(store, cache_dir=cache_dir)
-    digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
-    request_index.write_delta(facts, ds="rebuild", run_id=digest[:16], name="archive")
-    summary = request_index.compact()
-    return {"facts": len(facts), **summary}
-
-
-def _list_with_times(store: PrivacyArchiveStore, prefix: str) -> dict[str, str]:
-    """Every key under `prefix` with its LastModified (ISO, UTC): when we observed what it says."""
-    paginator = store.client.get_paginator("list_objects_v2")
-    found: dict[str, str] = {}
-    for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix.rstrip("/") + "/" if prefix else ""):
-        for item in page.get("Contents", []):
-            found[item["Key"]] = item["LastModified"].astimezone(UTC).isoformat()
-    return found
-
-
-def _runs(keys: Iterable[str], layout, times: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Run folder -> its staged batches, job files (jobs.jsonl, else the parts), rejects.csv, and when the
-    run wrote its first object (when it touched its requests)."""
-    runs: dict[str, dict[str, Any]] = {}
-    for key in keys:
-        head, _, rest = key.partition("/runs/") if layout.root else ("", "", key.removeprefix("runs/"))
-        ds, run, *tail = rest.split("/")
-        folder = "/".join(p for p in (head, "runs", ds, run) if p)
-        files = runs.setdefault(folder, {"batches": [], "jobs": [], "parts": [], "rejects": None, "first_at": None})
-        name = "/".join(tail)
-        if name.startswith("batches/") and name.endswith(".json"):
-            files["batches"].append(key)
-        elif name == "jobs.jsonl":
-            files["jobs"].append(key)
-        elif name.startswith("jobs/part-") and name.endswith(".jsonl"):
-            files["parts"].append(key)
-        elif name == "rejects.csv":
-            files["rejects"] = key
-        files["first_at"] = min(filter(None, (files["first_at"], times.get(key))), default=None)
-    for files in runs.values():
-        if not files["jobs"]:
-            files["jobs"] = sorted(files["parts"])
-    return runs

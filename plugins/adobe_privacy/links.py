@@ -50,10 +50,17 @@ _LINK_SCHEMES = ("https", "http", "s3")
 
 
 class _XComUrlLink(BaseOperatorLink):
-    """A link whose URL the operator pushed to XCom under `key`; empty (no button) when it did not."""
+    """A link whose URL the operator pushed to XCom under `key`; empty (no button) when it did not.
+
+    A subclass names its button and key once, in its class line: `class X(_XComUrlLink, name=..., key=...)`.
+    """
 
     name: ClassVar[str]
     key: ClassVar[str]
+
+    def __init_subclass__(cls, *, name: str, key: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.key = name, key
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from airflow.sdk.execution_time.xcom import XCom
@@ -62,29 +69,24 @@ class _XComUrlLink(BaseOperatorLink):
         return value if isinstance(value, str) and urlsplit(value).scheme in _LINK_SCHEMES else ""
 
 
-class RunFolderLink(_XComUrlLink):
-    name = "Run folder"
-    key = RUN_FOLDER_KEY
+class RunFolderLink(_XComUrlLink, name="Run folder", key=RUN_FOLDER_KEY):
+    """The run's folder in the archive."""
 
 
-class RunReportLink(_XComUrlLink):
-    name = "Run report"
-    key = REPORT_KEY
+class RunReportLink(_XComUrlLink, name="Run report", key=REPORT_KEY):
+    """The run's report (JSON)."""
 
 
-class RejectedRowsLink(_XComUrlLink):
-    name = "Rejected rows"
-    key = REJECTS_KEY
+class RejectedRowsLink(_XComUrlLink, name="Rejected rows", key=REJECTS_KEY):
+    """The rows intake rejected (CSV)."""
 
 
-class DeadlinesChartLink(_XComUrlLink):
-    name = "Deadlines chart"
-    key = DEADLINES_KEY
+class DeadlinesChartLink(_XComUrlLink, name="Deadlines chart", key=DEADLINES_KEY):
+    """The deadlines chart of the run."""
 
 
-class PrivacyServiceJobsLink(_XComUrlLink):
-    name = "Adobe Privacy Service jobs"
-    key = PRIVACY_UI_KEY
+class PrivacyServiceJobsLink(_XComUrlLink, name="Adobe Privacy Service jobs", key=PRIVACY_UI_KEY):
+    """Adobe's Privacy Service UI."""
 
 
 #: For get_provider_info's "extra-links" (so the UI can restore the buttons of serialized DAGs).
@@ -173,26 +175,24 @@ def run_link_targets(
 ) -> list[LinkTarget]:
     """The links of a run whose outputs live under the key `run_root` (keys of the store's bucket)."""
     endpoint_url, region = s3_location(store)
-    wanted = [("Run folder", RUN_FOLDER_KEY, f"{run_root.rstrip('/')}/")]
-    wanted += [
-        (name, key, object_key)
-        for name, key, object_key in (
-            ("Run report", REPORT_KEY, report),
-            ("Rejected rows", REJECTS_KEY, rejects),
-            ("Deadlines chart", DEADLINES_KEY, deadlines),
-        )
-        if object_key
+    outputs: list[tuple[type[_XComUrlLink], str | None]] = [
+        (RunFolderLink, f"{run_root.rstrip('/')}/"),
+        (RunReportLink, report),
+        (RejectedRowsLink, rejects),
+        (DeadlinesChartLink, deadlines),
     ]
     targets = []
-    for name, key, object_key in wanted:
-        uri = store.uri(object_key)
-        targets.append(LinkTarget(name, key, uri, browsable_url(uri, endpoint_url=endpoint_url, region=region)))
+    for link, object_key in outputs:
+        if object_key:
+            uri = store.uri(object_key)
+            url = browsable_url(uri, endpoint_url=endpoint_url, region=region)
+            targets.append(LinkTarget(link.name, link.key, uri, url))
     return targets
 
 
 def privacy_ui_target(base: str | None = None) -> LinkTarget:
     url = privacy_ui_url(base)
-    return LinkTarget("Adobe Privacy Service jobs", PRIVACY_UI_KEY, url, url)
+    return LinkTarget(PrivacyServiceJobsLink.name, PrivacyServiceJobsLink.key, url, url)
 
 
 def format_link_lines(targets: list[LinkTarget]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -13,6 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.links import PrivacyServiceJobsLink
 from adobe_privacy.protocol import DEFAULT_CONN_ID
+from adobe_privacy.protocol.jobs import FAILED_STATUSES, MISSING_STATUS, TERMINAL_STATUSES
 from adobe_privacy.triggers import MAX_INLINE_JOB_IDS, PrivacyJobsTrigger, bounded_summary
 
 if TYPE_CHECKING:
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
     from adobe_privacy.hooks import PrivacyServiceHook
 
 EVENT_STATUSES = ("success", "timeout", "error")
+WAIT_EVENT_STATUSES = ("events", "fallback", "gap", "error")
+DEFAULT_REGISTRATION_ID = "privacy-events"
+#: The event-driven wait's fallback to the list endpoint, in seconds: a Variable, rendered at run time.
+EVENT_FALLBACK_SECONDS = "{{ var.value.get('privacy_event_fallback_seconds', 7200) }}"
 # The trigger reports its own timeout at ``end_at``; Airflow's deferral timeout is only a backstop.
 DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=10)
 
@@ -193,15 +200,29 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     Takes the submit tasks' summaries, not job ids: they are merged at run time, so the list endpoint is
     polled once per regulation per cycle for the run instead of once per submit chunk.
 
+    When the connection has ``journal_url`` (Adobe I/O Events), the wait is event-driven: it reads the
+    recorded position, asks the list endpoint once (the first poke), then waits in
+    :class:`~adobe_privacy.event_triggers.PrivacyJournalEventsTrigger` on the events the recorder writes
+    to the ledger. A job with a final event is done (the archive's detail read confirms it); a job with
+    none after ``event_fallback_seconds`` (or every open job after a journal gap) is asked about on the
+    list endpoint, once, and waited for again if still open. The open jobs and their fallback times go
+    to the ledger (``ledger/events/<registration>/waits/``), never into the trigger's kwargs. Without
+    ``journal_url`` it polls the list endpoint as before.
+
     :param submissions: the submit tasks' summaries (templated; their XComArg).
-    :param poll_interval: seconds between polls (templated; becomes `poke_interval`).
+    :param poll_interval: seconds between polls (templated; becomes `poke_interval`); with events, between
+        two listings of the recorded journal.
     :param wait_timeout: seconds to wait (templated; becomes `timeout`).
     :param archive_uri: the archive root whose ledger holds the run's jobs (templated): the trigger reads
         the ids there when they are too many for its kwargs.
     :param aws_conn_id: the Amazon connection for S3.
+    :param event_fallback_seconds: with events, seconds after which a job with no final event is asked
+        about on the list endpoint (templated; default: the Variable ``privacy_event_fallback_seconds``, else 7200).
+    :param registration_id: the event registration whose recorded journal is read.
     """
 
-    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout", "archive_uri")
+    template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout", "archive_uri",
+                                      "event_fallback_seconds")
 
     def __init__(
         self,
@@ -211,6 +232,8 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         wait_timeout: float = 6 * 3600,
         archive_uri: str | None = None,
         aws_conn_id: str | None = "aws_default",
+        event_fallback_seconds: float | str = EVENT_FALLBACK_SECONDS,
+        registration_id: str = DEFAULT_REGISTRATION_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(jobs_by_regulation=None, **kwargs)
@@ -219,22 +242,166 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         self.wait_timeout = wait_timeout
         self.archive_uri = archive_uri
         self.aws_conn_id = aws_conn_id
+        self.event_fallback_seconds = event_fallback_seconds
+        self.registration_id = registration_id
 
-    def execute(self, context: Context) -> Any:
+    def _load_window(self) -> list[dict[str, Any]]:
         from adobe_privacy.operators.base import materialize
 
         submissions = [s for s in materialize(self.submissions) if s]
         window = _merged_window(submissions)
         self.jobs_by_regulation = window["jobs_by_regulation"]
         self.from_date, self.to_date = window["from_date"], window["to_date"]
+        self.poke_interval = float(self.poll_interval)
+        self.timeout = float(self.wait_timeout)
+        return submissions
+
+    def execute(self, context: Context) -> Any:
+        submissions = self._load_window()
+        if self._events_enabled():
+            self.publish_link(context)
+            return self._no_jobs() or self._wait_on_events(context)
         if sum(len(ids) for ids in self.jobs_by_regulation.values()) > MAX_INLINE_JOB_IDS:
             if not self.archive_uri:
                 raise AirflowException(f"more than {MAX_INLINE_JOB_IDS} jobs to wait for: set archive_uri")
             self.ledger_ref = {"archive_uri": self.archive_uri, "aws_conn_id": self.aws_conn_id,
                                "batch_ids": sorted({b for s in submissions for b in s.get("batch_ids") or []})}
-        self.poke_interval = float(self.poll_interval)
-        self.timeout = float(self.wait_timeout)
         return super().execute(context)
+
+    # -- event-driven wait ----------------------------------------------------------------------------
+    def _events_enabled(self) -> bool:
+        """Deferrable, with an archive root, and the connection has `journal_url`."""
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        if not (self.deferrable and self.archive_uri):
+            return False
+        try:
+            return bool(self.hook.settings.journal_url)
+        except AirflowNotFoundException:
+            return False  # no connection: the list endpoint's first call says so, as it always did
+
+    def _journal(self):
+        from adobe_privacy.event_triggers import recorded_journal
+
+        return recorded_journal(str(self.archive_uri), self.aws_conn_id, self.registration_id)
+
+    def _fallback_seconds(self) -> float:
+        from privacy_pipeline.errors import ConfigurationError
+
+        try:
+            seconds = float(self.event_fallback_seconds)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if seconds <= 0:
+            raise ConfigurationError("event_fallback_seconds", self.event_fallback_seconds,
+                                     hint="seconds (> 0) after which a job with no event is asked about")
+        return seconds
+
+    def _wait_on_events(self, context: Context) -> Any:
+        from privacy_pipeline.events import WaitState
+
+        fallback = self._fallback_seconds()
+        journal = self._journal()
+        # Read before the first poke: the final event of a job still open at the poke is recorded later.
+        position, _ = journal.read_position()
+        statuses = self._list_statuses(self.jobs_by_regulation)
+        now = time.time()
+        state = WaitState(open={job: regulation for regulation, ids in self.jobs_by_regulation.items() for job in ids},
+                          fallback_at={}, settled={}, since_seq=position.seq, end_at=now + self.timeout)
+        state.settle({job: status for job, status in statuses.items() if status in TERMINAL_STATUSES})
+        state.postpone(list(state.open), now + fallback)
+        self.log.info("Waiting on events for %d open jobs (%d final at the first poke), from record %d",
+                      len(state.open), len(state.settled), state.since_seq)
+        return self._defer_on_events(context, state, journal)
+
+    def _defer_on_events(self, context: Context, state: Any, journal: Any) -> Any:
+        from adobe_privacy.event_triggers import PrivacyJournalEventsTrigger
+
+        if not state.open:
+            return self._events_summary(state, "success")
+        remaining = state.end_at - time.time()
+        if remaining <= 0:
+            if self.fail_on_timeout:
+                raise AirflowSensorTimeout(f"{len(state.open)} privacy jobs still open at the timeout")
+            return self._timed_out(self._events_summary(state, "timeout"))
+        state.rounds += 1
+        ti = context["ti"]
+        key = journal.keys.wait(f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{state.rounds:04d}")
+        journal.archive.put_json(key, state.to_json())
+        self.defer(
+            trigger=PrivacyJournalEventsTrigger(
+                job_ids=None, wait_key=key, archive_uri=str(self.archive_uri), since_seq=state.since_seq,
+                registration_id=self.registration_id, aws_conn_id=self.aws_conn_id, poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete_events",
+            timeout=timedelta(seconds=remaining) + DEFERRAL_TIMEOUT_GRACE,
+        )
+
+    def execute_complete_events(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume from the events trigger: settle the jobs with final events, ask the list about the due ones."""
+        from privacy_pipeline.events import WaitState
+
+        wait_key = event.get("wait_key") if isinstance(event, Mapping) else None
+        if not isinstance(event, Mapping) or event.get("status") not in WAIT_EVENT_STATUSES:
+            raise AirflowException(f"PrivacyRunJobsSensor resumed with an invalid event: {event!r}")
+        if event["status"] == "error":
+            raise PrivacyServiceError(f"Waiting for privacy job events failed: {event.get('message')}")
+        if not isinstance(wait_key, str) or not isinstance(event.get("last_seq"), int):
+            raise AirflowException(f"PrivacyRunJobsSensor resumed with a malformed events event: {event!r}")
+        self._load_window()
+        fallback = self._fallback_seconds()
+        journal = self._journal()
+        document = journal.archive.get_json(wait_key)
+        if document is None:
+            raise AirflowException(f"the wait's state {wait_key} is not in the ledger")
+        state = WaitState.from_json(document)
+        last_seq = int(event["last_seq"])
+        # The event's id lists are capped: replay the same records for the whole picture.
+        progress = state.progress()
+        for seq in journal.record_seqs(state.since_seq):
+            record = journal.get_record(seq) if seq <= last_seq else None
+            if record is not None:
+                progress.observe(record)
+        now = time.time()
+        due = progress.due(now)
+        # Events are hints: a final event settles the wait; the archive's detail read says what is stored.
+        state.settle(progress.outcomes)
+        state.since_seq = max(state.since_seq, last_seq)
+        self.log.info("Events (%s): %d jobs had a final event, %d due for the list endpoint, %d open",
+                      event["status"], len(progress.outcomes), len(due), len(state.open))
+        if due:
+            asked: dict[str, list[str]] = {}
+            for job in due:
+                asked.setdefault(state.open[job], []).append(job)
+            statuses = self._list_statuses(asked)
+            state.settle({job: status for job, status in statuses.items() if status in TERMINAL_STATUSES})
+            state.postpone([job for job in due if job in state.open], now + fallback)
+            self.log.info("List endpoint: %d of %d due jobs final", len(due) - sum(j in state.open for j in due),
+                          len(due))
+        return self._defer_on_events(context, state, journal)
+
+    def _list_statuses(self, jobs_by_regulation: Mapping[str, list[str]]) -> dict[str, str]:
+        """Job id -> status from the list endpoint over the run's window (stops once all are seen)."""
+        from adobe_privacy.protocol import SummaryBuilder
+
+        builder = SummaryBuilder(jobs_by_regulation)
+        for regulation, ids in sorted(jobs_by_regulation.items()):
+            if not ids:
+                continue
+            for job in self.hook.iter_jobs(regulation, from_date=self.from_date, to_date=self.to_date):
+                builder.observe(regulation, [job])
+                if builder.all_seen(regulation):
+                    break
+        return {job: builder.status.get(job, MISSING_STATUS) for ids in jobs_by_regulation.values() for job in ids}
+
+    @staticmethod
+    def _events_summary(state: Any, status: str) -> dict[str, Any]:
+        counts = Counter(state.settled.values())
+        if state.open:
+            counts["open"] = len(state.open)
+        error_ids = sorted(job for job, value in state.settled.items() if value in FAILED_STATUSES)
+        return bounded_summary({"status": status, "counts": dict(sorted(counts.items())), "open": len(state.open),
+                                "error_count": len(error_ids), "error_job_ids": error_ids, "waited_on": "events"})
 
 
 class HygieneJobsSensor(BaseSensorOperator):
@@ -310,3 +477,123 @@ def _merged_window(submissions: Any) -> dict[str, Any]:
     from adobe_privacy.operators.base import materialize
 
     return merge_submissions(materialize(submissions))
+
+
+class HygieneDeletesSensor(BaseSensorOperator):
+    """
+    Wait for a run's record deletes: work orders (default) or alpha hygiene jobs, deferred like the privacy wait.
+
+    Pokes once; while anything is open it defers to :class:`~adobe_privacy.triggers.WorkOrdersTrigger`
+    (or :class:`~adobe_privacy.triggers.HygieneJobsTrigger`), which polls the hygiene list in the
+    triggerer, not a worker slot. Work orders take up to 30 days: at the timeout the open ones are
+    reported (``status: timeout``), not failed; their batches stay in the ledger's open index for a later
+    follow-up. Returns ``{"status", "counts", "open", "error_job_ids", "api"}``.
+
+    :param submissions: the hygiene submit tasks' summaries (templated; their XComArg).
+    :param api: `workorder` or `jobs` (templated; the DAG passes the Variable `privacy_hygiene_api`).
+    :param poll_interval: seconds before the second poll (templated).
+    :param wait_timeout: seconds to wait (templated).
+    :param adobe_privacy_conn_id: the `adobe_privacy_service` connection.
+    :param max_poll_interval: cap on the trigger's growing poll interval, in seconds.
+    :param fail_on_timeout: fail when anything is still open at the timeout; by default report it.
+    """
+
+    template_fields: Sequence[str] = ("submissions", "api", "poll_interval", "wait_timeout")
+
+    def __init__(
+        self,
+        *,
+        submissions: list[dict[str, Any]] | Any,
+        api: str = "{{ var.value.get('privacy_hygiene_api', 'workorder') }}",
+        poll_interval: float = 900,
+        wait_timeout: float = 6 * 3600,
+        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
+        max_poll_interval: float = 6 * 3600.0,
+        fail_on_timeout: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.submissions = submissions
+        self.api = api
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.adobe_privacy_conn_id = adobe_privacy_conn_id
+        self.max_poll_interval = max_poll_interval
+        self.fail_on_timeout = fail_on_timeout
+
+    @cached_property
+    def hook(self) -> PrivacyServiceHook:
+        from adobe_privacy.hooks import PrivacyServiceHook
+
+        return PrivacyServiceHook(self.adobe_privacy_conn_id)
+
+    @cached_property
+    def _window(self) -> tuple[str, list[str], str | None, str | None]:
+        from adobe_privacy.operators.base import materialize
+        from adobe_privacy.operators.hygiene import hygiene_api
+
+        # The API the submit tasks used wins over the setting (a Variable changed mid-run cannot split a run).
+        used = {s["api"] for s in materialize(self.submissions) if s and s.get("api")}
+        if len(used) > 1:
+            raise AirflowException(f"submit tasks of one run used different hygiene APIs: {sorted(used)}")
+        window = _merged_window(self.submissions)
+        ids = sorted({job_id for ids in window["jobs_by_regulation"].values() for job_id in ids})
+        return hygiene_api(used.pop() if used else self.api), ids, window["from_date"], window["to_date"]
+
+    def _summarize(self) -> dict[str, Any]:
+        api, ids, from_date, to_date = self._window
+        if api == "workorder":
+            return self.hook.summarize_workorders(ids, from_date=from_date, to_date=to_date)
+        return self.hook.summarize_hygiene_jobs(ids, from_date=from_date, to_date=to_date)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        summary = self._summarize()
+        self.log.info("%d record deletes open (%s); counts %s", summary["open"], self._window[0], summary["counts"])
+        return PokeReturnValue(summary["open"] == 0, {"status": "success", "api": self._window[0], **summary})
+
+    def execute(self, context: Context) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+        from privacy_pipeline.errors import ConfigurationError
+
+        from adobe_privacy.triggers import HygieneJobsTrigger, WorkOrdersTrigger
+
+        try:
+            api, ids, from_date, to_date = self._window
+        except ConfigurationError as err:
+            raise AirflowFailException(str(err)) from err  # a wrong setting: no retries
+        if not ids:
+            self.log.info("No record deletes to wait for")
+            return {"status": "success", "api": api, "counts": {}, "open": 0, "error_job_ids": []}
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        timeout = float(self.wait_timeout)
+        trigger_class = WorkOrdersTrigger if api == "workorder" else HygieneJobsTrigger
+        self.defer(
+            trigger=trigger_class(
+                job_ids=ids,
+                from_date=from_date,
+                to_date=to_date,
+                adobe_privacy_conn_id=self.adobe_privacy_conn_id,
+                poll_interval=float(self.poll_interval),
+                max_poll_interval=max(float(self.poll_interval), float(self.max_poll_interval)),
+                end_at=(datetime.now(UTC) + timedelta(seconds=timeout)).isoformat(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=timeout) + DEFERRAL_TIMEOUT_GRACE,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume from the trigger: validate the event, fail on error, report success or timeout."""
+        event = validate_jobs_event(event)
+        api = self._window[0]
+        if event["status"] == "error":
+            raise PrivacyServiceError(f"Waiting for record deletes ({api}) failed: {event['message']}")
+        if event["status"] == "timeout":
+            if self.fail_on_timeout:
+                raise AirflowSensorTimeout(f"{event['open']} record deletes ({api}) still open at the timeout")
+            self.log.warning("%d record deletes (%s) still open at the timeout; reporting them, their batches "
+                             "stay in the open index", event["open"], api)
+        else:
+            self.log.info("All record deletes finished (%s): counts %s", api, event["counts"])
+        return {**event, "api": api}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -161,13 +161,23 @@ class BatchSubmitter:
         self.sleep = sleep
 
     def submit_all(self, batches: Iterable[tuple[str, Batch]], *, run_id: str, chunk: int = 0,
-                   dry_run: bool = False) -> SubmissionSummary:
-        """Submit `(staged key, batch)` pairs in order; after back-pressure, postpone the rest."""
+                   dry_run: bool = False, held: Mapping[str, str] | None = None) -> SubmissionSummary:
+        """Submit `(staged key, batch)` pairs in order; after back-pressure, postpone the rest.
+
+        `held` (batch id -> reason): batches held back before any POST (the approval gate), postponed
+        to a later run like back-pressure postpones them; a batch already submitted stays submitted.
+        """
         summary = SubmissionSummary(chunk=chunk)
         refused: PrivacyBackPressureError | None = None
+        held = held or {}
         for batch_key, batch in batches:
             if dry_run:
                 summary.counts["dry_run_subjects"] += len(batch.subjects)
+                continue
+            if batch.batch_id in held and not self._submitted(batch.batch_id):
+                log.info("Batch %s held back: %s", batch.batch_id, held[batch.batch_id])
+                self.postpone(batch, batch_key, reason=held[batch.batch_id])
+                summary.add_postponed(batch, over_budget=False)
                 continue
             if refused is None:
                 try:
@@ -263,6 +273,10 @@ class BatchSubmitter:
         if entry is None or entry.state == "postponed":
             self.ledger.put_entry(LedgerEntry.postponed_for(batch, batch_key=batch_key, now=self.clock.now(),
                                                             reason=reason))
+
+    def _submitted(self, batch_id: str) -> bool:
+        entry = self.ledger.entry(batch_id)
+        return entry is not None and entry.state == "submitted"
 
     def _refused(self, batch: Batch, err: PrivacyBackPressureError) -> None:
         if isinstance(err, DailyBudgetExhaustedError):

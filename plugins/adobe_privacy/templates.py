@@ -10,12 +10,12 @@ HYGIENE_ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-arc
 #: A run reads its day's partition of the inbox; a run without a logical date (a manual trigger) the day it ran.
 INPUT_URI = (
     "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
+    " ~ '/' ~ ((dag_run.logical_date or dag_run.run_after) | ds) ~ '/') }}"
 )
 #: Data Hygiene deletes arrive in their own partition of the inbox.
 HYGIENE_INPUT_URI = (
     "{{ params.input_uri or (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests')"
-    " ~ '/hygiene/' ~ ((logical_date or dag_run.run_after) | ds) ~ '/') }}"
+    " ~ '/hygiene/' ~ ((dag_run.logical_date or dag_run.run_after) | ds) ~ '/') }}"
 )
 ENCRYPTION = {
     "sse": "{{ var.value.get('privacy_sse', 'AES256') }}",

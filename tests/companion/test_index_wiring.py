@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from airflow.sdk import BaseNotifier
 
 from tests.companion.conftest import subject_rows
@@ -118,10 +117,6 @@ def test_a_dry_run_leaves_no_trace_in_the_index(companion):
     assert companion.keys("index") == []
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason=(
-    "index_store: before the first compaction the `base` view reads the Arrow table `empty_index`, which is "
-    "registered on the snapshot's connection only, so a cursor's lookup of a key no delta touched raises a "
-    "DuckDB CatalogException instead of returning None. Remove this mark once index_store is fixed."))
 def test_an_unknown_key_before_the_first_compaction_is_none(companion):
     companion.take_in(companion.write_csv("n.csv", subject_rows(1)), run_id="n")
     assert request_index(companion)[1].lookup("no-such-request") is None

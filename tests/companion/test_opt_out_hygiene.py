@@ -45,7 +45,7 @@ def test_hygiene_deletes_submitted_once_waited_on_and_archived(companion):
         PrivacyRunReportOperator,
         SubmitHygieneBatchesOperator,
     )
-    from adobe_privacy.sensors import HygieneJobsSensor
+    from adobe_privacy.sensors import HygieneDeletesSensor
 
     # Jobs finish only when the test moves the clock: the first poke must see them open however slowly
     # this machine gets there.
@@ -60,7 +60,8 @@ def test_hygiene_deletes_submitted_once_waited_on_and_archived(companion):
     again = companion.submit(keys, run_id="h1", archive_uri=hygiene_uri, operator=SubmitHygieneBatchesOperator)
     assert again["jobs"] == 5 and companion.calls(HYGIENE_ROUTE) == 1  # a retried task posts nothing
 
-    sensor = HygieneJobsSensor(task_id="wait", submissions=[summary], poll_interval=5, wait_timeout=60)
+    sensor = HygieneDeletesSensor(task_id="wait", submissions=[summary], api="jobs", poll_interval=5,
+                                  wait_timeout=60)
     assert sensor.poke(companion.context(run_id="h1")).is_done is False
     companion.advance(seconds=30)
     done = sensor.poke(companion.context(run_id="h1"))

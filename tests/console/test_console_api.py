@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from adobe_privacy.index_store import rebuild
+from adobe_privacy.index_rebuild import rebuild
 
 from tests.console.archive_fixture import SECRET_VALUES
 
@@ -89,6 +89,24 @@ def test_request_status_in_the_drp_shape_with_jobs_products_and_evidence(console
     postponed = _get(client, "/privacy/api/v1/requests/req-c1", tokens["viewer"]).json()
     assert postponed["status"] == "open" and postponed["processing_details"]["status"] == "postponed"
     assert _get(client, "/privacy/api/v1/requests/req-zz", tokens["viewer"]).status_code == 404
+
+
+def test_evidence_pack_downloads_from_the_console(console):
+    client, tokens, ids, store = console
+    body = _get(client, "/privacy/api/v1/requests/req-a1", tokens["viewer"]).json()
+    links = {e["kind"]: e["uri"] for e in body["evidence"]}
+    pack = _get(client, links["evidence pack (JSON)"], tokens["viewer"])
+    assert pack.status_code == 200 and "attachment" in pack.headers["content-disposition"]
+    document = pack.json()
+    assert document["request"]["request_id"] == "req-a1" and document["request"]["status"] == "complete"
+    assert {j["job_id"] for j in document["jobs"]} == {"job-a1-acc", "job-a1-del"}
+    assert any(j["content"] and j["content"]["sha256"] == "a" * 64 for j in document["jobs"])
+    page = _get(client, links["evidence pack (page)"], tokens["viewer"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not any(secret in pack.text + page.text for secret in SECRET_VALUES)
+    assert _get(client, links["evidence pack (JSON)"]).status_code == 401
+    assert _get(client, "/privacy/api/v1/requests/req-a1/evidence.exe", tokens["viewer"]).status_code == 404
+    assert _get(client, "/privacy/api/v1/requests/req-zz/evidence.json", tokens["viewer"]).status_code == 404
 
 
 def test_search_filters_and_board(console):

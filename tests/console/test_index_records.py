@@ -130,13 +130,14 @@ def test_deadline_alerts_cover_every_open_request_and_only_open_ones():
 
 
 def test_approvals_are_kept_per_batch_and_answer():
-    facts = [*index.approval(["req-1", "req-2"], batch_id="b-1", approved=False, responded_by="dpo",
-                             responded_at=T0, condition="first_run_of_regulation"),
-             *index.approval(["req-1"], batch_id="b-1", approved=True, responded_by="dpo",
-                             responded_at=datetime(2026, 11, 2, tzinfo=UTC))]
+    facts = [*index.from_approval(["req-1", "req-2"], batch_id="b-1", decision="Reject", by="dpo", at=T0,
+                                  reasons=["first delete submission under regulation(s) gdpr"]),
+             *index.from_approval(["req-1"], batch_id="b-1", decision="Approve", by="dpo",
+                                  at=datetime(2026, 11, 2, tzinfo=UTC))]
     records = index.merge_all(facts + facts)
-    assert [a["approved"] for a in records["req-1"]["approvals"]] == [False, True]
-    assert records["req-2"]["approvals"][0]["responded_by"] == "dpo"
+    assert [a["decision"] for a in records["req-1"]["approvals"]] == ["Reject", "Approve"]
+    assert records["req-2"]["approvals"] == [{"batch_id": "b-1", "decision": "Reject", "by": "dpo", "at": T0.isoformat(),
+                                              "reasons": ["first delete submission under regulation(s) gdpr"]}]
 
 
 def test_a_record_needs_a_key_and_known_fields():

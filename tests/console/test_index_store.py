@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from adobe_privacy.index_store import RequestIndex, rebuild, update_index
+from adobe_privacy.index_rebuild import rebuild
+from adobe_privacy.index_store import RequestIndex, update_index
 
 from tests.console.archive_fixture import NIGHTLY_RUN, SECRET_VALUES, SOURCE, SOURCE_SHA
 
@@ -138,3 +139,59 @@ def test_run_stamp_reads_the_task_context():
     context = {"ti": ti, "logical_date": None, "dag_run": SimpleNamespace(run_after=datetime(2026, 11, 30, 5, tzinfo=UTC))}
     assert run_stamp(context) == {"dag_id": "privacy_requests_nightly", "run_id": "manual__x", "ds": "2026-11-30",
                                   "task_id": "archive_results", "map_index": 3, "dag_version": str(UUID(int=7))}
+
+
+def test_prefix_search_matches_startswith_for_any_key(s3_client, tmp_path):
+    """Seeded fuzz: keys with ASCII, accents, CJK, emoji and edge code points; the oracle is str.startswith."""
+    import random
+    import uuid
+
+    from adobe_privacy.storage import PrivacyArchiveStore
+    from privacy_pipeline import index
+
+    rng = random.Random(1234)
+    alphabet = ["a", "b", "z", "-", "0", "9", "é", "ÿ", "中", "😀", "\ud7ff", "\ue000", "\uffff", "~"]
+    keys = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5))) for _ in range(300)})
+    bucket = f"fuzz-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=bucket)
+    store = PrivacyArchiveStore(f"s3://{bucket}/privacy")
+    idx = RequestIndex(store, cache_dir=tmp_path)
+    half = len(keys) // 2
+    idx.write_delta([index.new_record(k, regulation="gdpr") for k in keys[:half]], ds="d", run_id="r", name="a")
+    idx.compact()  # half in the base, half still in a delta
+    idx.write_delta([index.new_record(k, regulation="gdpr") for k in keys[half:]], ds="d", run_id="r", name="b")
+    prefixes = {k[: rng.randint(1, len(k))] for k in rng.sample(keys, 40)} | {"", "zzz", "\uffff", "😀"}
+    for prefix in sorted(prefixes):
+        expected = sorted(k for k in keys if k.startswith(prefix))
+        found = idx.query(prefix=prefix or None, limit=1000)
+        assert sorted(i["request_id"] for i in found["items"]) == expected, prefix
+        assert found["total"] == len(expected)
+
+
+def test_the_console_answers_from_the_previous_listing_while_a_newer_one_is_merged(archive, tmp_path):
+    store, _ = archive
+    rebuild(store, cache_dir=tmp_path / "a")
+    idx = RequestIndex(store, cache_dir=tmp_path / "b", serve_stale=True)
+    assert idx.lookup("req-a2")["status"] == "submitted"
+    update_index(store, dag_id="privacy_reconcile", run_id="r11", ds="2026-11-22", task_id="reconcile",
+                 job_records=[{"jobId": "job-a2-del-r2", "userKey": "req-a2", "action": "delete",
+                               "status": "complete", "productResponses": []}])
+    idx._listing = None  # as after the listing's few seconds
+    assert idx.lookup("req-a2")["status"] == "submitted"  # stale, not blocked
+    idx._refreshing.join(timeout=60)
+    assert idx.lookup("req-a2")["status"] == "complete"
+
+
+def test_a_lookup_before_the_first_compaction_reads_the_deltas(archive, tmp_path):
+    """No base yet, only deltas: a key the deltas never touched is unknown, one they touched is found."""
+    from adobe_privacy.index_store import RequestIndex
+    from privacy_pipeline import index
+
+    store, _ids = archive
+    request_index = RequestIndex(store, cache_dir=tmp_path / "cache")
+    request_index.write_delta([index.new_record("fresh-1", regulation="gdpr", actions=["access"],
+                                                received_at="2026-11-01T00:00:00+00:00")],
+                              ds="2026-11-01", run_id="manual__1", name="intake")
+    assert request_index.lookup("never-seen") is None
+    assert request_index.lookup("fresh-1")["status"] == "received"
+    assert request_index.query(prefix="fresh")["total"] == 1

@@ -98,6 +98,7 @@ def _assert_indexed_with_evidence(nightly, expected, records) -> None:
         assert "@example.com" not in json.dumps(pack), "keys and hashes only"
     rejected = request_index.lookup(BAD_ROWS[0][0])
     assert rejected is not None and rejected["status"] == "rejected"
+    assert request_index.lookup("no-such-request") is None
 
 
 def _assert_links_published(nightly, run) -> None:

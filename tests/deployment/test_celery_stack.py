@@ -468,12 +468,9 @@ def test_a_bad_product_is_refused_with_the_allowed_values_before_any_run_starts(
         assert api.get(f"/api/v2/dags/{NIGHTLY_DAG_ID}/dagRuns", limit=100)["total_entries"] == runs_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEPENDS ON the intake work: PrivacyIntakeOperator must raise ConfigurationError for an unknown "
-    "default product and fail without retry. Remove this mark once that lands (strict: it then XPASSes).",
-)
 def test_a_configuration_error_fails_at_once_naming_the_allowed_values(ui_page, celery_stack, api, tmp_path):
+    """An unknown product the form could not catch (it is in the DAG file): intake's ConfigurationError fails
+    the task on its first try, and the log on screen names the allowed products."""
     from privacy_pipeline.sample import generate_requests_csv
 
     input_csv = tmp_path / "requests.csv"

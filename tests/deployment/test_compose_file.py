@@ -145,9 +145,14 @@ def published_host_ip(port: str | dict) -> str | None:
 def test_airflow_init_prepares_database_pool_and_login(resolved):
     script = " ".join(resolved["services"]["airflow-init"]["command"])
     assert "airflow db migrate" in script
-    nightly = (REPO / "dags" / "privacy_requests_nightly.py").read_text()
-    for pool in re.findall(r'pool="([^"]+)"', nightly):
-        assert f"airflow pools set {pool} " in script, f"pool {pool} used by the nightly DAG is not created"
+    assert "python -m adobe_privacy.pools" in script, "airflow-init must create the API pool"
+    # Every DAG names the pool through the one setting; every Airflow service must agree on its value.
+    for dag_file in (REPO / "dags").glob("*.py"):
+        text = dag_file.read_text()
+        assert 'pool="' not in text, f"{dag_file.name} hard-codes a pool name instead of API_POOL"
+    airflow = {name: service for name, service in resolved["services"].items() if name.startswith("airflow-")}
+    pools = {service.get("environment", {}).get("ADOBE_PRIVACY_API_POOL") for service in airflow.values()}
+    assert len(pools) == 1 and None not in pools, f"ADOBE_PRIVACY_API_POOL differs between services: {pools}"
 
 
 def test_dockerfile_matches_pinned_airflow_and_installs_the_project():

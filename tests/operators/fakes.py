@@ -34,10 +34,14 @@ class FakeTaskInstance(SimpleNamespace):
 class MemoryStore:
     """The `PrivacyArchiveStore` calls the ledger, budget and archiver use, over a dict."""
 
+    bucket = "bucket"
+    encryption_args: dict[str, str] = {"ServerSideEncryption": "AES256"}
+
     def __init__(self, prefix: str = "root") -> None:
         self.prefix = prefix
         self.objects: dict[str, bytes] = {}
         self.versions: dict[str, int] = {}
+        self.client = MemoryS3Client(self)
 
     def uri(self, key: str) -> str:
         return f"s3://bucket/{key}"
@@ -76,6 +80,36 @@ class MemoryStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix.rstrip("/") + "/"))
+
+
+class MemoryS3Client:
+    """The few boto3 S3 calls the content pipeline makes (PutObject and multipart), over a MemoryStore."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.uploads: dict[str, dict[int, bytes]] = {}
+
+    def put_object(self, *, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.store.put_bytes(Key, Body if isinstance(Body, bytes) else Body.read())
+        return {}
+
+    def create_multipart_upload(self, *, Key: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        upload_id = f"upload-{len(self.uploads)}"
+        self.uploads[upload_id] = {}
+        return {"UploadId": upload_id}
+
+    def upload_part(self, *, UploadId: str, PartNumber: int, Body: Any, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.uploads[UploadId][PartNumber] = Body if isinstance(Body, bytes) else Body.read()
+        return {"ETag": f"etag-{PartNumber}"}
+
+    def complete_multipart_upload(self, *, Key: str, UploadId: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        parts = self.uploads.pop(UploadId)
+        self.store.put_bytes(Key, b"".join(parts[n] for n in sorted(parts)))
+        return {}
+
+    def abort_multipart_upload(self, *, UploadId: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.uploads.pop(UploadId, None)
+        return {}
 
 
 class FakeJobsApi:

@@ -109,18 +109,26 @@ def test_spool_files_are_private_and_stale_spools_of_dead_processes_are_removed(
     store, layout, hook, archiver, entry = setup(tmp_path)  # building an archiver sweeps
     assert not stale.exists() and live.exists()
 
+    from contextlib import contextmanager
+
     modes = []
     original = hook.stream_content
 
+    @contextmanager
     def watching(detail):
-        spool = next(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*/{detail['jobId']}.zip"))
-        modes.append(spool.stat().st_mode & 0o777)
-        return original(detail)
+        with original(detail) as chunks:
+            def observed():
+                for chunk in chunks:
+                    for spool in tmp_path.glob("privacy-spool-*/*"):  # the content pipeline's spool
+                        modes.append((spool.stat().st_mode & 0o777, spool.parent.stat().st_mode & 0o777))
+                    yield chunk
+            yield observed()
 
     hook.stream_content = watching
     archiver.archive_job(entry, entry.jobs[0], layout.run("2026-03-02", "r1"))
-    assert modes == [0o600]
-    assert not list(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*")), "nothing left behind"
+    assert modes and set(modes) == {(0o600, 0o700)}, modes
+    assert not list(tmp_path.glob("privacy-spool-*")) and not list(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*")), \
+        "nothing left behind"
 
 
 def test_ids_from_the_api_never_reach_a_path_or_a_key(tmp_path):
@@ -129,7 +137,7 @@ def test_ids_from_the_api_never_reach_a_path_or_a_key(tmp_path):
 
     store, layout, hook, archiver, entry = setup(tmp_path)
     hook.details["../x"] = {"jobId": "../x", "status": "complete", "productResponses": []}
-    with pytest.raises(ValueError, match="not safe"):
+    with pytest.raises(ValueError, match="unsafe job id"):
         archiver.archive_job(entry, JobRef("../x", "k1", "access"), layout.run("2026-03-02", "r1"))
     assert not [k for k in store.objects if ".." in k]
 

@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import threading
 import zipfile
 
@@ -21,6 +22,7 @@ from adobe_privacy.hooks import PrivacyServiceHook
 from adobe_privacy.storage import PrivacyArchiveStore
 from privacy_pipeline.zipcheck import ZipLimits
 
+from tests.conftest import privacy_connection, s3_connection
 from tests.provider.helpers import make_payload
 from tests.zip_corpus import CASES, LIMITS, Entry, Layout, build_zip, text
 
@@ -73,8 +75,21 @@ def zip_server():
     server.server_close()
 
 
-@pytest.fixture
-def store(airflow_connections):
+@pytest.fixture(scope="module")
+def connections(emulator, s3_server, zip_server):
+    """Module-wide connections: the corpus tests need no emulator state, so no per-test reset."""
+    privacy = json.loads(privacy_connection(emulator)["AIRFLOW_CONN_ADOBE_PRIVACY_DEFAULT"])
+    privacy["extra"]["download_hosts"] = [emulator.blob_host, zip_server.host]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**s3_connection(s3_server), "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AIRFLOW_CONN_ADOBE_PRIVACY_CONTENT": json.dumps(privacy)}.items():
+            patch.setenv(name, value)
+        yield "adobe_privacy_content"
+
+
+@pytest.fixture(scope="module")
+def store(connections):
     store = PrivacyArchiveStore(f"s3://{BUCKET}/{ROOT}")
     try:
         store.client.create_bucket(Bucket=BUCKET)
@@ -83,10 +98,9 @@ def store(airflow_connections):
     return store
 
 
-@pytest.fixture
-def download_hook(emu, connection_with, zip_server) -> PrivacyServiceHook:
-    conn_id = connection_with(download_hosts=[emu.blob_host, zip_server.host])
-    return PrivacyServiceHook(adobe_privacy_conn_id=conn_id)
+@pytest.fixture(scope="module")
+def download_hook(connections) -> PrivacyServiceHook:
+    return PrivacyServiceHook(adobe_privacy_conn_id=connections)
 
 
 def _keys(store, job_id):
@@ -118,11 +132,17 @@ def _archive(store, hook, job_id, url, tmp_path, **overrides):
     return archive_once(lambda: hook.stream_content({"jobId": job_id, "downloadUrl": url}), **args)
 
 
-def _record_puts(client) -> list[str]:
-    """Keys of every PutObject this client sends (an event hook on the real client, nothing patched)."""
-    puts: list[str] = []
-    client.meta.events.register("before-call.s3.PutObject", lambda params, **_: puts.append(params["url_path"]))
-    return puts
+@pytest.fixture
+def s3_calls(store):
+    """Every S3 operation the store's client sends, in order, with its URL path (an event hook, nothing patched)."""
+    calls: list[tuple[str, str]] = []
+
+    def record(params, model, **_):
+        calls.append((model.name, params["url_path"]))
+
+    store.client.meta.events.register("before-call.s3", record, unique_id="content-pipeline-tests")
+    yield calls
+    store.client.meta.events.unregister("before-call.s3", unique_id="content-pipeline-tests")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -152,14 +172,13 @@ def test_every_corpus_zip_through_the_real_archive_path(case, store, download_ho
     "name", ["symlink-host-16", "unicode-path-escapes", "local-name-escapes", "crc-mismatch-stored"]
 )
 def test_a_retry_keeps_the_quarantine_verdict_and_writes_the_record_once(
-    name, store, download_hook, zip_server, tmp_path
+    name, store, download_hook, zip_server, tmp_path, s3_calls
 ):
     case = {case.name: case for case in CASES}[name]
     job_id = "retry-" + name
     zip_server.files[job_id] = case.build()
     keys = _keys(store, job_id)
     store.delete(keys["record_key"])
-    puts = _record_puts(store.client)
 
     first, written_first = _archive(store, download_hook, job_id, zip_server.url(job_id), tmp_path)
     fetched = len(zip_server.requests)
@@ -168,7 +187,7 @@ def test_a_retry_keeps_the_quarantine_verdict_and_writes_the_record_once(
     assert (written_first, written_second) == (True, False)
     assert first == second and second["outcome"] == "quarantined"
     assert len(zip_server.requests) == fetched  # a final record is not downloaded again
-    assert sum(keys["record_key"] in put for put in puts) == 1
+    assert sum(operation == "PutObject" and keys["record_key"] in path for operation, path in s3_calls) == 1
     assert not [key for key in _listing(store, "content") if job_id in key]
 
     # A task killed after the upload but before the record: the rerun reaches the same verdict.
@@ -187,16 +206,15 @@ def _big_zip(corrupt_last_member: bool) -> bytes:
 
 
 @pytest.mark.parametrize("corrupt", [False, True], ids=["good", "crc-in-last-member"])
-def test_a_multipart_zip_is_completed_only_when_it_verifies(corrupt, store, download_hook, zip_server, tmp_path):
+def test_a_multipart_zip_is_completed_only_when_it_verifies(
+    corrupt, store, download_hook, zip_server, tmp_path, s3_calls
+):
     job_id = f"big-{corrupt}".lower()
     data = _big_zip(corrupt)
     zip_server.files[job_id] = data
     keys = _keys(store, job_id)
     store.delete(keys["record_key"])
-    calls: list[str] = []
-    for operation in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload"):
-        store.client.meta.events.register(f"before-call.s3.{operation}",
-                                          lambda operation=operation, **_: calls.append(operation))
+    s3_calls.clear()
 
     record, _ = _archive(store, download_hook, job_id, zip_server.url(job_id), tmp_path,
                          limits=ZipLimits(max_uncompressed_bytes=64 * MIB))
@@ -208,10 +226,11 @@ def test_a_multipart_zip_is_completed_only_when_it_verifies(corrupt, store, down
     assert head["ServerSideEncryption"] == "AES256" and _object(store, stored) == data
     assert [key for key in _listing(store, "content") if job_id in key] == ([] if corrupt else [keys["key"]])
     # The content key got parts while the download went on, then exactly one of complete or abort.
-    assert calls[0] == "CreateMultipartUpload" and calls.count("UploadPart") >= 2
-    finished = "AbortMultipartUpload" if corrupt else "CompleteMultipartUpload"
-    assert calls.count(finished) == 1 and calls.count("CompleteMultipartUpload" if corrupt else "AbortMultipartUpload") \
-        == (1 if corrupt else 0)  # a quarantined ZIP of this size goes to the quarantine key by multipart too
+    on_content = [operation for operation, path in s3_calls
+                  if keys["key"] in path and operation.endswith(("MultipartUpload", "UploadPart"))]
+    assert on_content[0] == "CreateMultipartUpload" and on_content.count("UploadPart") >= 2
+    assert on_content[-1] == ("AbortMultipartUpload" if corrupt else "CompleteMultipartUpload")
+    assert on_content.count("AbortMultipartUpload") + on_content.count("CompleteMultipartUpload") == 1
 
 
 def test_an_endless_download_stops_at_the_limit_and_stores_nothing(store, tmp_path):
@@ -245,7 +264,7 @@ def test_a_failing_download_aborts_the_upload_and_leaves_no_spool(store, tmp_pat
 
 
 def test_the_emulator_s_access_zip_is_archived(emu, store, download_hook, tmp_path):
-    emu.configure(error_rate=0.0, content_bytes=6 * MIB)
+    emu.configure(error_rate=0.0, content_bytes=6 * MIB)  # `emu` resets the session emulator first
     (job,) = download_hook.create_jobs(make_payload(emu.org_id, ["subject"]))
     emu.advance_clock(3600)
     detail = download_hook.get_job(job.job_id)
@@ -296,3 +315,17 @@ def test_a_racing_try_s_record_wins_and_is_not_overwritten(store, download_hook,
     )
     assert (record, written) == (winner, False)
     assert json.loads(_object(store, keys["record_key"])) == winner
+
+
+def test_the_first_archive_into_a_spool_root_sweeps_what_killed_tasks_left(store, tmp_path):
+    stale = tmp_path / "privacy-spool-999999-dead"
+    stale.mkdir(mode=0o700)
+    (stale / "content.zip").write_bytes(b"PK personal data")
+    for path in (stale / "content.zip", stale):
+        os.utime(path, (0, 0))  # last changed in 1970: long dead
+    good = {case.name: case for case in CASES}["zipfile-deflated"].build()
+    result = archive_content(
+        iter([good]), s3_client=store.client, bucket=BUCKET, key=store.key("content", "sweep.zip"),
+        quarantine_key=None, encryption_args=store.encryption_args, limits=LIMITS, spool_root=str(tmp_path),
+    )
+    assert result.archived and list(tmp_path.iterdir()) == []

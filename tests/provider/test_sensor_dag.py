@@ -29,7 +29,8 @@ def test_sensor_defers_and_resumes_inside_dag_test(emu, airflow_db, monkeypatch,
 
     assert run.state == "success"
     with create_session() as session:
-        (xcom,) = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=dag.dag_id, task_ids="wait"))
+        (xcom,) = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=dag.dag_id, task_ids="wait",
+                                                            key="return_value"))
         summary = XComModel.deserialize_value(xcom)
     assert summary == {"status": "success", "counts": {"complete": 2}, "open": 0, "error_count": 0, "error_job_ids": []}
     assert "running trigger in line" in caplog.text  # the sensor deferred; the trigger finished the wait

@@ -4,6 +4,7 @@
     GET /privacy/api/v1/requests/{request_id}      one request, DRP "exercise status" shape + our trail
     GET /privacy/api/v1/requests?prefix=&regulation=&action=&status=&open=&limit=&offset=
     GET /privacy/api/v1/board?as_of=&regulation=&action=&status=   open requests by days to deadline
+    GET /privacy/api/v1/requests/{request_id}/evidence.json|.html   the request's evidence pack, as of now
 
 Plugin endpoints are not protected by Airflow on their own: every route here depends on Airflow's own
 auth-manager checks (`requires_access_dag`), so a request without a valid token gets 401 and a user
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 URL_PREFIX = "/privacy"
 #: Reading the console means reading what these DAGs did: a user needs read access to every one of them.
@@ -45,7 +46,7 @@ def request_index():
         sse=_variable("privacy_sse", "AES256"),
         kms_key_id=_variable("privacy_kms_key_id", "") or None,
     )
-    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None)
+    return RequestIndex(store, cache_dir=os.environ.get("PRIVACY_INDEX_CACHE_DIR") or None, serve_stale=True)
 
 
 def _variable(name: str, default: str) -> str:
@@ -76,6 +77,24 @@ def create_app() -> FastAPI:
         if record is None:
             raise HTTPException(status_code=404, detail=f"no request with key {request_id!r} in the index")
         return exercise_status(record, request_index().store)
+
+    @app.get("/api/v1/requests/{request_id}/evidence.{kind}")
+    def evidence_pack(request_id: str, kind: str) -> Response:
+        """The evidence pack built from the index record now (the archive keeps the one written at close)."""
+        from privacy_pipeline import evidence
+
+        if kind not in ("json", "html"):
+            raise HTTPException(status_code=404, detail="evidence comes as .json or .html")
+        record = request_index().lookup(request_id)
+        if record is None:
+            raise HTTPException(status_code=404, detail=f"no request with key {request_id!r} in the index")
+        store = request_index().store
+        pack = evidence.evidence_pack(record, generated_at=datetime.now(UTC), archive_uri=store.uri(store.key()))
+        name = f"evidence-{quote(request_id, safe='')}.{kind}"
+        body, media = ((evidence.evidence_json(pack), "application/json") if kind == "json"
+                       else (evidence.evidence_page(pack), "text/html; charset=utf-8"))
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                         "Cache-Control": "no-store"})
 
     @app.get("/api/v1/requests")
     def requests(prefix: str | None = Query(None, max_length=200), regulation: str | None = None,
@@ -114,7 +133,9 @@ def exercise_status(record: dict[str, Any], store) -> dict[str, Any]:
         "content_key": job.get("content_key"), "content_sha256": job.get("content_sha256"),
         "content_size": job.get("content_size"), "quarantine_reason": job.get("quarantine_reason"),
     } for job in record.get("jobs") or ()]
-    evidence = []
+    pack = f"{URL_PREFIX}/api/v1/requests/{quote(record['request_id'], safe='')}/evidence"
+    evidence = [{"kind": "evidence pack (JSON)", "uri": f"{pack}.json"},
+                {"kind": "evidence pack (page)", "uri": f"{pack}.html"}]
     for job in jobs:
         if job["content_key"]:
             evidence.append({"kind": "quarantined content" if job["quarantine_reason"] else "access content",

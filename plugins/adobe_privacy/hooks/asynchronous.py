@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 from urllib.parse import quote
 
 import aiohttp
@@ -21,22 +21,25 @@ from adobe_privacy.protocol import (
     PRIVACY_JOBS,
     WORK_ORDERS,
     Authorized,
+    JobListFilters,
     ListKind,
+    ListRequest,
     PageRequest,
     PrivacyConnectionSettings,
     ReadRetryPolicy,
+    SummaryWindow,
     TokenRequest,
+    WorkOrderListFilters,
     WorkOrderPager,
     adrive,
     authorized_exchange,
     check_journal_url,
     checked_job_id,
     classify_error,
-    list_params,
+    job_list_request,
     normalize_job,
     parse_json_body,
-    summary_walk,
-    workorder_list_params,
+    workorder_list_request,
 )
 from adobe_privacy.protocol.jobs import Date
 
@@ -178,22 +181,14 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
 
         return parse_json_body(await self._retrying()(attempt))
 
-    async def _iter_list(
-        self, kind: ListKind, params: Mapping[str, Any], page_size: int
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def _iter_list(self, request: ListRequest) -> AsyncIterator[dict[str, Any]]:
         """Each item of one list once, page by page."""
         settings = await self.get_settings()
-        pager = kind.pager(page_size, settings.page_base, on_fall_back=self._remember_page_size)
+        pager = self._pager(settings, request)
         async with self._client_session(settings) as http:
-            while (page_params := pager.next_params(params)) is not None:
+            while (page_params := pager.next_params(request.params)) is not None:
                 try:
-                    body = await self._get_json(
-                        http,
-                        kind.url(settings),
-                        page_params,
-                        operation=f"GET {kind.name}",
-                        hygiene=kind.hygiene,
-                    )
+                    body = await self._get_page(http, settings, request.kind, page_params)
                 except PrivacyServiceError as err:
                     if pager.fall_back(err):
                         continue
@@ -202,64 +197,42 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
                     yield item
 
     async def _summarize(
-        self,
-        kind: ListKind,
-        wanted: Mapping[str, list[str]],
-        *,
-        from_date: Date,
-        to_date: Date,
-        page_size: int | None,
+        self, kind: ListKind, wanted: Mapping[str, list[str]], window: SummaryWindow
     ) -> dict[str, Any]:
         settings = await self.get_settings()
-        walk = summary_walk(
-            kind,
-            wanted,
-            from_date=from_date,
-            to_date=to_date,
-            page_base=settings.page_base,
-            page_size=min(self.list_page_size(settings, page_size), kind.max_page_size),
-            on_fall_back=self._remember_page_size,
-        )
+        walk = self._summary_walk(settings, kind, wanted, window)
         async with self._client_session(settings) as http:
 
             async def fetch(request: PageRequest) -> dict[str, Any]:
-                return await self._get_json(
-                    http,
-                    kind.url(settings),
-                    request.params,
-                    operation=f"GET {kind.name}",
-                    hygiene=kind.hygiene,
-                )
+                return await self._get_page(http, settings, kind, request.params)
 
             return await adrive(walk, fetch)
+
+    async def _get_page(
+        self,
+        http: aiohttp.ClientSession,
+        settings: PrivacyConnectionSettings,
+        kind: ListKind,
+        params: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return await self._get_json(
+            http, kind.url(settings), params, operation=f"GET {kind.name}", hygiene=kind.hygiene
+        )
 
     # ---------------------------------------------------------------- Privacy Service
 
     async def iter_jobs(
-        self,
-        regulation: str,
-        *,
-        status: str | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
-        page_size: int | None = None,
+        self, regulation: str, *, page_size: int | None = None, **filters: Unpack[JobListFilters]
     ) -> AsyncIterator[dict[str, Any]]:
         """Async twin of :meth:`PrivacyServiceHook.iter_jobs`."""
-        settings = await self.get_settings()
-        size = self.list_page_size(settings, page_size)
-        params = list_params(
-            regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
-        )
-        async for job in self._iter_list(PRIVACY_JOBS, params, size):
+        size = self.list_page_size(await self.get_settings(), page_size)
+        async for job in self._iter_list(
+            job_list_request(PRIVACY_JOBS, size, regulation=regulation, **filters)
+        ):
             yield job
 
     async def summarize_jobs(
-        self,
-        jobs_by_regulation: Mapping[str, list[str]],
-        *,
-        from_date: Date,
-        to_date: Date,
-        page_size: int | None = None,
+        self, jobs_by_regulation: Mapping[str, list[str]], **window: Unpack[SummaryWindow]
     ) -> dict[str, Any]:
         """
         Status counts over the given jobs from the LIST endpoint: about one call per 1000 jobs in the
@@ -268,9 +241,7 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         :return: ``{"counts": {status: n}, "open": n, "error_job_ids": [...]}``; jobs not found in the
             window count as ``missing`` and as open.
         """
-        return await self._summarize(
-            PRIVACY_JOBS, jobs_by_regulation, from_date=from_date, to_date=to_date, page_size=page_size
-        )
+        return await self._summarize(PRIVACY_JOBS, jobs_by_regulation, window)
 
     # ---------------------------------------------------------------- Data Hygiene (alpha jobs API)
 
@@ -283,28 +254,17 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
             )
 
     async def iter_hygiene_jobs(
-        self,
-        *,
-        status: str | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
-        page_size: int | None = None,
+        self, *, page_size: int | None = None, **filters: Unpack[JobListFilters]
     ) -> AsyncIterator[dict[str, Any]]:
-        settings = await self.get_settings()
-        size = self.list_page_size(settings, page_size)
-        params = list_params(
-            regulation=None, status=status, from_date=from_date, to_date=to_date, page_size=size
-        )
-        async for job in self._iter_list(HYGIENE_JOBS, params, size):
+        size = self.list_page_size(await self.get_settings(), page_size)
+        async for job in self._iter_list(job_list_request(HYGIENE_JOBS, size, **filters)):
             yield job
 
     async def summarize_hygiene_jobs(
-        self, job_ids: list[str], *, from_date: Date, to_date: Date, page_size: int | None = None
+        self, job_ids: list[str], **window: Unpack[SummaryWindow]
     ) -> dict[str, Any]:
         """Async twin of :meth:`PrivacyServiceHook.summarize_hygiene_jobs` (the hygiene wait, deferred)."""
-        return await self._summarize(
-            HYGIENE_JOBS, {"hygiene": job_ids}, from_date=from_date, to_date=to_date, page_size=page_size
-        )
+        return await self._summarize(HYGIENE_JOBS, {"hygiene": job_ids}, window)
 
     # ---------------------------------------------------------------- Data Lifecycle work orders
 
@@ -316,27 +276,17 @@ class PrivacyServiceAsyncHook(PrivacyHookBase):
         return WorkOrderPager.normalize(body)
 
     async def iter_workorders(
-        self,
-        *,
-        search: str | None = None,
-        status: str | list[str] | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
-        page_size: int = MAX_WORKORDER_PAGE_SIZE,
+        self, *, page_size: int = MAX_WORKORDER_PAGE_SIZE, **filters: Unpack[WorkOrderListFilters]
     ) -> AsyncIterator[dict[str, Any]]:
-        params = workorder_list_params(
-            search=search, status=status, from_date=from_date, to_date=to_date, page_size=page_size
-        )
-        async for order in self._iter_list(WORK_ORDERS, params, page_size):
+        async for order in self._iter_list(workorder_list_request(page_size, **filters)):
             yield order
 
     async def summarize_workorders(
         self, workorder_ids: list[str], *, from_date: Date = None, to_date: Date = None
     ) -> dict[str, Any]:
         """Async twin of :meth:`PrivacyServiceHook.summarize_workorders`."""
-        return await self._summarize(
-            WORK_ORDERS, {"workorder": workorder_ids}, from_date=from_date, to_date=to_date, page_size=None
-        )
+        window: SummaryWindow = {"from_date": from_date, "to_date": to_date}
+        return await self._summarize(WORK_ORDERS, {"workorder": workorder_ids}, window)
 
     # ---------------------------------------------------------------- Adobe I/O Events journal
 

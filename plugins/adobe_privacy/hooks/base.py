@@ -4,7 +4,7 @@ connection form, and the page size each hook instance has learned."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -14,9 +14,15 @@ from adobe_privacy.protocol import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
     MAX_PAGE_SIZE,
+    ListKind,
+    ListPager,
+    ListRequest,
     PrivacyConnectionSettings,
     ReadRetryPolicy,
+    SummaryWindow,
+    summary_walk,
 )
+from adobe_privacy.protocol.jobs import Walk
 
 
 class PrivacyHookBase(BaseHook):
@@ -68,6 +74,30 @@ class PrivacyHookBase(BaseHook):
         connection's ``page_size`` extra, else 1000. Never more than a size the server refused."""
         size = requested or settings.page_size or MAX_PAGE_SIZE
         return min(size, self._learned_page_size) if self._learned_page_size else size
+
+    def _pager(self, settings: PrivacyConnectionSettings, request: ListRequest) -> ListPager:
+        """The pager of one list walk; a page-size fall-back it makes is remembered by this hook."""
+        return request.kind.pager(
+            request.page_size, settings.page_base, on_fall_back=self._remember_page_size
+        )
+
+    def _summary_walk(
+        self,
+        settings: PrivacyConnectionSettings,
+        kind: ListKind,
+        wanted: Mapping[str, list[str]],
+        window: SummaryWindow,
+    ) -> Walk[dict[str, Any]]:
+        """The status-summary walk over ``wanted`` ids of one kind of list; the hook only fetches its pages."""
+        return summary_walk(
+            kind,
+            wanted,
+            from_date=window["from_date"],
+            to_date=window["to_date"],
+            page_base=settings.page_base,
+            page_size=min(self.list_page_size(settings, window.get("page_size")), kind.max_page_size),
+            on_fall_back=self._remember_page_size,
+        )
 
     def _remember_page_size(self, size: int) -> None:
         """A page answered at ``size`` after a fall-back: keep it for this hook's life."""

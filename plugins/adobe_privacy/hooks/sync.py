@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, urljoin
 
 import requests
@@ -32,25 +32,27 @@ from adobe_privacy.protocol import (
     CheckedUrl,
     CreatedJob,
     DownloadTarget,
+    JobListFilters,
     ListKind,
-    PageRequest,
+    ListRequest,
     PrivacyConnectionSettings,
+    SummaryWindow,
     TokenRequest,
+    WorkOrderListFilters,
     WorkOrderPager,
     authorized_exchange,
     checked_job_id,
     classify_error,
     drive,
     identity_values,
-    list_params,
+    job_list_request,
     normalize_job,
     outcome_unknown,
     parse_created_jobs,
     parse_json_body,
     resolve_download_target,
     submitted_users,
-    summary_walk,
-    workorder_list_params,
+    workorder_list_request,
 )
 from adobe_privacy.protocol.jobs import Date
 
@@ -254,19 +256,17 @@ class PrivacyServiceHook(PrivacyHookBase):
         except PrivacyTransientError as err:
             raise outcome_unknown(err, operation, submitted, recover_by=recover_by) from err
 
-    def _iter_list(
-        self, kind: ListKind, params: Mapping[str, Any], page_size: int
-    ) -> Iterator[dict[str, Any]]:
+    def _read_page(self, kind: ListKind, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._read_json(
+            kind.url(self.settings), operation=f"GET {kind.name}", params=params, hygiene=kind.hygiene
+        )
+
+    def _iter_list(self, request: ListRequest) -> Iterator[dict[str, Any]]:
         """Each item of one list once, page by page."""
-        pager = kind.pager(page_size, self.settings.page_base, on_fall_back=self._remember_page_size)
-        while (page_params := pager.next_params(params)) is not None:
+        pager = self._pager(self.settings, request)
+        while (page_params := pager.next_params(request.params)) is not None:
             try:
-                body = self._read_json(
-                    kind.url(self.settings),
-                    operation=f"GET {kind.name}",
-                    params=page_params,
-                    hygiene=kind.hygiene,
-                )
+                body = self._read_page(request.kind, page_params)
             except PrivacyServiceError as err:
                 if pager.fall_back(err):
                     continue
@@ -274,32 +274,10 @@ class PrivacyServiceHook(PrivacyHookBase):
             yield from pager.accept(body)
 
     def _summarize(
-        self,
-        kind: ListKind,
-        wanted: Mapping[str, list[str]],
-        *,
-        from_date: Date,
-        to_date: Date,
-        page_size: int | None,
+        self, kind: ListKind, wanted: Mapping[str, list[str]], window: SummaryWindow
     ) -> dict[str, Any]:
-        def fetch(request: PageRequest) -> dict[str, Any]:
-            return self._read_json(
-                kind.url(self.settings),
-                operation=f"GET {kind.name}",
-                params=request.params,
-                hygiene=kind.hygiene,
-            )
-
-        walk = summary_walk(
-            kind,
-            wanted,
-            from_date=from_date,
-            to_date=to_date,
-            page_base=self.settings.page_base,
-            page_size=min(self.list_page_size(self.settings, page_size), kind.max_page_size),
-            on_fall_back=self._remember_page_size,
-        )
-        return drive(walk, fetch)
+        walk = self._summary_walk(self.settings, kind, wanted, window)
+        return drive(walk, lambda request: self._read_page(kind, request.params))
 
     # ---------------------------------------------------------------- Privacy Service
 
@@ -334,33 +312,17 @@ class PrivacyServiceHook(PrivacyHookBase):
         return created
 
     def iter_jobs(
-        self,
-        regulation: str,
-        *,
-        status: str | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
-        page_size: int | None = None,
+        self, regulation: str, *, page_size: int | None = None, **filters: Unpack[JobListFilters]
     ) -> Iterator[dict[str, Any]]:
         """Every job of ``regulation`` (optionally by status and GMT date window), page by page, once each."""
         size = self.list_page_size(self.settings, page_size)
-        params = list_params(
-            regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
-        )
-        yield from self._iter_list(PRIVACY_JOBS, params, size)
+        yield from self._iter_list(job_list_request(PRIVACY_JOBS, size, regulation=regulation, **filters))
 
     def summarize_jobs(
-        self,
-        jobs_by_regulation: Mapping[str, list[str]],
-        *,
-        from_date: Date,
-        to_date: Date,
-        page_size: int | None = None,
+        self, jobs_by_regulation: Mapping[str, list[str]], **window: Unpack[SummaryWindow]
     ) -> dict[str, Any]:
         """Status counts over the given jobs from the list endpoint (see :func:`job_summary_walk`)."""
-        return self._summarize(
-            PRIVACY_JOBS, jobs_by_regulation, from_date=from_date, to_date=to_date, page_size=page_size
-        )
+        return self._summarize(PRIVACY_JOBS, jobs_by_regulation, window)
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """``GET /jobs/{id}``, normalised (``downloadUrl``, ``userIds``, lower-case status)."""
@@ -435,7 +397,7 @@ class PrivacyServiceHook(PrivacyHookBase):
     @staticmethod
     def _confirm_destination(prepared: requests.PreparedRequest, checked: CheckedUrl) -> None:
         """The host requests will connect to is the one that was checked, and nothing authenticates."""
-        parsed = parse_url(prepared.url)
+        parsed = parse_url(prepared.url or "")
         destination = (parsed.scheme, (parsed.host or "").strip("[]").lower(), parsed.port or checked.port)
         if destination != checked.origin or "Authorization" in prepared.headers:
             raise DownloadRefusedError("The HTTP library would send the download elsewhere; refused.")
@@ -483,24 +445,15 @@ class PrivacyServiceHook(PrivacyHookBase):
         self,
         *,
         regulation: str | None = None,
-        status: str | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
         page_size: int | None = None,
+        **filters: Unpack[JobListFilters],
     ) -> Iterator[dict[str, Any]]:
         size = self.list_page_size(self.settings, page_size)
-        params = list_params(
-            regulation=regulation, status=status, from_date=from_date, to_date=to_date, page_size=size
-        )
-        yield from self._iter_list(HYGIENE_JOBS, params, size)
+        yield from self._iter_list(job_list_request(HYGIENE_JOBS, size, regulation=regulation, **filters))
 
-    def summarize_hygiene_jobs(
-        self, job_ids: list[str], *, from_date: Date, to_date: Date, page_size: int | None = None
-    ) -> dict[str, Any]:
+    def summarize_hygiene_jobs(self, job_ids: list[str], **window: Unpack[SummaryWindow]) -> dict[str, Any]:
         """Status counts over the given hygiene jobs from the hygiene list endpoint."""
-        return self._summarize(
-            HYGIENE_JOBS, {"hygiene": job_ids}, from_date=from_date, to_date=to_date, page_size=page_size
-        )
+        return self._summarize(HYGIENE_JOBS, {"hygiene": job_ids}, window)
 
     # ---------------------------------------------------------------- Data Lifecycle work orders
 
@@ -538,27 +491,17 @@ class PrivacyServiceHook(PrivacyHookBase):
         return WorkOrderPager.normalize(self._read_json(url, operation="GET /workorder/{id}", hygiene=True))
 
     def iter_workorders(
-        self,
-        *,
-        search: str | None = None,
-        status: str | list[str] | None = None,
-        from_date: Date = None,
-        to_date: Date = None,
-        page_size: int = MAX_WORKORDER_PAGE_SIZE,
+        self, *, page_size: int = MAX_WORKORDER_PAGE_SIZE, **filters: Unpack[WorkOrderListFilters]
     ) -> Iterator[dict[str, Any]]:
         """Record-delete work orders (0-based pages of at most 100), each once."""
-        params = workorder_list_params(
-            search=search, status=status, from_date=from_date, to_date=to_date, page_size=page_size
-        )
-        yield from self._iter_list(WORK_ORDERS, params, page_size)
+        yield from self._iter_list(workorder_list_request(page_size, **filters))
 
     def summarize_workorders(
         self, workorder_ids: list[str], *, from_date: Date = None, to_date: Date = None
     ) -> dict[str, Any]:
         """Status counts over the given work orders (terminal: completed, failed) from the list."""
-        return self._summarize(
-            WORK_ORDERS, {"workorder": workorder_ids}, from_date=from_date, to_date=to_date, page_size=None
-        )
+        window: SummaryWindow = {"from_date": from_date, "to_date": to_date}
+        return self._summarize(WORK_ORDERS, {"workorder": workorder_ids}, window)
 
     def get_hygiene_quota(self, quota_type: str | None = None) -> dict[str, Any]:
         """``GET /quota`` (optionally one ``quotaType``, e.g. ``dailyConsumerDeleteIdentitiesQuota``)."""

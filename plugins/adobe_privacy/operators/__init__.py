@@ -25,6 +25,15 @@ _EXPORTS = {
     "SubmitOptOutsOperator": "opt_out",
     "SubmitHygieneBatchesOperator": "hygiene",
     "ArchiveHygieneJobsOperator": "hygiene",
+    "SubmitHygieneDeletesOperator": "hygiene",
+    "ArchiveHygieneDeletesOperator": "hygiene",
+    "SubmitWorkOrdersOperator": "workorders",
+    "ArchiveWorkOrdersOperator": "workorders",
+    "FollowUpWorkOrdersOperator": "workorders",
+    "DecideApprovalOperator": "approval",
+    "AskApprovalOperator": "approval",
+    "SettleApprovalOperator": "approval",
+    "RecordPrivacyEventsOperator": "events",
 }
 __all__ = sorted(_EXPORTS)
 

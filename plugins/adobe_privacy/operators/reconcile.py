@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator,
 if TYPE_CHECKING:
     from airflow.sdk import BaseNotifier, Context
     from privacy_pipeline.clock import Clock
+    from privacy_pipeline.events import ConsumerState, ReconcilePlan
     from privacy_pipeline.layout import RunLayout
     from privacy_pipeline.ledger import JobRef, LedgerEntry
     from privacy_pipeline.reconcile import JobState
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
 
 #: Retry batches whose ledger entry is in one of these states are Adobe's (or a later run's) now.
 HANDED_OVER_STATES = ("submitted", "postponed")
+#: This reader's name under `ledger/events/<registration>/consumers/`.
+CONSUMER = "reconcile"
+#: More jobs with a final event than this in one run: one list sweep is cheaper than a detail read each.
+MAX_DETAIL_READS = 200
+#: More new records than this (a long outage of reconcile): sweep instead of reading them all.
+MAX_RECORDS_PER_RUN = 2000
+
+
+@dataclass(frozen=True)
+class EventRound:
+    """A reconcile run's use of the recorded events: the plan, and the consumer state to store after it."""
+
+    plan: ReconcilePlan
+    key: str
+    consumer: ConsumerState
 
 
 @dataclass
@@ -57,10 +73,14 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
     :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
     :param max_chunks: chunks of retry batch keys at most.
     :param alert_notifier: fired per alert kind (default: log at ERROR).
+    :param full_sweep_hours: with events (the connection's `journal_url`), hours between two full list
+        sweeps, the safety net for a missing event (templated); between sweeps only the jobs whose final
+        event was recorded are read, one detail each. Without events every run sweeps.
+    :param registration_id: the event registration whose recorded journal is read.
     """
 
     template_fields: Sequence[str] = ("archive_uri", "max_attempts", "archive_alert_days", "stuck_after_days",
-                                      "as_of", *ENCRYPTION_FIELDS)
+                                      "as_of", "full_sweep_hours", *ENCRYPTION_FIELDS)
     ui_color = "#f2e8c4"
     operator_extra_links = (RunFolderLink(),)
 
@@ -73,9 +93,13 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         as_of: str | None = None,
         max_chunks: int = 16,
         alert_notifier: BaseNotifier | None = None,
+        full_sweep_hours: float = 24,
+        registration_id: str = "privacy-events",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.full_sweep_hours = full_sweep_hours
+        self.registration_id = registration_id
         self.max_attempts = max_attempts
         self.archive_alert_days = archive_alert_days
         self.stuck_after_days = stuck_after_days
@@ -97,7 +121,8 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         recovered = self._sweep_lost_batches()
         markers = self.ledger.open_markers()
         entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
-        states, read_alone = self._job_states(entries.values(), markers, now)
+        events = self._event_plan(entries.values(), markers, now)
+        states, read_alone = self._job_states(entries.values(), markers, now, events)
         outcome = ReconcileOutcome()
         for batch_id, entry in entries.items():
             marker = markers[batch_id]
@@ -129,8 +154,12 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
             "archive_failures": outcome.archive_failures,
             "overdue_requests": len(deadlines["overdue"]),
             "due_soon_requests": len(deadlines["due_soon"]),
+            "checked_by": events.plan.reason if events else "list",
+            "event_detail_reads": len(events.plan.detail_job_ids) if events and not events.plan.sweep else 0,
         }
         self.store.put_json(run.reconcile, summary)
+        if events is not None:  # only once the run's decisions are stored: a crash reads the events again
+            self.store.put_json(events.key, events.consumer.to_json())
         self.log.info("Reconcile: %s", {k: v for k, v in summary.items() if not isinstance(v, list)})
         send_alert(self.alert_notifier, context, kind="content_not_archived", items=summary["archive_overdue_jobs"])
         send_alert(self.alert_notifier, context, kind="stuck_jobs", items=summary["stuck_jobs"])
@@ -201,13 +230,45 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         return recovered
 
     # -- statuses -------------------------------------------------------------------------------
+    def _event_plan(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
+                    now: datetime) -> EventRound | None:
+        """With events on, what this run asks Adobe (see `plan_reconcile`) and the consumer seq to store after."""
+        from privacy_pipeline.events import ConsumerState, EventKeys, plan_reconcile
+
+        from adobe_privacy.events import S3JournalStore
+
+        if not self.hook.settings.journal_url:
+            return None
+        keys = EventKeys(self.store.prefix, self.registration_id)
+        journal = S3JournalStore(self.store, keys)
+        position, _ = journal.read_position()  # records up to here are this run's; later ones the next run's
+        consumer = ConsumerState.from_json(self.store.get_json(keys.consumer(CONSUMER)))
+        open_ids = [job.job_id for entry in entries for job in entry.jobs
+                    if job.job_id not in markers[entry.batch_id].get("final", {})]
+        seqs = [seq for seq in journal.record_seqs(consumer.seq) if seq <= position.seq]
+        records = [] if len(seqs) > MAX_RECORDS_PER_RUN else [r for r in map(journal.get_record, seqs) if r]
+        plan = plan_reconcile(open_ids, records, consumer, now=now,
+                              sweep_every=timedelta(hours=float(self.full_sweep_hours)),
+                              detail_reads_max=MAX_DETAIL_READS)
+        if len(seqs) > MAX_RECORDS_PER_RUN and not plan.sweep:
+            plan = replace(plan, sweep=True, reason="many records", detail_job_ids=())
+        self.log.info("Events: records %d..%d, %d events; %s (%s)", consumer.seq + 1, position.seq, plan.events,
+                      "full list sweep" if plan.sweep else f"{len(plan.detail_job_ids)} detail reads", plan.reason)
+        swept = now.isoformat() if plan.sweep else consumer.last_sweep_at
+        return EventRound(plan, keys.consumer(CONSUMER), ConsumerState(seq=max(position.seq, consumer.seq),
+                                                                       last_sweep_at=swept))
+
     def _job_states(self, entries: Iterable[LedgerEntry], markers: dict[str, dict[str, Any]],
-                    now: datetime) -> tuple[dict[str, JobState], dict[str, str]]:
+                    now: datetime, events: EventRound | None = None,
+                    ) -> tuple[dict[str, JobState], dict[str, str]]:
         """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest.
 
         A job the list does not show (older than its look-back) is read alone at most once a day: the
         day is kept in its batch's open marker (`checked`), and a job already read today is left open.
         Also returns the jobs read alone in this run, with the day.
+
+        With events between two sweeps (`events.plan`), only the jobs whose final event was recorded are
+        read, one detail each, and the list endpoint is not called.
         """
         from privacy_pipeline.reconcile import list_windows
 
@@ -225,6 +286,11 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                     since = entry.intent_at or now
                     earliest[entry.regulation] = min(earliest.get(entry.regulation, since), since)
         states: dict[str, JobState] = {}
+        if events is not None and not events.plan.sweep:
+            # Events are hints: the job's detail (what the archive reads anyway) says whether it is final.
+            for job_id in events.plan.detail_job_ids:
+                states[job_id] = _job_state(wanted[job_id], self.hook.get_job(job_id))
+            return states, {}
         for regulation, since in sorted(earliest.items()):
             for from_date, to_date in list_windows(since, now):
                 for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
@@ -249,7 +315,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         errored = []
         for job in entry.jobs:
             if job.job_id in final or job.job_id not in states:
-                continue  # final, or read alone earlier today: still open
+                continue  # final, read alone earlier today, or no event between two sweeps: still open
             state = states[job.job_id]
             archived = (state.status == "complete" and job.action == "access"
                         and archiver.archived_record(job.job_id) is not None)

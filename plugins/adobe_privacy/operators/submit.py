@@ -25,9 +25,11 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
     :param dry_run: count the batches, post nothing (templated).
     :param daily_job_budget: jobs per UTC day across every DAG (templated; default the Variable, else 20,000).
     :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
+    :param held: batches to hold back and postpone, batch id -> reason (templated; the approval gate's
+        `held`); empty: none.
     """
 
-    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", "daily_job_budget", "as_of",
+    template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dry_run", "daily_job_budget", "as_of", "held",
                                       *ENCRYPTION_FIELDS)
     ui_color = "#f2d0c4"
     #: The job API the batches go to (`adobe_privacy.submission`).
@@ -40,6 +42,7 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
         dry_run: bool = False,
         daily_job_budget: int | str | None = BUDGET_TEMPLATE,
         as_of: str | None = None,
+        held: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,12 +50,14 @@ class SubmitPrivacyBatchesOperator(PrivacyBaseOperator):
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.daily_job_budget = daily_job_budget
         self.as_of = as_of
+        self.held = held
 
     def execute(self, context: Context) -> dict[str, Any]:
         submitter = self.submitter()
         batch_ids: list[str] = []
         summary = submitter.submit_all(self._batches(batch_ids), run_id=context["run_id"],
-                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run))
+                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run),
+                                       held=self.held or None)
         if not bool(self.dry_run):
             # After the ledger: what it now says of each batch (submitted, postponed) goes to the index.
             entries = [entry.to_json() for entry in map(self.ledger.entry, batch_ids) if entry is not None]

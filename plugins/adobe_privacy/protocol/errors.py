@@ -326,7 +326,7 @@ class ReadRetryPolicy:
     max_wait: float = 60.0
     max_retry_after: float = 300.0
 
-    def tenacity_kwargs(self, sleep: Callable[[float], Any], logger: logging.Logger) -> dict[str, Any]:
+    def tenacity_kwargs(self, sleep: Callable[[float], Any], logger: logging.Logger | Any) -> dict[str, Any]:
         def log_retry(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             logger.warning(

@@ -11,7 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, Required, TypedDict, TypeVar, Unpack
 
 from adobe_privacy.exceptions import PrivacyServiceError, SubmittedUser, UntrustedIdError
 from adobe_privacy.protocol.errors import refuses_page_size
@@ -236,9 +236,9 @@ class ListPager:
         total = body.get(self.total_key)
         # The total is read as the total across pages only when it says more than this page holds
         # (the OAS reads totalRecords as the page's own count); a short page ends the walk unless it says more.
-        total_across_pages = isinstance(total, int) and total > len(items)
-        reached_total = total_across_pages and len(self._seen) >= total
-        short_page = len(items) < self.page_size and not (total_across_pages and len(self._seen) < total)
+        across = total if isinstance(total, int) and total > len(items) else None
+        reached_total = across is not None and len(self._seen) >= across
+        short_page = len(items) < self.page_size and not (across is not None and len(self._seen) < across)
         if not items or short_page or reached_total or self._pages_without_news >= 2:
             self.done = True
         self.page = 1 if self.page is None else self.page + 1
@@ -415,6 +415,62 @@ WORK_ORDERS = ListKind(
     False,
     MAX_WORKORDER_PAGE_SIZE,
 )
+
+
+class JobListFilters(TypedDict, total=False):
+    """The optional filters of a job list (``iter_jobs`` and ``iter_hygiene_jobs`` of both hooks): a
+    status, and a GMT date window whose ends come together (Adobe answers 400 otherwise)."""
+
+    status: str | None
+    from_date: Date
+    to_date: Date
+
+
+class WorkOrderListFilters(TypedDict, total=False):
+    """The optional filters of ``GET /workorder`` (``iter_workorders`` of both hooks)."""
+
+    search: str | None
+    status: str | list[str] | None
+    from_date: Date
+    to_date: Date
+
+
+class SummaryWindow(TypedDict, total=False):
+    """What a status summary lists: the GMT creation window of its jobs, and optionally the page size."""
+
+    from_date: Required[Date]
+    to_date: Required[Date]
+    page_size: int | None
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """One whole list to read page by page: the endpoint, its query (without the page), the page size."""
+
+    kind: ListKind
+    params: dict[str, Any]
+    page_size: int
+
+
+def job_list_request(
+    kind: ListKind, page_size: int, *, regulation: str | None = None, **filters: Unpack[JobListFilters]
+) -> ListRequest:
+    """A list of privacy or hygiene jobs (one regulation per privacy list)."""
+    params = list_params(
+        regulation=regulation,
+        status=filters.get("status"),
+        from_date=filters.get("from_date"),
+        to_date=filters.get("to_date"),
+        page_size=page_size,
+    )
+    return ListRequest(kind, params, page_size)
+
+
+def workorder_list_request(
+    page_size: int = MAX_WORKORDER_PAGE_SIZE, **filters: Unpack[WorkOrderListFilters]
+) -> ListRequest:
+    """A list of record-delete work orders."""
+    return ListRequest(WORK_ORDERS, workorder_list_params(page_size=page_size, **filters), page_size)
 
 
 def summary_walk(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +99,14 @@ class PrivacyConnectionSettings:
     @classmethod
     def from_connection(cls, conn: Any) -> PrivacyConnectionSettings:
         """Build from an Airflow ``Connection`` (host = API base URL, login/password = client id/secret)."""
-        extra = conn.extra_dejson or {}
+        # Not `extra_dejson`: it registers every extra value as a secret to mask and warns about the
+        # short ones ("prod"); the extra as a whole is masked when the connection is fetched.
+        try:
+            extra = json.loads(conn.extra) if conn.extra else {}
+        except ValueError:
+            raise PrivacyServiceError(f"Connection {conn.conn_id!r} has an extra that is not JSON.") from None
+        if not isinstance(extra, dict):
+            raise PrivacyServiceError(f"Connection {conn.conn_id!r} has an extra that is not a JSON object.")
         host = (conn.host or "").rstrip("/")
         if not host:
             raise PrivacyServiceError(f"Connection {conn.conn_id!r} has no host (the API base URL).")
