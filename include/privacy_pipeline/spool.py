@@ -5,7 +5,8 @@ can open (0700) as a file only this user can read (0600), created exclusively (n
 link). The folder is removed on every way out of `spool_file` (return, exception, generator close).
 A task killed with SIGKILL runs no cleanup at all, so every task that spools first calls
 `sweep_stale_spools`, which removes the spool folders of earlier, dead tasks: folders with our
-prefix, owned by us, in which nothing changed for `max_age_seconds`.
+prefix, owned by us, whose process (the pid in the name) is gone or in which nothing changed for
+`max_age_seconds`. A temp folder belongs to one host, so a pid in it names a process of this host.
 """
 
 from __future__ import annotations
@@ -80,13 +81,31 @@ def sweep_stale_spools(
             info = entry.stat(follow_symlinks=False)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
                 continue
-            if now - _last_change(entry.path, info.st_mtime) < max_age_seconds:
+            if _owner_alive(entry.name) and now - _last_change(entry.path, info.st_mtime) < max_age_seconds:
                 continue
         except FileNotFoundError:
             continue  # removed meanwhile (another task's sweep, or its owner finishing)
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
     return sorted(removed)
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that made a spool folder (`<prefix><pid>-…`) still runs; True when unknown."""
+    prefix = next((p for p in (SPOOL_PREFIX, *LEGACY_SPOOL_PREFIXES) if name.startswith(p)), None)
+    pid_text = name[len(prefix):].split("-", 1)[0] if prefix else ""
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
 
 
 def _last_change(folder: str, folder_mtime: float) -> float:

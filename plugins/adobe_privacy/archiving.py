@@ -11,18 +11,14 @@ as archived.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from privacy_pipeline.job_ids import checked_job_id
 from privacy_pipeline.layout import RunLayout
+from privacy_pipeline.spool import sweep_stale_spools
 
 if TYPE_CHECKING:
     from privacy_pipeline.clock import Clock
@@ -36,44 +32,6 @@ log = logging.getLogger(__name__)
 
 #: Outcomes of a job's content in its record: stored (either place) or found stored by an earlier try.
 ARCHIVE_OUTCOMES = ("archived", "quarantined", "already_archived", "already_quarantined")
-#: Spool folders are `privacy-zip-<pid>-<random>`: a folder whose process is gone is stale.
-SPOOL_PREFIX = "privacy-zip-"
-_SPOOL_NAME = re.compile(rf"^{re.escape(SPOOL_PREFIX)}(?:(\d+)-)?")
-#: A spool folder without a pid (older versions) is stale after this long.
-LEGACY_SPOOL_MAX_AGE_SECONDS = 6 * 3600
-
-
-def sweep_stale_spools(directory: str | None = None) -> int:
-    """Remove spool folders of processes that are gone (a killed task leaves its ZIPs behind); returns how many."""
-    root = directory or tempfile.gettempdir()
-    removed = 0
-    for entry in os.scandir(root):
-        match = _SPOOL_NAME.match(entry.name)
-        if not match or not entry.is_dir(follow_symlinks=False):
-            continue
-        pid = match.group(1)
-        stale = (not _alive(int(pid))) if pid else \
-            time.time() - entry.stat(follow_symlinks=False).st_mtime > LEGACY_SPOOL_MAX_AGE_SECONDS
-        if stale:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed += 1
-    if removed:
-        log.warning("Removed %d stale spool folder(s) of killed tasks under %s", removed, root)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobArchiver:
     """Archive jobs' records and content; one hook per thread.
 
@@ -97,7 +55,9 @@ class JobArchiver:
         self.max_uncompressed_bytes = max_uncompressed_bytes
         self.max_parallel_jobs = max(1, int(max_parallel_jobs))
         self._local = threading.local()
-        sweep_stale_spools()
+        removed = sweep_stale_spools()  # killed tasks leave personal data behind: gone at the next start
+        if removed:
+            log.warning("Removed %d spool folder(s) of killed tasks", len(removed))
 
     @property
     def hook(self) -> PrivacyServiceHook:

@@ -96,13 +96,11 @@ def test_spool_files_are_private_and_stale_spools_of_dead_processes_are_removed(
     import sys
     import tempfile
 
-    from adobe_privacy import archiving
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    stale = tmp_path / f"{archiving.SPOOL_PREFIX}{dead}-abc"
-    live = tmp_path / f"{archiving.SPOOL_PREFIX}{os.getppid()}-def"
+    stale = tmp_path / f"privacy-zip-{dead}-abc"  # the archive task's folders before the content pipeline
+    live = tmp_path / f"privacy-spool-{os.getppid()}-def"
     for folder in (stale, live):
         folder.mkdir()
         (folder / "x.zip").write_bytes(b"personal data")
@@ -119,7 +117,7 @@ def test_spool_files_are_private_and_stale_spools_of_dead_processes_are_removed(
         with original(detail) as chunks:
             def observed():
                 for chunk in chunks:
-                    for spool in tmp_path.glob("privacy-spool-*/*"):  # the content pipeline's spool
+                    for spool in tmp_path.glob(f"privacy-spool-{os.getpid()}-*/*"):  # this task's spool
                         modes.append((spool.stat().st_mode & 0o777, spool.parent.stat().st_mode & 0o777))
                     yield chunk
             yield observed()
@@ -127,8 +125,7 @@ def test_spool_files_are_private_and_stale_spools_of_dead_processes_are_removed(
     hook.stream_content = watching
     archiver.archive_job(entry, entry.jobs[0], layout.run("2026-03-02", "r1"))
     assert modes and set(modes) == {(0o600, 0o700)}, modes
-    assert not list(tmp_path.glob("privacy-spool-*")) and not list(tmp_path.glob(f"{archiving.SPOOL_PREFIX}{os.getpid()}-*")), \
-        "nothing left behind"
+    assert [p.name for p in tmp_path.glob("privacy-spool-*")] == [live.name], "nothing left behind"
 
 
 def test_ids_from_the_api_never_reach_a_path_or_a_key(tmp_path):

@@ -85,15 +85,15 @@ def test_a_killed_task_s_spool_is_swept_at_the_next_start_and_a_live_one_is_not(
         process.wait(timeout=30)
     assert os.path.isdir(left) and os.listdir(left) == ["content.zip"]
     with spool_file(tmp_path) as live:
-        # A start within the age limit removes nothing: a folder seen changing may belong to a live task.
-        assert sweep_stale_spools(tmp_path, max_age_seconds=3600) == []
-        later = time.time() + 3601  # the clock moves instead of the test sleeping
-        os.utime(live.path)  # the live task keeps writing
-        os.utime(live.folder, (later, later))
-        os.utime(live.path, (later, later))
-        removed = sweep_stale_spools(tmp_path, max_age_seconds=3600, now=later + 1)
+        # The killed task's process is gone: its folder goes at the next start, whatever its age;
+        # the live task's folder (its process runs and it keeps changing) stays.
+        removed = sweep_stale_spools(tmp_path, max_age_seconds=3600)
         assert [str(path) for path in removed] == [left]
         assert live.path.exists() and not os.path.exists(left)
+        later = time.time() + 3601  # the clock moves instead of the test sleeping
+        os.utime(live.folder, (later, later))
+        os.utime(live.path, (later, later))
+        assert sweep_stale_spools(tmp_path, max_age_seconds=3600, now=later + 1) == []
 
 
 def test_sweep_leaves_other_names_links_and_other_owners_alone(tmp_path):
