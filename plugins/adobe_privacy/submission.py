@@ -45,8 +45,23 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
 #: After a POST whose outcome is unknown: list re-checks (and resends of what the list says is not
 #: there) inside the task, with these waits, before the task fails and Airflow's retry takes over.
 OUTCOME_RECHECK_WAITS = (1.0, 2.0, 4.0)
+#: A POST that timed out may still be running at Adobe: the list cannot tell "not created" from "not yet
+#: committed". Before such a re-check the wait covers the longest a request can run (Adobe's gateway
+#: drops requests after 60 s), so a resend never races the original.
+IN_FLIGHT_SECONDS = 65.0
 
 UserAction = tuple[str, str]
+
+
+def may_be_in_flight(error: BaseException) -> bool:
+    """Whether a failed POST may still be running server-side: it timed out (no answer yet), as opposed
+    to an answer (5xx, unreadable body) or a connection the server closed."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class JobsApi(Protocol):
@@ -226,10 +241,12 @@ class BatchSubmitter:
 
             try:
                 created = self._post_paced(self.api.payload(batch, set(entry.missing)), count_resend)
-            except PrivacyOutcomeUnknownError:
+            except PrivacyOutcomeUnknownError as err:
                 summary.counts["api_posts"] += 1
                 if wait is None:
                     raise  # the intent stays: the task retry recovers again before any POST
+                if may_be_in_flight(err):
+                    wait = max(wait, IN_FLIGHT_SECONDS)
                 log.warning("Outcome of POST for batch %s unknown; re-checking the list endpoint in %.0f s",
                             batch.batch_id, wait)
                 self.sleep(wait)

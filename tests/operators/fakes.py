@@ -144,6 +144,11 @@ class FakeJobsApi:
                                   "createdDate": _adobe_date(self.clock.now())})
         if fault == "drop":
             raise PrivacyOutcomeUnknownError("dropped", operation="create_jobs")
+        if fault == "timeout":  # committed, but the client gave up waiting: the answer never came
+            try:
+                raise TimeoutError("read timed out")
+            except TimeoutError as cause:
+                raise PrivacyOutcomeUnknownError("timed out", operation="create_jobs") from cause
         return created
 
     def listed(self, regulation: str, from_date: Any, to_date: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import pytest
 from adobe_privacy.budget import DailyJobBudget
 from adobe_privacy.exceptions import PrivacyOutcomeUnknownError
 from adobe_privacy.ledger import PrivacyLedger
-from adobe_privacy.submission import OUTCOME_RECHECK_WAITS, BatchSubmitter
+from adobe_privacy.submission import IN_FLIGHT_SECONDS, OUTCOME_RECHECK_WAITS, BatchSubmitter
 from privacy_pipeline.batching import plan_batches
 from privacy_pipeline.clock import Clock
 from privacy_pipeline.layout import ArchiveLayout
@@ -73,6 +73,15 @@ def test_a_503_is_resent_in_the_task_only_after_the_list_shows_the_jobs_are_not_
     assert set(api.jobs_per_pair().values()) == {1}
     assert waits == list(OUTCOME_RECHECK_WAITS[:2])
     assert ledger.require_entry(staged[0][1].batch_id).posts == {"r1": 3}, "every POST counted for the report"
+
+
+def test_a_timed_out_post_is_rechecked_only_after_it_cannot_still_be_running():
+    """The list cannot tell "not created" from "not committed yet": a resend must not race the original."""
+    _, ledger, api, submitter, staged, waits = setup(faults=["timeout"])
+    submitter.submit_all(staged, run_id="r1")
+
+    assert waits == [IN_FLIGHT_SECONDS] and IN_FLIGHT_SECONDS > 60, "Adobe's gateway runs a request 60 s at most"
+    assert api.posts == len(staged) and set(api.jobs_per_pair().values()) == {1}
 
 
 def test_an_outcome_that_stays_unknown_fails_the_task_with_the_intent_kept_for_the_retry():
