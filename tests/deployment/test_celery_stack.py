@@ -497,11 +497,6 @@ def test_a_configuration_error_fails_at_once_naming_the_allowed_values(ui_page, 
         page.screenshot(ARTIFACTS / "bad-config-failed-at-once.png")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEPENDS ON the operator work: the operators must declare adobe_privacy.links classes in "
-    "operator_extra_links and call publish_links. Remove this mark once that lands (strict: it then XPASSes).",
-)
 def test_a_finished_run_shows_its_extra_links(ui_page, celery_stack, api):
     run_id = FINISHED_RUNS.get(NIGHTLY_DAG_ID)
     if run_id is None:
