@@ -66,21 +66,11 @@ def running_stack(name: str, emulator_settings: dict[str, Any] | None = None) ->
 
 
 def airflow_env(airflow_home: Path) -> dict[str, str]:
-    """A private Airflow home with a SQLite DB; the project's dags and plugins; no examples."""
-    return {
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW_VAR_PRIVACY_ARCHIVE_URI": ARCHIVE_URI,
-        "AIRFLOW_VAR_PRIVACY_INPUT_URI": f"s3://{INBOX_BUCKET}/requests",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    }
+    """A private Airflow home with a SQLite DB; the project's dags and plugins; no examples; quiet logs."""
+    from privacy_emulator.testing import local_airflow_env
+
+    return local_airflow_env(airflow_home, REPO, archive_uri=ARCHIVE_URI,
+                             input_uri=f"s3://{INBOX_BUCKET}/requests") | {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
 
 
 def connection_env(emulator, s3) -> dict[str, str]:

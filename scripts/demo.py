@@ -74,23 +74,11 @@ def main() -> int:
 
 
 def _airflow_env(connections: dict[str, str]) -> dict[str, str]:
+    from privacy_emulator.testing import local_airflow_env
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env.update(connections)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(DEMO_HOME),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DEMO_HOME}/airflow.db",
-            "AIRFLOW_VAR_PRIVACY_ARCHIVE_URI": ARCHIVE_URI,
-            "AIRFLOW_VAR_PRIVACY_INPUT_URI": f"s3://{INBOX_BUCKET}/requests",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
-    )
+    env.update(local_airflow_env(DEMO_HOME, REPO, archive_uri=ARCHIVE_URI, input_uri=f"s3://{INBOX_BUCKET}/requests"))
     return env
 
 

@@ -274,3 +274,22 @@ def s3_connection(server: MotoS3Server, conn_id: str = DEFAULT_AWS_CONN_ID) -> d
         "extra": {"endpoint_url": server.endpoint_url, "region_name": "us-east-1"},
     }
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(value)}
+
+
+def local_airflow_env(airflow_home: Path, project: Path, *, archive_uri: str, input_uri: str) -> dict[str, str]:
+    """The environment of an Airflow run on this machine against the emulator and a local S3: a private home
+    with a SQLite DB, the project's dags and plugins, no examples, the archive and inbox Variables, moto's
+    dummy AWS credentials, and this interpreter's `airflow` first on PATH (the demo, the benchmarks)."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        "AIRFLOW_VAR_PRIVACY_ARCHIVE_URI": archive_uri,
+        "AIRFLOW_VAR_PRIVACY_INPUT_URI": input_uri,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }

@@ -201,17 +201,9 @@ class HygieneWaitTrigger(ListPollingTrigger):
 
     noun = "items"
 
-    def __init__(
-        self,
-        job_ids: list[str],
-        from_date: str | None,
-        to_date: str | None,
-        adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 900.0,
-        max_poll_interval: float = 3600.0,
-        end_at: str | None = None,
-    ) -> None:
-        super().__init__(from_date, to_date, adobe_privacy_conn_id, poll_interval, max_poll_interval, end_at)
+    def __init__(self, job_ids: list[str], from_date: str | None, to_date: str | None, **options: Any) -> None:
+        """:param options: the wait's settings, as :class:`ListPollingTrigger` takes them."""
+        super().__init__(from_date, to_date, **options)
         self.job_ids = list(job_ids)
 
     def own_kwargs(self) -> dict[str, Any]:
