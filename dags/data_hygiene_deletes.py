@@ -36,8 +36,6 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.hygiene import (
     HYGIENE_API_TEMPLATE,
@@ -50,7 +48,7 @@ from adobe_privacy.operators.workorders import FollowUpWorkOrdersOperator
 from adobe_privacy.params import hygiene_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.sensors import HygieneDeletesSensor
-from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI
+from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI, dag_settings
 from airflow.sdk import dag
 
 #: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
@@ -72,11 +70,7 @@ def _archive_arguments(submission: dict) -> dict:
     dag_id="data_hygiene_deletes",
     description="Daily: Data Hygiene record deletes (custom namespaces too), exactly once; results and report to S3",
     schedule="0 3 * * *",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    render_template_as_native_obj=True,
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    **dag_settings(),
     params=hygiene_params(),
     tags=["privacy", "adobe", "data-hygiene"],
     doc_md=__doc__,

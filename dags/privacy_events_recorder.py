@@ -24,7 +24,7 @@ says so. Each run updates the asset `privacy_events_recorded`, which starts `pri
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from adobe_privacy.event_triggers import PrivacyJournalWatchTrigger
 from adobe_privacy.operators.events import (
@@ -33,7 +33,7 @@ from adobe_privacy.operators.events import (
     events_archive_uri,
     recorded_events_asset,
 )
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION
+from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_settings
 from airflow.sdk import Asset, AssetWatcher, dag
 
 JOURNAL_WATCHED = Asset(
@@ -52,10 +52,7 @@ JOURNAL_WATCHED = Asset(
     dag_id="privacy_events_recorder",
     description="Adobe I/O Events: record the Privacy Service journal into the ledger when it has new events",
     schedule=[JOURNAL_WATCHED],
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,  # one reader of the journal at a time
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True},
+    **dag_settings(retry_delay=timedelta(minutes=1), native=False),  # one reader of the journal at a time
     tags=["privacy", "adobe", "events"],
     doc_md=__doc__,
 )

@@ -25,13 +25,11 @@ Outputs under `<privacy_archive_uri>/runs/<ds>/<run_id>/`: `consent/<sha256>.jso
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE
 from adobe_privacy.operators.opt_out import SubmitOptOutsOperator
 from adobe_privacy.params import opt_out_params
 from adobe_privacy.pools import API_POOL
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_settings
 from airflow.sdk import dag
 
 
@@ -39,10 +37,7 @@ from airflow.sdk import dag
     dag_id="privacy_opt_out",
     description="Daily: opt-out-of-sale rows to POST /consent, once per payload; the 202 kept as evidence in S3",
     schedule="30 2 * * *",  # after the nightly intake has the day's partition
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    **dag_settings(native=False),
     params=opt_out_params(),
     tags=["privacy", "adobe", "ccpa", "opt-out"],
     doc_md=__doc__,

@@ -38,8 +38,6 @@ rejected or unanswered resubmission is carried, and the next nightly run asks ag
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from adobe_privacy.operators.approval import (
     AskApprovalOperator,
     DecideApprovalOperator,
@@ -51,7 +49,7 @@ from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
 from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import reconcile_params
 from adobe_privacy.pools import API_POOL
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, dag_settings
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 
@@ -62,11 +60,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("20 * * * *", timezone="UTC"), assets=[recorded_events_asset()]
     ),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    render_template_as_native_obj=True,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    **dag_settings(retries=2),
     params={**reconcile_params(), "approval_timeout": approval_timeout_param(50 * 60)},
     tags=["privacy", "adobe", "reconcile"],
     doc_md=__doc__,

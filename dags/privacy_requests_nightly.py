@@ -38,8 +38,6 @@ Each task's extra links open them; its log starts with the same locations.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from adobe_privacy.operators.approval import (
     AskApprovalOperator,
     DecideApprovalOperator,
@@ -54,7 +52,7 @@ from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import nightly_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.sensors import PrivacyRunJobsSensor
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_settings
 from airflow.sdk import dag
 
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
@@ -96,11 +94,7 @@ def _archive_arguments(submission: dict) -> dict:
     dag_id="privacy_requests_nightly",
     description="Nightly: the day's access/delete requests to Adobe Privacy Service, exactly once; ZIPs and report to S3",
     schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    render_template_as_native_obj=True,
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    **dag_settings(),
     params={**nightly_params(DEFAULT_PRODUCTS), "approval_timeout": approval_timeout_param()},
     tags=["privacy", "adobe", "gdpr", "ccpa"],
     doc_md=__doc__,

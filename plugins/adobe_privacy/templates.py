@@ -1,8 +1,12 @@
-"""Jinja templates every DAG shares: where the archive and the inbox are, and how S3 writes are encrypted.
+"""Jinja templates and DAG settings every DAG shares: where the archive and the inbox are, how S3 writes are
+encrypted, and the scheduling defaults (`dag_settings`).
 
 Rendered at run time from Airflow Variables (never read at parse time), so one Variable configures
 every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`, `privacy_as_of`.
 """
+
+from datetime import datetime, timedelta
+from typing import Any
 
 ARCHIVE_URI = "{{ var.value.get('privacy_archive_uri', 's3://privacy-archive/privacy') }}"
 #: Data Hygiene gets its own root under the archive: its own ledger, and its own budget (its own Adobe quota).
@@ -24,3 +28,20 @@ ENCRYPTION = {
 #: The moment runs take as "now" (`privacy_pipeline.clock`): empty for the wall clock; an ISO date or
 #: date-time for a rehearsal, a simulated month against the emulator, or a rerun of an old day.
 AS_OF = "{{ var.value.get('privacy_as_of', '') }}"
+
+
+#: A task's first retry waits this long (doubling after).
+RETRY_DELAY = timedelta(minutes=2)
+
+
+def dag_settings(*, retries: int = 3, retry_delay: timedelta = RETRY_DELAY, native: bool = True) -> dict[str, Any]:
+    """What every DAG of the project shares: a start date in the past and no catch-up (backfills are
+    explicit), one run at a time (runs share the ledger and the daily budget), exponential retries, and
+    params rendered as their real types."""
+    return {
+        "start_date": datetime(2026, 1, 1),
+        "catchup": False,
+        "max_active_runs": 1,
+        "render_template_as_native_obj": native,
+        "default_args": {"retries": retries, "retry_delay": retry_delay, "retry_exponential_backoff": True},
+    }
