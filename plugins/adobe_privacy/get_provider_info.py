@@ -79,7 +79,7 @@ CONN_FIELDS: dict[str, Any] = {
 INTEGRATION = "Adobe Privacy Service"
 OPERATOR_MODULES = [f"adobe_privacy.operators.{step}" for step in
                     ("intake", "approval", "submit", "archive", "report", "reconcile", "opt_out", "hygiene",
-                     "workorders", "events")]
+                     "workorders", "events", "metrics")]
 
 
 def _modules(*names: str) -> list[dict[str, Any]]:

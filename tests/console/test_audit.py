@@ -7,6 +7,7 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+import pytest
 from adobe_privacy.audit import main, metric_facts, write_closed_packs, write_metrics, write_packs
 from adobe_privacy.index_rebuild import rebuild
 from adobe_privacy.index_store import RequestIndex
@@ -67,3 +68,30 @@ def test_the_command_writes_metrics(archive, tmp_path, capsys, monkeypatch):
     assert main(["metrics", "--from", "2026-01-01", "--to", "2026-12-31", "--archive-uri", store.archive_uri]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["csv"].endswith("metrics/2026-01-01_2026-12-31/metrics.csv")
+
+
+def test_the_metrics_task_writes_the_year_so_far_from_the_index(archive, tmp_path, monkeypatch):
+    from adobe_privacy.operators.metrics import RequestMetricsOperator
+
+    store, _ids = archive
+    rebuild(store, cache_dir=tmp_path / "cache")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    task = RequestMetricsOperator(task_id="write_request_metrics", archive_uri=store.archive_uri,
+                                  year="2026", until="2026-11-30")
+    result = task.execute({})
+    assert result["csv"] == store.uri(store.key("metrics", "2026-01-01_2026-11-30", "metrics.csv"))
+    written = _objects(store, "metrics")
+    assert store.key("metrics", "2026-01-01_2026-11-30", "metrics.html") in written
+    for row in result["rows"]:
+        assert row["received"] == sum(row[k] for k in ("complied_in_whole", "complied_in_part", "not_completed",
+                                                       "denied", "open"))
+
+
+def test_the_metrics_task_refuses_a_year_that_is_not_one(archive):
+    from adobe_privacy.operators.metrics import RequestMetricsOperator
+    from airflow.sdk.exceptions import AirflowFailException
+
+    store, _ids = archive
+    task = RequestMetricsOperator(task_id="m", archive_uri=store.archive_uri, year="last year")
+    with pytest.raises(AirflowFailException, match="year"):
+        task.execute({})

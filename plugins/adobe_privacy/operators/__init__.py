@@ -34,6 +34,7 @@ _EXPORTS = {
     "AskApprovalOperator": "approval",
     "SettleApprovalOperator": "approval",
     "RecordPrivacyEventsOperator": "events",
+    "RequestMetricsOperator": "metrics",
 }
 __all__ = sorted(_EXPORTS)
 
