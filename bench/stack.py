@@ -80,11 +80,13 @@ def connection_env(emulator, s3) -> dict[str, str]:
 
 
 def migrate_airflow_db(env: dict[str, str], log: Path) -> None:
+    """A fresh metadata DB with the API pool, as every way we start Airflow sets it up."""
     with open(log, "wb") as out:
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"], env={**os.environ, **env},
-            stdout=out, stderr=subprocess.STDOUT, check=True,
-        )
+        for command in (["airflow", "db", "migrate"], ["adobe_privacy.pools"]):
+            subprocess.run(
+                [sys.executable, "-m", *command], env={**os.environ, **env},
+                stdout=out, stderr=subprocess.STDOUT, check=True,
+            )
 
 
 @dataclass
