@@ -115,22 +115,23 @@ def test_the_recorder_dag_records_and_its_asset_queues_reconcile(events_on, airf
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
-    from sqlalchemy import delete, select
+    from sqlalchemy import select
 
     companion = events_on
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_AS_OF", companion.clock.isoformat())
-    # Active assets have unique names: earlier tests of this process parsed the DAGs with their own archive
-    # roots, so the asset of the same name (another root's URI) is the active one. One deployment has one
-    # root; here the test's root must be the active one, as a fresh deployment's would be.
-    from airflow.models.asset import AssetActive
+    # Active assets have unique names: earlier tests of this process registered the DAGs' assets with
+    # their own archive roots. A deployment has one root; this test gets a fresh metadata DB, as one would.
+    from adobe_privacy.pools import ensure_pool
+    from airflow.utils import db
 
-    with create_session() as session:
-        session.execute(delete(AssetActive).where(AssetActive.name == "privacy_events_recorded"))
+    db.resetdb()
+    ensure_pool()
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors
     recorder, reconcile_dag = bag.get_dag("privacy_events_recorder"), bag.get_dag("privacy_reconcile")
     submitted_nightly(companion, subject_rows(2))
     assert reconcile_dag.test(logical_date=datetime.now(UTC) - timedelta(minutes=5)).state == "success"
+    (outlet,) = recorder.get_task("record_events").outlets
 
     with create_session() as session:  # the scheduler queues asset-triggered runs of unpaused DAGs only
         session.get(DagModel, "privacy_reconcile").is_paused = False
@@ -139,7 +140,8 @@ def test_the_recorder_dag_records_and_its_asset_queues_reconcile(events_on, airf
     monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_AS_OF", companion.clock.isoformat())
     recorded = recorder.test()
     assert recorded.state == "success"
-    uri = f"x-privacy-ledger://{companion.bucket}/{companion.prefix}/ledger/events/privacy-events"
+    uri = outlet.uri
+    assert uri.startswith("x-privacy-ledger://") and uri.endswith("/ledger/events/privacy-events")
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.uri == uri))
         assert asset is not None and asset.name == "privacy_events_recorded"
