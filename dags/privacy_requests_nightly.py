@@ -146,6 +146,7 @@ def privacy_requests_nightly():
         poll_interval="{{ params.poll_interval }}",
         wait_timeout="{{ params.wait_timeout }}",
         doc_md=WAIT_DOC,
+        **ENCRYPTION,  # the event-driven wait writes its state to the ledger
     )
     archived = ArchivePrivacyJobsOperator.partial(
         task_id="archive_results",

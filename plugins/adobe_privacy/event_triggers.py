@@ -39,14 +39,18 @@ def bounded_decision(decision: dict[str, Any]) -> dict[str, Any]:
     return bounded
 
 
-def recorded_journal(archive_uri: str, aws_conn_id: str | None, registration_id: str):
-    """The registration's recorded journal under the archive root (an ``S3JournalStore``)."""
+def recorded_journal(archive_uri: str, aws_conn_id: str | None, registration_id: str, *,
+                     sse: str = "AES256", kms_key_id: str | None = None):
+    """The registration's recorded journal under the archive root (an ``S3JournalStore``).
+
+    Triggers only read it; the encryption arguments matter to the tasks that write (the wait's state).
+    """
     from privacy_pipeline.events import EventKeys
 
     from adobe_privacy.events import S3JournalStore
     from adobe_privacy.storage import PrivacyArchiveStore
 
-    archive = PrivacyArchiveStore(archive_uri, aws_conn_id=aws_conn_id)
+    archive = PrivacyArchiveStore(archive_uri, aws_conn_id=aws_conn_id, sse=sse, kms_key_id=kms_key_id)
     return S3JournalStore(archive, EventKeys(archive.prefix, registration_id))
 
 

@@ -219,10 +219,13 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     :param event_fallback_seconds: with events, seconds after which a job with no final event is asked
         about on the list endpoint (templated; default: the Variable ``privacy_event_fallback_seconds``, else 7200).
     :param registration_id: the event registration whose recorded journal is read.
+    :param sse: server-side encryption of the wait state it writes to the ledger, ``AES256`` or ``aws:kms``
+        (templated; the DAGs pass the Variable ``privacy_sse``).
+    :param kms_key_id: the KMS key for ``aws:kms`` (templated).
     """
 
     template_fields: Sequence[str] = ("submissions", "poll_interval", "wait_timeout", "archive_uri",
-                                      "event_fallback_seconds")
+                                      "event_fallback_seconds", "sse", "kms_key_id")
 
     def __init__(
         self,
@@ -234,9 +237,13 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
         aws_conn_id: str | None = "aws_default",
         event_fallback_seconds: float | str = EVENT_FALLBACK_SECONDS,
         registration_id: str = DEFAULT_REGISTRATION_ID,
+        sse: str = "AES256",
+        kms_key_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(jobs_by_regulation=None, **kwargs)
+        self.sse = sse
+        self.kms_key_id = kms_key_id
         self.submissions = submissions
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
@@ -283,7 +290,8 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     def _journal(self):
         from adobe_privacy.event_triggers import recorded_journal
 
-        return recorded_journal(str(self.archive_uri), self.aws_conn_id, self.registration_id)
+        return recorded_journal(str(self.archive_uri), self.aws_conn_id, self.registration_id,
+                                sse=self.sse, kms_key_id=self.kms_key_id or None)
 
     def _fallback_seconds(self) -> float:
         from privacy_pipeline.errors import ConfigurationError

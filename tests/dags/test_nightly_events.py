@@ -14,7 +14,7 @@ import pytest
 from privacy_emulator.testing import privacy_connection
 from privacy_pipeline.report import check_accounting
 
-from tests.dags.conftest import assert_exactly_once, list_keys, write_input
+from tests.dags.conftest import assert_encrypted, assert_exactly_once, list_keys, write_input
 
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 #: Jobs finish 20 s after submission: polling every 5 s would list them several times over.
@@ -28,8 +28,9 @@ def list_calls(emulator) -> int:
 class RecorderLoop:
     """The recorder, every 0.3 s in a thread, as the recorder DAG would run it on each watcher event."""
 
-    def __init__(self, archive_uri: str) -> None:
+    def __init__(self, archive_uri: str, **encryption: str) -> None:
         self.archive_uri = archive_uri
+        self.encryption = encryption
         self.stop = threading.Event()
         self.summaries: list[dict] = []
         self.errors: list[BaseException] = []
@@ -40,7 +41,7 @@ class RecorderLoop:
 
         while not self.stop.wait(0.3):
             try:
-                self.summaries.append(record_journal(self.archive_uri))
+                self.summaries.append(record_journal(self.archive_uri, **self.encryption))
             except BaseException as err:  # noqa: BLE001 - reported by the test
                 self.errors.append(err)
                 return
@@ -152,3 +153,24 @@ def test_dropped_duplicated_and_reordered_events_lose_nothing_and_archive_once(e
     waits = list_keys(nightly.s3, nightly.bucket, f"{nightly.archive_prefix}/ledger/events/privacy-events/waits/")
     first_wait = json.loads(nightly.s3.get_object(Bucket=nightly.bucket, Key=waits[0])["Body"].read())
     assert dropped_jobs <= set(first_wait["open"]), "the dropped events' jobs were waited on, then found by the list"
+
+
+@pytest.mark.slow
+def test_with_kms_the_event_driven_wait_writes_its_state_encrypted_like_everything_else(events_on, monkeypatch):
+    """The wait's state in `ledger/events/.../waits/` follows `privacy_sse` / `privacy_kms_key_id` too."""
+    nightly = events_on
+    key_id = "arn:aws:kms:us-east-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab"
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_SSE", "aws:kms")
+    monkeypatch.setenv("AIRFLOW_VAR_PRIVACY_KMS_KEY_ID", key_id)
+    nightly.emulator.configure(**SLOW_ENOUGH)
+    source = nightly.tmp_path / "requests.csv"
+    write_input(source, rows=6, seed=41, bad_rows=[])
+
+    with RecorderLoop(nightly.archive_uri, sse="aws:kms", kms_key_id=key_id):
+        run = nightly.run("2026-03-05", input_uri=source)
+
+    assert wait_result(nightly, run)["waited_on"] == "events"
+    waits = [k for k in list_keys(nightly.s3, nightly.bucket, nightly.archive_prefix.rstrip("/") + "/")
+             if "/ledger/events/" in k and "/waits/" in k]
+    assert waits, "the event-driven wait wrote no state"
+    assert_encrypted(nightly, nightly.archive_prefix, sse="aws:kms", kms_key_id=key_id)
