@@ -3,7 +3,8 @@
 
 Adobe announces each job's (and product's) completion or error as an I/O Event. This DAG is the one
 reader of our event registration's journal: an `AssetWatcher` in the triggerer looks at the journal
-every 5 minutes (one `limit=1` read past the recorded position) and, when there is something new,
+every 5 minutes (the environment variable `ADOBE_PRIVACY_JOURNAL_WATCH_SECONDS` sets another interval;
+one `limit=1` read past the recorded position) and, when there is something new,
 runs `record_events`, which reads every new page and records it under
 `<privacy_archive_uri>/ledger/events/privacy-events/` (`records/<seq>.json`, then `position.json`).
 
@@ -31,6 +32,7 @@ from adobe_privacy.operators.events import (
     JOURNAL_ASSET,
     RecordPrivacyEventsOperator,
     events_archive_uri,
+    journal_watch_interval,
     recorded_events_asset,
 )
 from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_settings
@@ -42,7 +44,9 @@ JOURNAL_WATCHED = Asset(
     watchers=[
         AssetWatcher(
             name="privacy_journal_watch",
-            trigger=PrivacyJournalWatchTrigger(archive_uri=events_archive_uri(), interval=300),
+            trigger=PrivacyJournalWatchTrigger(
+                archive_uri=events_archive_uri(), interval=journal_watch_interval()
+            ),
         )
     ],
 )

@@ -9,7 +9,7 @@ they never read the journal, so they cannot take events from each other. See `ad
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
@@ -27,6 +27,9 @@ JOURNAL_SCHEME = "x-adobe-io-events"
 LEDGER_SCHEME = "x-privacy-ledger"
 #: The journal, as the asset its watcher fires for (the URI names the registration, not a host).
 JOURNAL_ASSET = Asset(name="privacy_journal_new_events", uri=f"{JOURNAL_SCHEME}://{DEFAULT_REGISTRATION_ID}")
+#: Seconds between two looks of the journal watcher (parse time, so from the environment, like the pool).
+WATCH_INTERVAL_ENV = "ADOBE_PRIVACY_JOURNAL_WATCH_SECONDS"
+DEFAULT_WATCH_INTERVAL = 300.0
 
 
 def events_archive_uri() -> str:
@@ -36,6 +39,20 @@ def events_archive_uri() -> str:
     never from the metadata database at parse time; tasks render the Variable itself at run time.
     """
     return os.environ.get("AIRFLOW_VAR_PRIVACY_ARCHIVE_URI") or DEFAULT_ARCHIVE_URI
+
+
+def journal_watch_interval(environ: Mapping[str, str] = os.environ) -> float:
+    """The watcher's interval: `ADOBE_PRIVACY_JOURNAL_WATCH_SECONDS`, else 300 s; a bad value fails the parse."""
+    raw = environ.get(WATCH_INTERVAL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WATCH_INTERVAL
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 1.0 <= seconds <= 86400.0:
+        raise ValueError(f"{WATCH_INTERVAL_ENV}={raw!r}: give seconds between 1 and 86400")
+    return seconds
 
 
 def recorded_events_asset(archive_uri: str | None = None, registration_id: str = DEFAULT_REGISTRATION_ID) -> Asset:
