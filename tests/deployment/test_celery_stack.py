@@ -10,6 +10,7 @@ at the end of the module and written to test-artifacts/deployment/metrics.json.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from adobe_privacy.pools import API_POOL, DEFAULT_POOL_SLOTS
+from privacy_pipeline.layout import safe_segment
 
 from tests.conftest import privacy_connection, s3_connection
 from tests.deployment.stack import REPO, Stack, wait_until
@@ -34,7 +36,11 @@ NIGHTLY_DAG_ID = "privacy_requests_nightly"
 NIGHTLY_DAG_FILE = REPO / "dags" / "privacy_requests_nightly.py"
 NIGHTLY_POOL = API_POOL
 ARTIFACTS = REPO / "test-artifacts" / "deployment"
-RUN_TIMEOUT_S = 180
+#: A manual run may queue behind the day's scheduled run (max_active_runs=1).
+RUN_TIMEOUT_S = 300
+RECORDER_DAG_ID = "privacy_events_recorder"
+#: Seconds a job may go without a completion event before the wait asks the list endpoint about it.
+EVENT_FALLBACK_S = 90
 # The issue's trigger call: a manual run with a null logical date, as the UI's plain "Trigger" sends.
 NIGHTLY_LOGICAL_DATE: str | None = os.environ.get("DEPLOY_TEST_LOGICAL_DATE") or None
 FAILED_TASK_STATES = {"failed", "up_for_retry", "upstream_failed"}
@@ -106,10 +112,27 @@ def dags_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def celery_stack(tmp_path_factory, dags_folder, emulator, s3_server, archive_bucket, metrics):
+def celery_stack(tmp_path_factory, dags_folder, emulator, s3_server, s3_client, archive_bucket, metrics):
+    # The scheduler makes scheduled and asset-triggered runs, as in production: the recorder DAG runs when its
+    # journal watcher fires (with `use_job_schedule` off, Airflow makes neither). Unpausing the nightly DAG
+    # therefore starts its latest scheduled run too; it reads the day's partition of an empty inbox.
+    if INBOX_BUCKET not in {b["Name"] for b in s3_client.list_buckets()["Buckets"]}:
+        s3_client.create_bucket(Bucket=INBOX_BUCKET)
+    # Event-driven waits, as in production with a journal: the connection names the emulator's journal,
+    # the recorder DAG's watcher looks every few seconds, and a job with no event after the fallback time
+    # is asked of the list endpoint (long enough that the nightly test's jobs settle on their events).
+    emulator._admin("POST", "/events/reset")
+    ((conn_name, conn_value),) = privacy_connection(emulator).items()
+    connection = json.loads(conn_value)
+    connection["extra"]["journal_url"] = (
+        f"{emulator.base_url}/events/organizations/{emulator.org_id}/integrations/{emulator.client_id}/privacy-events"
+    )
     env = {
-        **privacy_connection(emulator),
+        conn_name: json.dumps(connection),
         **s3_connection(s3_server),
+        "AIRFLOW_VAR_PRIVACY_EVENT_FALLBACK_SECONDS": str(EVENT_FALLBACK_S),
+        "ADOBE_PRIVACY_JOURNAL_WATCH_SECONDS": "3",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
         "AIRFLOW_VAR_PRIVACY_ARCHIVE_URI": f"s3://{archive_bucket}/privacy",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -241,9 +264,12 @@ def test_nightly_dag_runs_to_success_on_celery(
     from privacy_pipeline.sample import generate_requests_csv
 
     input_csv = tmp_path / "requests.csv"
-    sample = generate_requests_csv(input_csv, rows=40, seed=11)
+    sample = generate_requests_csv(input_csv, rows=40, seed=9011)
     with component_logs_on_failure(celery_stack):
         assert_pool_created_by_the_stack(api)
+        # The one reader of the journal: its watcher runs in the triggerer, its task on a worker.
+        api.wait_for_dag(RECORDER_DAG_ID)
+        api.unpause(RECORDER_DAG_ID)
         conf = {"input_uri": str(input_csv), "poll_interval": 5, "wait_timeout": 150}
         run, recorder, elapsed = run_dag(api, celery_stack, NIGHTLY_DAG_ID, conf, NIGHTLY_LOGICAL_DATE)
         metrics["nightly_run_s"] = round(elapsed, 1)
@@ -267,9 +293,18 @@ def test_nightly_dag_runs_to_success_on_celery(
             f"the triggerer never fired the wait's trigger:\n{trigger_log}"
         )
 
+        # The wait settled on the journal's completion events, recorded by the recorder DAG's runs: no job
+        # needed the list-endpoint fallback.
+        settled = wait_settlements(celery_stack, NIGHTLY_DAG_ID, run["dag_run_id"])
+        recorder_runs = api.get(f"/api/v2/dags/{RECORDER_DAG_ID}/dagRuns", limit=100)["dag_runs"]
+        metrics["recorder_runs_during_nightly"] = len(recorder_runs)
+        assert any(r["state"] == "success" for r in recorder_runs), [(r["dag_run_id"], r["state"]) for r in recorder_runs]
+        assert settled["due"] == 0 and settled["by_event"] > 0, settled
+
         keys = list_keys(s3_client, archive_bucket, "privacy/")
-        reports = [key for key in keys if key.endswith("/report.json")]
-        assert len(reports) == 1, reports
+        # This run's report (the scheduled run of the day, started by the unpause, writes its own).
+        reports = [key for key in keys if key.endswith(f"/{safe_segment(run['dag_run_id'])}/report.json")]
+        assert len(reports) == 1, [key for key in keys if key.endswith("/report.json")]
         report = json.loads(s3_client.get_object(Bucket=archive_bucket, Key=reports[0])["Body"].read())
         run_root = reports[0].rsplit("/", 1)[0]
 
@@ -281,6 +316,23 @@ def test_nightly_dag_runs_to_success_on_celery(
             assert report[uri_field].removeprefix(f"s3://{archive_bucket}/") in keys, uri_field
         zips = [key for key in keys if key.startswith(f"{run_root}/content/") and key.endswith(".zip")]
         assert len(zips) == report["content_archived"] > 0
+        assert settled["by_event"] >= report["jobs_created"], (settled, report["jobs_created"])
+
+
+WAIT_LOG_LINE = re.compile(r"Events \((?:events|fallback|gap)\): (\d+) jobs had a final event, (\d+) due")
+
+
+def wait_settlements(stack: Stack, dag_id: str, run_id: str) -> dict[str, int]:
+    """From the wait's task log: jobs settled by a final event, and jobs that fell back to the list endpoint."""
+    settled = {"by_event": 0, "due": 0, "resumptions": 0}
+    for path in sorted(stack.task_log_dir(dag_id, run_id, "wait_for_jobs").rglob("*.log")):
+        if ".log.trigger." in path.name:
+            continue
+        for by_event, due in WAIT_LOG_LINE.findall(path.read_text(errors="replace")):
+            settled["by_event"] += int(by_event)
+            settled["due"] += int(due)
+            settled["resumptions"] += 1
+    return settled
 
 
 #: Runs later tests look at (the browser's extra links), by DAG id.
@@ -543,6 +595,15 @@ def test_pools_page_shows_the_api_pool_and_the_connection_test_button_is_enabled
 
 BACKFILL_DATES = ("2026-02-01", "2026-02-02")
 INBOX_BUCKET = "privacy-inbox"
+#: Seeds no other test uses: the emulator serves the whole session, and the sample's request keys derive from the
+#: seed, so a shared seed would put another test's jobs under this test's keys.
+BACKFILL_SEEDS = (9030, 9031)
+
+
+def jobs_per_user_action(emulator, keys: set[str]) -> dict[str, int]:
+    """The emulator's job count per `userKey|action`, for the given request keys only."""
+    counts = emulator.stats()["jobs_per_user_action"]
+    return {pair: n for pair, n in counts.items() if pair.rsplit("|", 1)[0] in keys}
 
 
 def backfill(api, conf: dict, reprocess_behavior: str) -> list[dict]:
@@ -568,13 +629,6 @@ def backfill(api, conf: dict, reprocess_behavior: str) -> list[dict]:
             and (run.get("logical_date") or "")[:10] in BACKFILL_DATES]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="OPEN FINDING (issue 11, next session): on the Celery stack the emulator counts 17 (userKey, action) "
-    "pairs with two jobs after this module's runs (seen twice, on a loaded and on a quiet machine); the second "
-    "backfill posts nothing, so the doubles come from an earlier step. Every in-process crash, fault and "
-    "SIGKILL test holds exactly once; the cause on Celery is not found yet.",
-)
 def test_backfill_processes_each_days_partition_exactly_once_also_when_run_twice(
     celery_stack, api, emulator, s3_client, archive_bucket, tmp_path
 ):
@@ -585,15 +639,19 @@ def test_backfill_processes_each_days_partition_exactly_once_also_when_run_twice
         assert_pool_created_by_the_stack(api)
         if INBOX_BUCKET not in {b["Name"] for b in s3_client.list_buckets()["Buckets"]}:
             s3_client.create_bucket(Bucket=INBOX_BUCKET)
-        for seed, day in enumerate(BACKFILL_DATES, start=30):
+        keys: set[str] = set()
+        for seed, day in zip(BACKFILL_SEEDS, BACKFILL_DATES, strict=True):
             local = tmp_path / f"{day}.csv"
             generate_requests_csv(local, rows=20, bad_fraction=0.0, seed=seed)
+            with local.open(newline="", encoding="utf-8") as handle:
+                keys |= {row["request_id"] for row in csv.DictReader(handle)}
             # The DAG's default input: <privacy_input_uri>/<ds>/ (the stack leaves the variable at its default).
             s3_client.upload_file(str(local), INBOX_BUCKET, f"requests/{day}/requests.csv")
         api.wait_for_dag(NIGHTLY_DAG_ID)
         api.unpause(NIGHTLY_DAG_ID)
         conf = {"poll_interval": 5, "wait_timeout": 150}
         posts_before = sum(emulator.stats()["calls"].get("POST /data/core/privacy/jobs", {}).values())
+        assert jobs_per_user_action(emulator, keys) == {}, "another test used this test's request keys"
 
         first = backfill(api, conf, reprocess_behavior="none")
         assert sorted(run["logical_date"][:10] for run in first) == list(BACKFILL_DATES)
@@ -606,7 +664,11 @@ def test_backfill_processes_each_days_partition_exactly_once_also_when_run_twice
         assert sum(emulator.stats()["calls"]["POST /data/core/privacy/jobs"].values()) == posts_after_first, (
             "the second backfill of the same range must not post again"
         )
-        assert emulator.stats()["duplicate_user_actions"] == 0
+        # Exactly once, by the emulator's own books: every (request key, action) of the two days has one job.
+        jobs = jobs_per_user_action(emulator, keys)
+        assert {pair.rsplit("|", 1)[0] for pair in jobs} == keys, "a request of the backfill has no job"
+        doubled = {pair: n for pair, n in jobs.items() if n != 1}
+        assert not doubled, f"(request key, action) pairs with more than one job: {doubled}"
 
     keys = list_keys(s3_client, archive_bucket, "privacy/runs/")
     for day in BACKFILL_DATES:
