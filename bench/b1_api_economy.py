@@ -1,15 +1,20 @@
 """B1 API economy: POST /jobs calls, and list calls per poll cycle, against the theoretical minimum.
 
-Submission is the DAG's code path without Airflow around it: `read_requests` -> `plan_batches` ->
-`batch_payload` -> `PrivacyServiceHook.create_jobs`, one POST per batch. Waiting is the trigger's
-code (`PrivacyServiceAsyncHook.summarize_jobs`), polled as the nightly DAG wires its wait task: one
-summarize over every job when the wait is one task for the run, one per submit chunk
-(`chunk_evenly(batch keys, max_chunks)`) when the wait task is mapped over the chunks.
 Jobs stay open (the emulator completes them after an hour), so every job counts as open. Calls are
-counted by the emulator (`/_emulator/stats`), never by the client.
+counted by the emulator (`/_emulator/stats`), never by the client. The notes of BENCHMARKS.md are the
+bullets below:
 
-Minimums: POSTs = sum over job shapes of ceil(subjects / 1000); list calls per poll cycle =
-sum over regulations of ceil(open jobs / 1000). A naive client GETs each open job: one call per job.
+- POSTs: the DAG's code path without Airflow around it, `read_requests` -> `plan_batches` (1000 subjects,
+  one job shape per request) -> `batch_payload` -> `PrivacyServiceHook.create_jobs`, one POST per batch;
+  minimum = sum over job shapes of ceil(subjects/1000).
+- List calls per poll cycle, every job open: the trigger's code (`PrivacyServiceAsyncHook.summarize_jobs`);
+  minimum = sum over regulations of ceil(open jobs/1000). Naive = one GET per open job.
+- The poll follows the DAG's wiring, read from the parsed DAG: one summarize over every job when the wait
+  is one task for the run, one per submit chunk (`chunk_evenly(batch keys, max_chunks)`) when the wait
+  task is mapped over the chunks. A wait mapped per submit chunk lists each regulation from the first page
+  until it has seen its own jobs, so a cycle re-reads pages once per chunk (measured before 25e930a at
+  100k subjects: 1,780 list calls per cycle against a minimum of 125); one run-level wait reads each page
+  once.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime
 
 from bench.inputs import requests_csv
 from bench.measure import run_probe
-from bench.report import REPO, BenchmarkRun, Result
+from bench.report import REPO, BenchmarkRun, Result, docstring_notes
 from bench.stack import UNCAPPED, running_stack
 
 PAGE_SIZE = 1000
@@ -123,16 +128,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
     sizes = [300] if smoke else [10_000, 100_000]
     bench = BenchmarkRun(
         "B1", "API economy", "python -m bench --only B1",
-        notes=[
-            "POSTs: the DAG's batching (`plan_batches`, 1000 subjects, one job shape per request) through "
-            "`create_jobs`; minimum = sum over job shapes of ceil(subjects/1000).",
-            "List calls per poll cycle, every job open: `summarize_jobs` of the trigger (async hook); "
-            "minimum = sum over regulations of ceil(open jobs/1000). Naive = one GET per open job.",
-            "The poll follows the DAG's wiring, read from the parsed DAG. A wait mapped per submit chunk "
-            "lists each regulation from the first page until it has seen its own jobs, so a cycle re-reads "
-            "pages once per chunk (measured before 25e930a at 100k subjects: 1,780 list calls per cycle "
-            "against a minimum of 125); one run-level wait reads each page once.",
-        ],
+        notes=docstring_notes(__doc__),
     )
     settings = {"processing_after_seconds": 3600, "complete_after_seconds": 3600, "daily_job_cap": UNCAPPED}
     for subjects in sizes:

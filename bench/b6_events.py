@@ -30,7 +30,7 @@ import statistics
 from datetime import UTC, datetime
 
 from bench.measure import run_probe
-from bench.report import BenchmarkRun, Result
+from bench.report import BenchmarkRun, Result, docstring_notes
 from bench.stack import ARCHIVE_URI, UNCAPPED, running_stack
 
 DAY = 86400.0
@@ -161,7 +161,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
     recorder_interval = 900 if smoke else RECORDER_INTERVAL
     bench = BenchmarkRun(
         "B6", "Event-driven waiting (I/O Events journal) vs list polling", "python -m bench --only B6",
-        notes=[" ".join(note.split()) for note in (__doc__ or "").split("\n- ")[1:]],
+        notes=docstring_notes(__doc__),
     )
     settings = {"processing_after_seconds": 3600, "complete_after_seconds": COMPLETE_AFTER,
                 "jitter_ratio": JITTER, "daily_job_cap": UNCAPPED}

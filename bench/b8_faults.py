@@ -1,11 +1,16 @@
 """B8 faults cost little time: a nightly run with 10% 503s and 5% dropped POSTs against a clean one.
 
-The same input runs twice through `airflow dags test privacy_requests_nightly` with the DAG's own retry
-settings (a task retry waits 2 minutes, doubling), each on a fresh emulator and moto S3 with 50 ms per
-call: once clean, once with faults. The faults are the emulator's own: first a `drop_after_commit` on
-`POST /jobs` (the jobs are created, the response is lost: Adobe's gateway case), then a 503 on 10% of
-the calls of every API route. The oracle is the emulator: every `userKey|action` the input asks for
-must exist exactly once (`/_emulator/stats` jobs_per_user_action), none missing, none duplicated.
+The oracle is the emulator: every `userKey|action` the input asks for must exist exactly once
+(`/_emulator/stats` jobs_per_user_action), none missing, none duplicated. The notes of BENCHMARKS.md are
+the bullets below:
+
+- Two `airflow dags test privacy_requests_nightly` runs of the same {rows}-row input, each on a fresh
+  emulator (50 ms per call, jobs complete after 3 s) and moto S3, with the DAG's own retry settings (3
+  retries, a task retry waits 2 minutes, doubling): clean, then with the emulator's own faults, in this
+  order: {faults}. The drop is Adobe's gateway case: the jobs are created, the response is lost.
+- Duplicates / missing: of the `userKey|action` pairs the input asks for (our intake and batching of the
+  file), how many the emulator holds more than once / not at all (`/_emulator/stats`).
+- A faulty run is stopped after {factor}x the clean run's time (then reported as such).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import requests
 from bench.inputs import requests_csv
 from bench.measure import work_dir
 from bench.naive_client import expected_user_actions
-from bench.report import BenchmarkRun, Result
+from bench.report import BenchmarkRun, Result, docstring_notes
 from bench.stack import dags_test, route_calls, run_report, running_stack, task_seconds, task_tries
 
 DAG_ID = "privacy_requests_nightly"
@@ -83,15 +88,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
     rows = SMOKE_ROWS if smoke else FULL_ROWS
     bench = BenchmarkRun(
         "B8", "faults cost little time", "python -m bench --only B8",
-        notes=[
-            f"Two `airflow dags test` runs of the same {rows:,}-row input, each on a fresh emulator (50 ms per "
-            "call, jobs complete after 3 s) and moto S3, with the DAG's own retry settings (3 retries, 2 min "
-            "doubling): clean, then with the emulator's faults "
-            + "; ".join(f"{f['kind']} {f['rate']:.0%} on {f['route']}" for f in FAULTS) + ".",
-            "Duplicates / missing: of the `userKey|action` pairs the input asks for (our intake and batching "
-            "of the file), how many the emulator holds more than once / not at all (`/_emulator/stats`).",
-            f"A faulty run is stopped after {FAULTY_TIMEOUT_FACTOR}x the clean run's time (then reported as such).",
-        ],
+        notes=docstring_notes(__doc__, rows=f"{rows:,}", factor=FAULTY_TIMEOUT_FACTOR, faults="; ".join(
+            f"{f['kind']} {f['rate']:.0%} on {f['route']}" for f in FAULTS)),
     )
     clean = nightly_run("clean", rows, (), None)
     if clean["returncode"] != 0:

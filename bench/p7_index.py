@@ -1,14 +1,17 @@
 """P7 request index at Adobe's cap: key lookup p95 and the deadline board's query over every open request.
 
-A synthetic index the size of 24 months at Adobe's documented cap (about 20,000 jobs a day, so about
-15M jobs; at 1.5 jobs per request, 10M request records) is written to local disk in the index's own
-format (one key-sorted, zstd Parquet base with the whole record as JSON, its open subset, and a day of
-step deltas not compacted yet). The queries are the console's own (`RequestIndex.lookup`, `.query`)
-with a fresh DuckDB connection per call, as each console request makes; S3 is left out (the console
-mirrors the immutable index files once, then reads them from disk).
+The queries are the console's own (`RequestIndex.lookup`, `.query`); S3 is left out (the console mirrors
+the immutable index files once, then reads them from disk). The notes of BENCHMARKS.md are the bullets
+below:
 
-Records are generated column-wise (numpy / Arrow), with random hex for every hash and id, so the
-files are as large as real ones would be, not flattered by compression.
+- Synthetic index: {requests} request records (the full size is 24 months at Adobe's documented cap of
+  ~20,000 jobs/day, about 15M jobs, at 1.5 jobs per request), written to local disk in the index's own
+  format: key-sorted base Parquet (zstd, 8,192-row groups, the whole record as JSON) + open subset +
+  {deltas} uncompacted step deltas (a day's); records ~1.9 KB of JSON each (about 190 bytes once
+  compressed), generated column-wise (numpy / Arrow) with random hex for every hash and id, so the files
+  are as large as real ones would be, not flattered by compression.
+- Each query opens a fresh DuckDB connection over the local copies of the index files, as a console
+  request does; the S3 download of new files (once per file) is not timed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.report import BenchmarkRun, Result
+from bench.report import BenchmarkRun, Result, docstring_notes
 
 FULL_REQUESTS = 10_000_000
 SMOKE_REQUESTS = 20_000
@@ -43,13 +46,7 @@ def run(smoke: bool = False) -> BenchmarkRun:
     requests = SMOKE_REQUESTS if smoke else FULL_REQUESTS
     bench = BenchmarkRun(
         "P7", "request index at Adobe's cap", "python -m bench --only P7",
-        notes=[
-            f"Synthetic index: {requests:,} request records (24 months at ~20,000 jobs/day, 1.5 jobs per "
-            "request), key-sorted base Parquet (zstd, 8,192-row groups) + open subset + "
-            f"{DELTA_FILES} uncompacted step deltas; records ~1.9 KB of JSON each (about 190 bytes once compressed), random hashes and ids.",
-            "Each query opens a fresh DuckDB connection over the local copies of the index files, as a "
-            "console request does; the S3 download of new files (once per file) is not timed.",
-        ],
+        notes=docstring_notes(__doc__, requests=f"{requests:,}", deltas=DELTA_FILES),
     )
     # P7_INDEX_DIR keeps the synthetic index (tens of minutes to build at full size) for another run.
     keep = os.environ.get("P7_INDEX_DIR")

@@ -47,6 +47,14 @@ class BenchmarkRun:
     machine: dict[str, str] = field(default_factory=dict)
 
 
+def docstring_notes(doc: str | None, **values: object) -> list[str]:
+    """A benchmark's notes in BENCHMARKS.md: the bullets ("- ") that end its module docstring, each on one
+    line, `{name}` filled from `values` (what this run measured on: a smoke run's sizes are not the full ones).
+
+    The docstring says once what the benchmark measures and how; the table's notes are the same words."""
+    return [" ".join(note.split()).format(**values) for note in (doc or "").split("\n- ")[1:]]
+
+
 def machine() -> dict[str, str]:
     """What the numbers were measured on (and how busy it was when the run started)."""
     load = os.getloadavg()

@@ -48,7 +48,7 @@ from adobe_privacy.operators.workorders import FollowUpWorkOrdersOperator
 from adobe_privacy.params import hygiene_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.sensors import HygieneDeletesSensor
-from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI, dag_settings
+from adobe_privacy.templates import AS_OF, ENCRYPTION, HYGIENE_ARCHIVE_URI, HYGIENE_INPUT_URI, dag_declaration
 from airflow.sdk import dag
 
 #: Mapped instances read "chunk 0: 8 batches" instead of a bare index.
@@ -66,15 +66,10 @@ def _archive_arguments(submission: dict) -> dict:
             "api": submission.get("api") or "workorder"}
 
 
-@dag(
-    dag_id="data_hygiene_deletes",
-    description="Daily: Data Hygiene record deletes (custom namespaces too), exactly once; results and report to S3",
-    schedule="0 3 * * *",
-    **dag_settings(),
-    params=hygiene_params(),
-    tags=["privacy", "adobe", "data-hygiene"],
-    doc_md=__doc__,
-)
+@dag(schedule="0 3 * * *", **dag_declaration(
+    __doc__, "Daily: Data Hygiene record deletes (custom namespaces too), exactly once; results and report to S3",
+    tags=["adobe", "data-hygiene"], params=hygiene_params(),
+))
 def data_hygiene_deletes():
     intake = PrivacyIntakeOperator(
         task_id="take_in_deletes",

@@ -35,7 +35,7 @@ from adobe_privacy.operators.events import (
     journal_watch_interval,
     recorded_events_asset,
 )
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_settings
+from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_declaration
 from airflow.sdk import Asset, AssetWatcher, dag
 
 JOURNAL_WATCHED = Asset(
@@ -52,14 +52,10 @@ JOURNAL_WATCHED = Asset(
 )
 
 
-@dag(
-    dag_id="privacy_events_recorder",
-    description="Adobe I/O Events: record the Privacy Service journal into the ledger when it has new events",
-    schedule=[JOURNAL_WATCHED],
-    **dag_settings(retry_delay=timedelta(minutes=1), native=False),  # one reader of the journal at a time
-    tags=["privacy", "adobe", "events"],
-    doc_md=__doc__,
-)
+@dag(schedule=[JOURNAL_WATCHED], **dag_declaration(
+    __doc__, "Adobe I/O Events: record the Privacy Service journal into the ledger when it has new events",
+    tags=["adobe", "events"], retry_delay=timedelta(minutes=1), native=False,
+))
 def privacy_events_recorder():
     RecordPrivacyEventsOperator(
         task_id="record_events",

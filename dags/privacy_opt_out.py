@@ -29,19 +29,15 @@ from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE
 from adobe_privacy.operators.opt_out import SubmitOptOutsOperator
 from adobe_privacy.params import opt_out_params
 from adobe_privacy.pools import API_POOL
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_settings
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_declaration
 from airflow.sdk import dag
 
 
-@dag(
-    dag_id="privacy_opt_out",
-    description="Daily: opt-out-of-sale rows to POST /consent, once per payload; the 202 kept as evidence in S3",
-    schedule="30 2 * * *",  # after the nightly intake has the day's partition
-    **dag_settings(native=False),
-    params=opt_out_params(),
-    tags=["privacy", "adobe", "ccpa", "opt-out"],
-    doc_md=__doc__,
-)
+# After the nightly intake has the day's partition.
+@dag(schedule="30 2 * * *", **dag_declaration(
+    __doc__, "Daily: opt-out-of-sale rows to POST /consent, once per payload; the 202 kept as evidence in S3",
+    tags=["adobe", "ccpa", "opt-out"], params=opt_out_params(), native=False,
+))
 def privacy_opt_out():
     SubmitOptOutsOperator(
         task_id="send_opt_outs",

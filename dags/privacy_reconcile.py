@@ -38,33 +38,26 @@ rejected or unanswered resubmission is carried, and the next nightly run asks ag
 
 from __future__ import annotations
 
-from adobe_privacy.operators.approval import (
-    AskApprovalOperator,
-    DecideApprovalOperator,
-    SettleApprovalOperator,
-    approval_timeout_param,
-)
+from adobe_privacy.operators.approval import approval_gate, approval_timeout_param
 from adobe_privacy.operators.events import recorded_events_asset
 from adobe_privacy.operators.reconcile import ReconcilePrivacyJobsOperator
 from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import reconcile_params
 from adobe_privacy.pools import API_POOL
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, dag_settings
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, dag_declaration
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
-
-@dag(
-    dag_id="privacy_reconcile",
-    description="Hourly: archive late content, resubmit errored jobs, alert on stuck jobs and unarchived content",
-    # Hourly, clear of the nightly run's 02:00 submit burst, and whenever the recorder records new events.
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("20 * * * *", timezone="UTC"), assets=[recorded_events_asset()]
-    ),
-    **dag_settings(retries=2),
-    params={**reconcile_params(), "approval_timeout": approval_timeout_param(50 * 60)},
-    tags=["privacy", "adobe", "reconcile"],
-    doc_md=__doc__,
+#: Hourly, clear of the nightly run's 02:00 submit burst, and whenever the recorder records new events.
+HOURLY_AND_ON_EVENTS = AssetOrTimeSchedule(
+    timetable=CronTriggerTimetable("20 * * * *", timezone="UTC"), assets=[recorded_events_asset()]
 )
+
+
+@dag(schedule=HOURLY_AND_ON_EVENTS, **dag_declaration(
+    __doc__, "Hourly: archive late content, resubmit errored jobs, alert on stuck jobs and unarchived content",
+    tags=["adobe", "reconcile"], params={**reconcile_params(), "approval_timeout": approval_timeout_param(50 * 60)},
+    retries=2,
+))
 def privacy_reconcile():
     reconciled = ReconcilePrivacyJobsOperator(
         task_id="reconcile",
@@ -76,26 +69,16 @@ def privacy_reconcile():
         doc_md="Checks every open batch's jobs through the list endpoint; archives, plans resubmits, alerts.",
         **ENCRYPTION,
     )
-    gate_doc = "The approval gate (Variable `privacy_approval_rules`; skipped when no rule holds)."
-    decision = DecideApprovalOperator(
-        task_id="decide_approval", batch_keys=reconciled.output, archive_uri=ARCHIVE_URI, doc_md=gate_doc,
-        **ENCRYPTION,
+    held = approval_gate(
+        reconciled.output, doc_md="The approval gate (Variable `privacy_approval_rules`; skipped when no rule holds).",
+        archive_uri=ARCHIVE_URI, **ENCRYPTION,
     )
-    asked = AskApprovalOperator(
-        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
-        doc_md=gate_doc,
-    )
-    held = SettleApprovalOperator(
-        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id, archive_uri=ARCHIVE_URI,
-        doc_md=gate_doc, **ENCRYPTION,
-    )
-    decision >> asked >> held
     SubmitPrivacyBatchesOperator.partial(
         task_id="resubmit",
         pool=API_POOL,
         archive_uri=ARCHIVE_URI,
         as_of=AS_OF,
-        held=held.output,  # errored deletes the approval gate holds back (none when it is off)
+        held=held,  # errored deletes the approval gate holds back (none when it is off)
         map_index_template="chunk {{ ti.map_index }}: {{ task.batch_keys | length }} retry batches",
         doc_md="Submits the retry batches exactly once, within the daily job budget.",
         **ENCRYPTION,

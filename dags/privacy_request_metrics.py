@@ -18,18 +18,14 @@ denial reasons). The definitions: README, "What an auditor gets". For any other 
 from __future__ import annotations
 
 from adobe_privacy.operators.metrics import RequestMetricsOperator
-from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_settings
+from adobe_privacy.templates import ARCHIVE_URI, ENCRYPTION, dag_declaration
 from airflow.sdk import dag
 
 
-@dag(
-    dag_id="privacy_request_metrics",
-    description="Monthly: 11 CCR §7102 request metrics (received, complied, denied, days to respond) to S3",
-    schedule="0 4 1 * *",
-    **dag_settings(native=False),
-    tags=["privacy", "audit", "ccpa"],
-    doc_md=__doc__,
-)
+@dag(schedule="0 4 1 * *", **dag_declaration(
+    __doc__, "Monthly: 11 CCR §7102 request metrics (received, complied, denied, days to respond) to S3",
+    tags=["audit", "ccpa"], native=False,
+))
 def privacy_request_metrics():
     RequestMetricsOperator(
         task_id="write_request_metrics",

@@ -38,12 +38,7 @@ Each task's extra links open them; its log starts with the same locations.
 
 from __future__ import annotations
 
-from adobe_privacy.operators.approval import (
-    AskApprovalOperator,
-    DecideApprovalOperator,
-    SettleApprovalOperator,
-    approval_timeout_param,
-)
+from adobe_privacy.operators.approval import approval_gate, approval_timeout_param
 from adobe_privacy.operators.archive import ArchivePrivacyJobsOperator
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.intake import PrivacyIntakeOperator
@@ -52,7 +47,7 @@ from adobe_privacy.operators.submit import SubmitPrivacyBatchesOperator
 from adobe_privacy.params import nightly_params
 from adobe_privacy.pools import API_POOL
 from adobe_privacy.sensors import PrivacyRunJobsSensor
-from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_settings
+from adobe_privacy.templates import ARCHIVE_URI, AS_OF, ENCRYPTION, INPUT_URI, dag_declaration
 from airflow.sdk import dag
 
 DEFAULT_PRODUCTS = ["aepDataLake", "profileService", "identity"]
@@ -90,15 +85,12 @@ def _archive_arguments(submission: dict) -> dict:
     }
 
 
-@dag(
-    dag_id="privacy_requests_nightly",
-    description="Nightly: the day's access/delete requests to Adobe Privacy Service, exactly once; ZIPs and report to S3",
-    schedule="0 2 * * *",
-    **dag_settings(),
+@dag(schedule="0 2 * * *", **dag_declaration(
+    __doc__,
+    "Nightly: the day's access/delete requests to Adobe Privacy Service, exactly once; ZIPs and report to S3",
+    tags=["adobe", "gdpr", "ccpa"],
     params={**nightly_params(DEFAULT_PRODUCTS), "approval_timeout": approval_timeout_param()},
-    tags=["privacy", "adobe", "gdpr", "ccpa"],
-    doc_md=__doc__,
-)
+))
 def privacy_requests_nightly():
     intake = PrivacyIntakeOperator(
         task_id="take_in_requests",
@@ -115,26 +107,16 @@ def privacy_requests_nightly():
         doc_md=TAKE_IN_DOC,
         **ENCRYPTION,
     )
-    decision = DecideApprovalOperator(
-        task_id="decide_approval", batch_keys=intake.output, dry_run="{{ params.dry_run }}", archive_uri=ARCHIVE_URI,
-        doc_md=GATE_DOC, **ENCRYPTION,
+    held = approval_gate(
+        intake.output, dry_run="{{ params.dry_run }}", doc_md=GATE_DOC, archive_uri=ARCHIVE_URI, **ENCRYPTION
     )
-    asked = AskApprovalOperator(
-        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
-        doc_md=GATE_DOC,
-    )
-    held = SettleApprovalOperator(
-        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id, archive_uri=ARCHIVE_URI,
-        doc_md=GATE_DOC, **ENCRYPTION,
-    )
-    decision >> asked >> held
     submitted = SubmitPrivacyBatchesOperator.partial(
         task_id="submit_batches",
         pool=API_POOL,
         archive_uri=ARCHIVE_URI,
         as_of=AS_OF,
         dry_run="{{ params.dry_run }}",
-        held=held.output,  # delete batches the approval gate holds back (none when it is off)
+        held=held,  # delete batches the approval gate holds back (none when it is off)
         map_index_template=CHUNK_OF_KEYS,
         doc_md=SUBMIT_DOC,
         **ENCRYPTION,

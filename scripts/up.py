@@ -205,48 +205,23 @@ class LocalStack:
         self.input_path = path
 
     def _migrate(self, env: dict[str, str]) -> None:
-        import subprocess
+        from tests.deployment.stack import migrate
 
-        from tests.deployment.stack import AIRFLOW_BIN
-
-        with open(self.logs / "db-migrate.log", "wb") as log:
-            result = subprocess.run([str(AIRFLOW_BIN), "db", "migrate"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, timeout=300)
-        if result.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed; see {self.logs / 'db-migrate.log'}")
+        migrate(env, self.logs / "db-migrate.log")
 
     def _start_airflow(self, env: dict[str, str]) -> None:
-        from tests.deployment.stack import AIRFLOW_BIN, Component
+        from tests.deployment.stack import core_components
 
-        airflow = str(AIRFLOW_BIN)
-        commands = {
-            "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
-            "dag-processor": [airflow, "dag-processor"],
-            "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
-        }
-        for name, argv in commands.items():
-            component = Component(name, argv, env, self.logs / f"{name}.log")
+        for component in core_components(env, self.logs, self.port):
             component.start()
             self.components.append(component)
-            self._record(name, component.process.pid, group=True)
+            self._record(component.name, component.process.pid if component.process else None, group=True)
 
     def _wait_ready(self, timeout: float = 240) -> None:
-        import httpx
+        from tests.deployment.stack import HEALTH_PARTS, healthy_parts, wait_until
 
-        from tests.deployment.stack import HEALTH_PARTS, wait_until
-
-        def healthy() -> bool:
-            dead = [c.name for c in self.components if not c.alive]
-            if dead:
-                raise RuntimeError(f"component(s) exited during start-up: {', '.join(dead)}")
-            try:
-                report = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
-            except (httpx.HTTPError, ValueError):
-                return False
-            return all((report.get(part) or {}).get("status") == "healthy" for part in HEALTH_PARTS)
-
-        wait_until(healthy, timeout=timeout, what="every Airflow component to report healthy", interval=1)
+        wait_until(lambda: healthy_parts(self.url, self.components) == set(HEALTH_PARTS), timeout=timeout,
+                   what="every Airflow component to report healthy", interval=1)
 
     def _configure(self) -> None:
         """The login works, the pool exists, the nightly DAG is parsed and unpaused (runs start on trigger)."""

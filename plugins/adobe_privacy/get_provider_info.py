@@ -13,10 +13,11 @@ from typing import Any
 from adobe_privacy import __version__  # the package's __init__ imports nothing
 
 PACKAGE_NAME = "airflow-adobe-privacy"  # must equal the distribution name in pyproject.toml
-#: The connection's defaults, import-free here; protocol.py holds the same values (a test keeps them equal).
+#: The connection type and its defaults: defined here, import-free; `protocol.settings` imports them.
 CONNECTION_TYPE = "adobe_privacy_service"
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext"
+DEFAULT_SANDBOX_NAME = "prod"  # every Experience Platform organisation has a production sandbox of that name
 HOOK_CLASS_NAME = "adobe_privacy.hooks.PrivacyServiceHook"
 #: `adobe_privacy.links.EXTRA_LINK_CLASSES`, spelled out so this module imports nothing (a test keeps them equal).
 EXTRA_LINK_CLASSES = tuple(f"adobe_privacy.links.{name}" for name in (
@@ -26,7 +27,7 @@ EXTRA_EXAMPLE = {
     "org_id": "XXXXXXXXXXXXXXXXXXXXXXXX@AdobeOrg",
     "ims_url": DEFAULT_IMS_URL,
     "scopes": DEFAULT_SCOPES,
-    "sandbox_name": "prod",
+    "sandbox_name": DEFAULT_SANDBOX_NAME,
     "download_hosts": [],
 }
 
@@ -34,7 +35,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port"],
     "relabeling": {"host": "API base URL", "login": "Client ID", "password": "Client secret"},
     "placeholders": {
-        "sandbox_name": "prod",
+        "sandbox_name": DEFAULT_SANDBOX_NAME,
         "host": "https://platform.adobe.io",
         "login": "Developer Console OAuth Server-to-Server client id (also sent as x-api-key)",
         "password": "client secret",
@@ -54,7 +55,7 @@ CONN_FIELDS: dict[str, Any] = {
     "org_id": _text_field("IMS org id", "Sent as x-gw-ims-org-id, e.g. XXXX@AdobeOrg."),
     "ims_url": _text_field("IMS URL", "OAuth server-to-server token host.", DEFAULT_IMS_URL),
     "scopes": _text_field("Scopes", "Comma-separated OAuth scopes of the credential.", DEFAULT_SCOPES),
-    "sandbox_name": _text_field("Sandbox name", "x-sandbox-name for the Data Hygiene API.", "prod"),
+    "sandbox_name": _text_field("Sandbox name", "x-sandbox-name for the Data Hygiene API.", DEFAULT_SANDBOX_NAME),
     "download_hosts": _text_field(
         "Download hosts",
         "Comma-separated host[:port] list from which a legacy download URL may be fetched, "

@@ -1,5 +1,5 @@
 """Jinja templates and DAG settings every DAG shares: where the archive and the inbox are, how S3 writes are
-encrypted, and the scheduling defaults (`dag_settings`).
+encrypted, the scheduling defaults (`dag_settings`) and what every DAG declares (`dag_declaration`).
 
 Rendered at run time from Airflow Variables (never read at parse time), so one Variable configures
 every DAG: `privacy_archive_uri`, `privacy_input_uri`, `privacy_sse`, `privacy_kms_key_id`, `privacy_as_of`.
@@ -44,4 +44,21 @@ def dag_settings(*, retries: int = 3, retry_delay: timedelta = RETRY_DELAY, nati
         "max_active_runs": 1,
         "render_template_as_native_obj": native,
         "default_args": {"retries": retries, "retry_delay": retry_delay, "retry_exponential_backoff": True},
+    }
+
+
+def dag_declaration(
+    doc: str | None, description: str, *, tags: list[str], params: dict[str, Any] | None = None, **settings: Any
+) -> dict[str, Any]:
+    """The keyword arguments of every DAG's `@dag(...)` but its schedule (stated beside them, where Airflow's
+    lint rule looks for it); its id is the decorated function's name.
+
+    `doc` is the DAG file's docstring (its docs in the UI), `description` its line in the DAGs list, `tags`
+    its own beside `privacy`, which every DAG of the project carries; `settings` go to `dag_settings`."""
+    return {
+        "description": description,
+        "params": params or {},
+        "tags": ["privacy", *tags],
+        "doc_md": doc,
+        **dag_settings(**settings),
     }

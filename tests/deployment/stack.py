@@ -69,6 +69,42 @@ def ensure_services() -> None:
     )
 
 
+def migrate(env: Mapping[str, str], log_path: Path, timeout: float = 300) -> None:
+    """`airflow db migrate` in `env`, its output in `log_path`."""
+    with log_path.open("wb") as log:
+        result = subprocess.run([str(AIRFLOW_BIN), "db", "migrate"], env=dict(env), stdout=log,
+                                stderr=subprocess.STDOUT, timeout=timeout)
+    if result.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise StackError(f"airflow db migrate failed (log: {log_path}):\n{tail}")
+
+
+def core_components(env: dict[str, str], logs_dir: Path, api_port: int) -> list[Component]:
+    """Airflow's four long-running processes (the api-server on 127.0.0.1:`api_port`), not started yet."""
+    airflow = str(AIRFLOW_BIN)
+    commands = {
+        "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+    }
+    return [Component(name, argv, env, logs_dir / f"{name}.log") for name, argv in commands.items()]
+
+
+def healthy_parts(base_url: str, components: list[Component]) -> set[str]:
+    """The parts of `HEALTH_PARTS` the api-server reports healthy (none while it does not answer).
+
+    A component that has exited fails the start at once: waiting on would only time out."""
+    dead = [c.name for c in components if not c.alive]
+    if dead:
+        raise StackError(f"component(s) exited during start-up: {', '.join(dead)}")
+    try:
+        report = httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return set()
+    return {part for part in HEALTH_PARTS if (report.get(part) or {}).get("status") == "healthy"}
+
+
 @dataclass
 class Component:
     """One Airflow process (and its children) in its own process group, logging to `log_path`."""
@@ -259,24 +295,8 @@ class Stack:
 
     def _components(self) -> Iterator[Component]:
         env = self.base_env()
+        yield from core_components(env, self.logs_dir, self.api_port)
         airflow = str(AIRFLOW_BIN)
-        commands = {
-            "api-server": [
-                airflow,
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.api_port),
-                "--workers",
-                "1",
-            ],
-            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
-            "dag-processor": [airflow, "dag-processor"],
-            "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
-        }
-        for name, argv in commands.items():
-            yield Component(name, argv, env, self.logs_dir / f"{name}.log")
         for worker in self.worker_names:
             worker_env = {
                 **env,
@@ -348,16 +368,7 @@ class Stack:
         (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: self.admin_password}))
 
     def _migrate(self) -> None:
-        result = subprocess.run(
-            [str(AIRFLOW_BIN), "db", "migrate"],
-            env=self.base_env(),
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        (self.logs_dir / "db-migrate.log").write_text(result.stdout + result.stderr)
-        if result.returncode != 0:
-            raise StackError(f"airflow db migrate failed:\n{(result.stdout + result.stderr)[-3000:]}")
+        migrate(self.base_env(), self.logs_dir / "db-migrate.log", timeout=180)
 
     def _create_pools(self) -> None:
         """The API pool under the name the DAGs will read (`ADOBE_PRIVACY_API_POOL` in `env`, else the default)."""
@@ -375,14 +386,7 @@ class Stack:
     # ---- health ----------------------------------------------------------------------------------
     def _wait_healthy(self) -> None:
         def healthy() -> bool:
-            dead = [c.name for c in self.components if not c.alive]
-            if dead:
-                raise StackError(f"component(s) exited during start-up: {', '.join(dead)}")
-            try:
-                report = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
-            except (httpx.HTTPError, ValueError):
-                return False
-            ready = {part for part in HEALTH_PARTS if (report.get(part) or {}).get("status") == "healthy"}
+            ready = healthy_parts(self.base_url, self.components)
             ready |= {
                 c.name for c in self.components if c.name in self.worker_names and " ready." in c.log_text()
             }

@@ -220,3 +220,25 @@ class SettleApprovalOperator(PrivacyBaseOperator):
                 "batch_id": item["batch_id"], "decision": outcome.decision, "by": outcome.by,
                 "at": outcome.at or datetime.now(UTC), "reasons": list(outcome.reasons)}))
         self.update_request_index(context, approvals=approvals)
+
+
+def approval_gate(batch_keys: Any, *, doc_md: str, dry_run: Any = False, work_orders: bool = False,
+                  **storage: Any) -> Any:
+    """The gate's three steps, wired the one way every DAG has them: decide >> ask >> settle.
+
+    Call it inside a DAG between intake and submit; `storage` (`archive_uri` and the encryption fields)
+    goes to the two steps that read the ledger. Returns what the submit step holds back (the settle
+    step's XCom), for its `held`."""
+    decision = DecideApprovalOperator(
+        task_id="decide_approval", batch_keys=batch_keys, dry_run=dry_run, work_orders=work_orders, doc_md=doc_md,
+        **storage,
+    )
+    asked = AskApprovalOperator(
+        task_id="ask_approval", decision=decision.output, response_timeout="{{ params.approval_timeout }}",
+        doc_md=doc_md,
+    )
+    held = SettleApprovalOperator(
+        task_id="settle_approval", decision=decision.output, ask_task_id=asked.task_id, doc_md=doc_md, **storage,
+    )
+    decision >> asked >> held
+    return held.output

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from adobe_privacy.exceptions import PrivacyServiceError
 
-CONN_TYPE = "adobe_privacy_service"
+# The connection type and its defaults are the provider metadata's (import-free, for the connection form).
+from adobe_privacy.get_provider_info import CONNECTION_TYPE as CONN_TYPE
+from adobe_privacy.get_provider_info import DEFAULT_IMS_URL, DEFAULT_SANDBOX_NAME, DEFAULT_SCOPES
+
 DEFAULT_CONN_ID = "adobe_privacy_default"
-DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
-DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext"
-DEFAULT_SANDBOX_NAME = "prod"  # every Experience Platform organisation has a production sandbox of that name
 DEFAULT_PRIVACY_PATH = "/data/core/privacy"
 DEFAULT_HYGIENE_PATH = "/data/core/hygiene"
 DEFAULT_TIMEOUT_SECONDS = 60.0  # Adobe's gateway drops requests that run longer than 60 s.
