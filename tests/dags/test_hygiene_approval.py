@@ -10,14 +10,16 @@ evidence pack's approvals).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from privacy_pipeline.report import check_accounting
 
+from tests.dags import test_nightly_approval
 from tests.dags.conftest import ARCHIVE_BUCKET, list_keys
 from tests.dags.test_hygiene_dag import DAG_ID, outputs, run_hygiene, write_deletes
-from tests.dags.test_nightly_approval import APPROVER, Approver, Timeout, hitl_api, ti_states  # noqa: F401
+from tests.dags.test_nightly_approval import APPROVER, Approver, Timeout, ti_states
 
 WORKORDER_ROUTE = "POST /data/core/hygiene/workorder"
 QUOTA_ROUTE = "GET /data/core/hygiene/quota"
@@ -25,6 +27,8 @@ QUOTA_ROUTE = "GET /data/core/hygiene/quota"
 REQUESTS = ["e-0", "e-1", "e-2", "c-0", "c-1"]
 SECRETS = ["e-0@example.com", "e-1@example.com", "e-2@example.com", "C00000", "C00001"]
 WHY = "2 Data Lifecycle work order(s)"
+#: The nightly gate test's fixture: Airflow's core REST API in this process, with the admin `dpo`.
+hitl_api = test_nightly_approval.hitl_api
 
 
 @pytest.fixture
@@ -38,8 +42,6 @@ def calls(harness, route: str) -> int:
 
 
 def hygiene_ledger(harness, kind: str) -> dict[str, dict]:
-    import json
-
     prefix = f"{harness.archive_prefix}/hygiene/ledger/{kind}/"
     return {key.rsplit("/", 1)[-1].removesuffix(".json"):
             json.loads(harness.s3.get_object(Bucket=ARCHIVE_BUCKET, Key=key)["Body"].read())
@@ -105,13 +107,21 @@ def test_a_rejection_postpones_every_work_order_and_the_next_run_an_approval_sen
     assert report["subjects_carried_in"] == report["subjects_submitted"] == 5 and report["jobs_created"] == 2
     assert report["jobs_by_status"] == {"complete": 2}
 
-    from privacy_pipeline.evidence import evidence_json, evidence_pack
+    # The evidence packs of the hygiene root, as an auditor has them written (`adobe_privacy.audit packs`).
+    from adobe_privacy.audit import main as audit
 
-    for request_id in REQUESTS:
-        pack = evidence_pack(index_record(hygiene, request_id), generated_at=datetime(2026, 3, 4, tzinfo=UTC))
-        assert [(a["decision"], a["by"]) for a in pack["approvals"]] == [("Reject", APPROVER), ("Approve", APPROVER)]
-        assert all(datetime.fromisoformat(a["at"]) and a["reasons"] == [WHY] for a in pack["approvals"])
-        assert not any(secret.encode() in evidence_json(pack) for secret in SECRETS)
+    assert audit(["packs", "--from", "2026-03-01", "--to", "2026-03-01",
+                  "--archive-uri", f"{hygiene.archive_uri}/hygiene"]) == 0
+    evidence = f"{hygiene.archive_prefix}/hygiene/evidence/"
+    packs = [key for key in list_keys(hygiene.s3, ARCHIVE_BUCKET, evidence) if key.endswith("/pack.json")]
+    assert len(packs) == len(REQUESTS)
+    for key in packs:
+        body = hygiene.s3.get_object(Bucket=ARCHIVE_BUCKET, Key=key)["Body"].read()
+        approvals = json.loads(body)["approvals"]
+        assert [(a["decision"], a["by"]) for a in approvals] == [("Reject", APPROVER), ("Approve", APPROVER)]
+        rejected_at, approved_at = (datetime.fromisoformat(a["at"]) for a in approvals)
+        assert rejected_at < approved_at <= datetime.now(UTC) and all(a["reasons"] == [WHY] for a in approvals)
+        assert not any(secret.encode() in body for secret in SECRETS)
 
 
 @pytest.mark.slow
