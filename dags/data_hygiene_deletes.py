@@ -22,7 +22,8 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
   `privacy_kms_key_id`, `privacy_input_lookback_days`, `privacy_extra_regulations`; the connection's
   extra `sandbox_name` (default `prod`) picks the sandbox; `privacy_hygiene_api`: `workorder` (default,
   Adobe's current API) or `jobs` (the seed's alpha `/hygiene/jobs`, which Adobe's current API does not
-  have). Any other value fails the run at once.
+  have). Any other value fails the run at once. `privacy_approval_rules`: the optional approval gate
+  before the deletes (`{"work_orders": true}` asks a person before every work order; empty: off).
 - **Waiting**: work orders take up to 30 days. Orders still open at `wait_timeout` are reported open
   (`jobs_by_status`), and their batches stay under `ledger/open/`: every later run's
   `follow_up_open_orders` records them once final (`runs/<ds>/<run>/followup/workorders.jsonl`).
@@ -31,11 +32,13 @@ Input: `<privacy_input_uri>/hygiene/<ds>/` unless `input_uri` is given. Ledger a
 - **Unpause first**: nothing; this DAG stands alone (it shares only the inbox layout with the nightly DAG).
 
 #### Params (the Trigger form)
-`input_uri` (empty: `<privacy_input_uri>/hygiene/<run date>/`), `poll_interval` and `wait_timeout` (seconds).
+`input_uri` (empty: `<privacy_input_uri>/hygiene/<run date>/`), `poll_interval` and `wait_timeout` (seconds),
+`approval_timeout` (seconds the approval gate waits for a person; no answer counts as Reject).
 """
 
 from __future__ import annotations
 
+from adobe_privacy.operators.approval import approval_gate, approval_timeout_param
 from adobe_privacy.operators.base import EXTRA_REGULATIONS_TEMPLATE, LOOKBACK_DAYS_TEMPLATE
 from adobe_privacy.operators.hygiene import (
     HYGIENE_API_TEMPLATE,
@@ -58,6 +61,11 @@ CHUNK_OF_IDS = "chunk {{ task.chunk_index }}: {{ task.batch_ids | length }} batc
 LOOKBACK_ROOT = (
     "{{ '' if params.input_uri else (var.value.get('privacy_input_uri', 's3://privacy-inbox/requests') ~ '/hygiene') }}"
 )
+GATE_DOC = """The approval gate (off unless the Variable `privacy_approval_rules` holds rules; `work_orders`
+holds for every run with a work order): `decide_approval` says whether this run's deletes need a person;
+`ask_approval` is skipped when they do not, else it waits (no slot held) for Approve / Reject under
+*Required actions*; `settle_approval` holds the batches back when rejected or unanswered (postponed to the
+next run, never dropped) and records who answered, and when, in the request index."""
 
 
 def _archive_arguments(submission: dict) -> dict:
@@ -68,7 +76,7 @@ def _archive_arguments(submission: dict) -> dict:
 
 @dag(schedule="0 3 * * *", **dag_declaration(
     __doc__, "Daily: Data Hygiene record deletes (custom namespaces too), exactly once; results and report to S3",
-    tags=["adobe", "data-hygiene"], params=hygiene_params(),
+    tags=["adobe", "data-hygiene"], params={**hygiene_params(), "approval_timeout": approval_timeout_param()},
 ))
 def data_hygiene_deletes():
     intake = PrivacyIntakeOperator(
@@ -85,12 +93,15 @@ def data_hygiene_deletes():
         doc_md="Reads the day's hygiene partition: delete rows only; bad rows go to `rejects.csv`.",
         **ENCRYPTION,
     )
+    held = approval_gate(intake.output, doc_md=GATE_DOC, work_orders=True, archive_uri=HYGIENE_ARCHIVE_URI,
+                         **ENCRYPTION)
     submitted = SubmitHygieneDeletesOperator.partial(
         task_id="submit_deletes",
         pool=API_POOL,
         archive_uri=HYGIENE_ARCHIVE_URI,
         api=HYGIENE_API_TEMPLATE,
         as_of=AS_OF,
+        held=held,  # batches the approval gate holds back (none when it is off)
         map_index_template=CHUNK_OF_KEYS,
         doc_md="Creates each batch's work orders (one per namespace; or one alpha hygiene job) exactly once: "
                "ledger, then the list by batch id, then Adobe's quota, only then a POST.",

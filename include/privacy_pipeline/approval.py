@@ -136,6 +136,8 @@ def gate_decision(rules: ApprovalRules, delete_batches: list[dict[str, Any]],
     (`key`: where the staged batch is, so a later step finds its request keys without an XCom of them).
     Resubmitted deletes are the deletes of retry batches (`<id>.r<n>`, reconcile's), wherever they are
     submitted: reconcile's own run, or a nightly run carrying one a rejection held back.
+    `work_orders`: how many Data Lifecycle work orders the delete batches go out as (the hygiene DAG's
+    decide step plans them); 0 where deletes are Privacy Service jobs, so the `work_orders` rule is silent.
     An empty `reasons` list means no person is asked and nothing is held back.
     """
     from privacy_pipeline.reconcile import retry_attempt

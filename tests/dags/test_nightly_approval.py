@@ -62,8 +62,8 @@ def hitl_api(airflow_db, tmp_path_factory):
 class Approver:
     """A person answering the gate from another thread, through the HITL REST API, once asked."""
 
-    def __init__(self, client, choice: str) -> None:
-        self.client, self.choice = client, choice
+    def __init__(self, client, choice: str, dag_id: str = DAG_ID) -> None:
+        self.client, self.choice, self.dag_id = client, choice, dag_id
         self.asked: list[dict] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -79,14 +79,14 @@ class Approver:
 
     def _answer(self) -> None:
         while not self._stop.is_set():
-            listed = self.client.get(f"/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails",
+            listed = self.client.get(f"/api/v2/dags/{self.dag_id}/dagRuns/~/hitlDetails",
                                      params={"response_received": False})
             waiting = [d for d in listed.json().get("hitl_details", [])] if listed.status_code == 200 else []
             for detail in waiting:
                 ti = detail["task_instance"]
                 self.asked.append(detail)
                 answer = self.client.patch(
-                    f"/api/v2/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+                    f"/api/v2/dags/{self.dag_id}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
                     f"{ti['map_index']}/hitlDetails", json={"chosen_options": [self.choice]})
                 if answer.status_code != 200:
                     self.errors.append(f"{answer.status_code} {answer.text}")

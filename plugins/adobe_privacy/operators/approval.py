@@ -69,8 +69,8 @@ class DecideApprovalOperator(PrivacyBaseOperator):
     :param batch_keys: the staged batch keys of the run (intake's chunks; templated).
     :param rules: the rules (JSON text or a dict; templated, default the Variable `privacy_approval_rules`).
     :param dry_run: a rehearsal posts nothing, so nobody is asked (templated).
-    :param work_orders: each delete batch is a Data Lifecycle work order (the hygiene DAG): the rule
-        `work_orders` counts them.
+    :param work_orders: the delete batches go out as Data Lifecycle work orders (the hygiene DAG): the
+        rule `work_orders` holds for any, and counts the orders planned for them (one per namespace).
     """
 
     template_fields: Sequence[str] = ("batch_keys", "rules", "dry_run", "archive_uri", *ENCRYPTION_FIELDS)
@@ -92,12 +92,14 @@ class DecideApprovalOperator(PrivacyBaseOperator):
             parse_rules,
         )
         from privacy_pipeline.batching import load_batch
+        from privacy_pipeline.workorders import plan_orders
 
         rules = parse_rules(self.rules)  # a malformed Variable fails the run at once, dry or not
         if not rules.enabled or _true(self.dry_run):
             self.log.info("No approval rules (Variable privacy_approval_rules) or a dry run: nothing to ask")
             return gate_decision(parse_rules(None), [])
         delete_batches: list[dict[str, Any]] = []
+        work_orders = 0
         for key in _flat(self.batch_keys):
             body = self.store.get_bytes(key)
             if body is None:
@@ -107,11 +109,12 @@ class DecideApprovalOperator(PrivacyBaseOperator):
             if deletes:
                 delete_batches.append({"batch_id": batch.batch_id, "key": key, "regulation": batch.shape.regulation,
                                        "delete_subjects": deletes})
+                if self.work_orders:
+                    work_orders += len(plan_orders(batch.batch_id, batch.subjects))
         known: frozenset[str] = frozenset()
         if rules.first_run_of_regulation and delete_batches:
             known = known_delete_regulations(self._ledger_entries(), wanted={b["regulation"] for b in delete_batches})
-        decision = gate_decision(rules, delete_batches, known,
-                                 work_orders=len(delete_batches) if self.work_orders else 0)
+        decision = gate_decision(rules, delete_batches, known, work_orders=work_orders)
         if decision["reasons"]:
             self.log.info("Approval needed for %d delete batches (%d subjects): %s", len(decision["batches"]),
                           decision["delete_subjects"], "; ".join(decision["reasons"]))

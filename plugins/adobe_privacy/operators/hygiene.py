@@ -61,6 +61,8 @@ class SubmitHygieneDeletesOperator(SubmitWorkOrdersOperator):
     Submit a chunk's staged delete batches to the hygiene API the setting names, exactly once.
 
     :param api: `workorder` (default) or `jobs` (templated; the DAG passes `privacy_hygiene_api`).
+    :param held: batches the approval gate holds back, batch id -> reason (templated): postponed on
+        either API, before any call to Adobe.
     """
 
     template_fields: Sequence[str] = (*SubmitWorkOrdersOperator.template_fields, "api")
@@ -81,7 +83,8 @@ class SubmitHygieneDeletesOperator(SubmitWorkOrdersOperator):
         budget = DailyJobBudget(self.store, self.layout, parse_budget(self.daily_job_budget), clock)
         submitter = BatchSubmitter(self.ledger, budget, HygieneJobsApi(self.hook), clock=clock, open_index=False)
         summary = submitter.submit_all(self._batches(), run_id=context["run_id"],
-                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run))
+                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run),
+                                       held=self.held or None)
         counts = summary.counts
         self.log.info("Chunk done (alpha hygiene jobs): %d batches submitted (%d POSTs), %d postponed, %d jobs",
                       counts["submitted_batches"], counts["api_posts"], counts["postponed_batches"], counts["jobs"])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -189,17 +189,25 @@ class WorkOrderSubmitter:
 
     # -- the protocol -----------------------------------------------------------------------------------
     def submit_all(self, batches: Iterable[tuple[str, Batch]], *, run_id: str, chunk: int = 0,
-                   dry_run: bool = False) -> WorkOrderSummary:
+                   dry_run: bool = False, held: Mapping[str, str] | None = None) -> WorkOrderSummary:
         """Submit `(staged key, batch)` pairs in order.
 
         A batch over Adobe's identity quota is postponed alone (a smaller one may still fit); after
         back-pressure or our daily budget, the rest of the chunk is postponed too.
+        `held` (batch id -> reason): batches held back before any call to Adobe (the approval gate),
+        postponed to a later run like the budget postpones them; a batch already submitted stays submitted.
         """
         summary = WorkOrderSummary(chunk=chunk)
         refused: PrivacyBackPressureError | None = None
+        held = held or {}
         for batch_key, batch in batches:
             if dry_run:
                 summary.dry_run_subjects += len(batch.subjects)
+                continue
+            if batch.batch_id in held and not self._already_submitted(batch.batch_id):
+                log.info("Batch %s held back: %s", batch.batch_id, held[batch.batch_id])
+                self.postpone(batch, batch_key, reason=held[batch.batch_id])
+                summary.add_postponed(batch, None)
                 continue
             if refused is None:
                 try:
@@ -296,6 +304,10 @@ class WorkOrderSubmitter:
                        orders)
 
     # -- steps ------------------------------------------------------------------------------------------
+    def _already_submitted(self, batch_id: str) -> bool:
+        entry, _orders = self.read(batch_id)
+        return entry is not None and entry.state == "submitted"
+
     def _release_if_unused(self, batch_id: str, error: PrivacyBackPressureError) -> None:
         """Adobe refused a POST: give the budget back unless an order of the batch exists already."""
         if isinstance(error, DailyBudgetExhaustedError):
@@ -401,26 +413,30 @@ class SubmitWorkOrdersOperator(PrivacyBaseOperator):
     :param dry_run: count the batches, post nothing (templated).
     :param daily_job_budget: orders per UTC day under this archive root (templated; default the Variable).
     :param as_of: the run's "now", ISO-8601 (templated); empty: the wall clock.
+    :param held: batches to hold back and postpone, batch id -> reason (templated; the approval gate's
+        `held`); empty: none.
     """
 
     template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dataset_id", "dry_run", "daily_job_budget",
-                                      "as_of", *ENCRYPTION_FIELDS)
+                                      "as_of", "held", *ENCRYPTION_FIELDS)
     ui_color = "#f2d0c4"
 
     def __init__(self, *, batch_keys: list[str], dataset_id: str = "ALL", dry_run: bool = False,
                  daily_job_budget: int | str | None = BUDGET_TEMPLATE, as_of: str | None = None,
-                 **kwargs: Any) -> None:
+                 held: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batch_keys = batch_keys
         self.dataset_id = dataset_id
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.daily_job_budget = daily_job_budget
         self.as_of = as_of
+        self.held = held
 
     def execute(self, context: Context) -> dict[str, Any]:
         submitter = self.submitter()
         summary = submitter.submit_all(self._batches(), run_id=context["run_id"],
-                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run))
+                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run),
+                                       held=self.held or None)
         self.log.info("Chunk done: %d batches as %d work orders (%d POSTs), %d postponed (%d over quota)",
                       summary.submitted_batches, len(summary.workorder_ids), summary.api_posts,
                       summary.postponed_batches, summary.over_quota_batches)
