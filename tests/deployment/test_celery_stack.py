@@ -296,6 +296,7 @@ def test_nightly_dag_runs_to_success_on_celery(
         # The wait settled on the journal's completion events, recorded by the recorder DAG's runs: no job
         # needed the list-endpoint fallback.
         settled = wait_settlements(celery_stack, NIGHTLY_DAG_ID, run["dag_run_id"])
+        metrics["nightly_wait_settled"] = settled
         recorder_runs = api.get(f"/api/v2/dags/{RECORDER_DAG_ID}/dagRuns", limit=100)["dag_runs"]
         metrics["recorder_runs_during_nightly"] = len(recorder_runs)
         assert any(r["state"] == "success" for r in recorder_runs), [(r["dag_run_id"], r["state"]) for r in recorder_runs]
