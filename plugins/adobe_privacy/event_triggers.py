@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from privacy_pipeline.events import DEFAULT_REGISTRATION_ID
 
 from adobe_privacy.triggers import MAX_EVENT_JOB_IDS, MAX_INLINE_JOB_IDS
 
@@ -94,7 +95,7 @@ class PrivacyJournalEventsTrigger(BaseTrigger):
         fallback_at: str | None = None,
         fallback_at_by_job: dict[str, str] | None = None,
         since_seq: int = 0,
-        registration_id: str = "privacy-events",
+        registration_id: str = DEFAULT_REGISTRATION_ID,
         aws_conn_id: str | None = "aws_default",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         wait_key: str | None = None,
@@ -209,7 +210,7 @@ class PrivacyJournalWatchTrigger(BaseEventTrigger):
         self,
         archive_uri: str,
         adobe_privacy_conn_id: str = "adobe_privacy_default",
-        registration_id: str = "privacy-events",
+        registration_id: str = DEFAULT_REGISTRATION_ID,
         aws_conn_id: str | None = "aws_default",
         interval: float = 300.0,
         rearm_after: float = 3600.0,

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import aiohttp
 import tenacity
+from privacy_pipeline.events import DEFAULT_REGISTRATION_ID
 
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.protocol import DEFAULT_CONN_ID, ReadRetryPolicy, classify_error, parse_retry_after
@@ -338,7 +339,7 @@ def record_journal(
     *,
     adobe_privacy_conn_id: str = DEFAULT_CONN_ID,
     aws_conn_id: str | None = "aws_default",
-    registration_id: str = "privacy-events",
+    registration_id: str = DEFAULT_REGISTRATION_ID,
     sse: str = "AES256",
     kms_key_id: str | None = None,
     max_pages: int = 1000,

@@ -206,6 +206,16 @@ def format_link_lines(targets: list[LinkTarget]) -> list[str]:
     return lines
 
 
+def publish_privacy_ui_link(context: Context | Mapping[str, Any], base: str | None, conn_id: str, log: Any) -> None:
+    """Publish the Privacy Service UI link of a wait; a bad `privacy_ui_url` extra is only logged (Adobe's is used)."""
+    try:
+        target = privacy_ui_target(base)
+    except ValueError as err:  # only a link: the wait goes on, and the log says what to fix
+        log.warning("Connection %s: extra.privacy_ui_url ignored (%s)", conn_id, err)
+        target = privacy_ui_target()
+    publish_links(context, [target], log)
+
+
 def publish_links(context: Context | Mapping[str, Any], targets: list[LinkTarget], log: Any) -> None:
     """Push each link's URL to XCom under its key and log the links: call it first thing in `execute`.
 

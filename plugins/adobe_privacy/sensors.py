@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from privacy_pipeline.events import DEFAULT_REGISTRATION_ID
 
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.links import PrivacyServiceJobsLink
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 EVENT_STATUSES = ("success", "timeout", "error")
 WAIT_EVENT_STATUSES = ("events", "fallback", "gap", "error")
-DEFAULT_REGISTRATION_ID = "privacy-events"
 #: The event-driven wait's fallback to the list endpoint, in seconds: a Variable, rendered at run time.
 EVENT_FALLBACK_SECONDS = "{{ var.value.get('privacy_event_fallback_seconds', 7200) }}"
 # The trigger reports its own timeout at ``end_at``; Airflow's deferral timeout is only a backstop.
@@ -123,21 +123,12 @@ class PrivacyJobsSensor(BaseSensorOperator):
         return PokeReturnValue(summary["open"] == 0, {"status": "success", **summary})
 
     def publish_link(self, context: Context) -> None:
-        """The org's jobs in Adobe's Privacy Service UI (the connection extra `privacy_ui_url`, else Adobe's).
+        """The org's jobs in Adobe's Privacy Service UI (the connection extra `privacy_ui_url`, else Adobe's)."""
+        from adobe_privacy.links import publish_privacy_ui_link
 
-        A direct `execute()` call without a task instance (a unit test) publishes nothing.
-        """
-        from adobe_privacy.links import privacy_ui_target, publish_links
-
-        if "ti" not in context:
-            return
-        base = self.hook.get_connection(self.adobe_privacy_conn_id).extra_dejson.get("privacy_ui_url")
-        try:
-            target = privacy_ui_target(base)
-        except ValueError as err:  # only a link: the wait goes on, and the log says what to fix
-            self.log.warning("Connection %s: extra.privacy_ui_url ignored (%s)", self.adobe_privacy_conn_id, err)
-            target = privacy_ui_target()
-        publish_links(context, [target], self.log)
+        if "ti" in context:  # a direct `execute()` call without a task instance (a unit test) publishes nothing
+            extra = self.hook.get_connection(self.adobe_privacy_conn_id).extra_dejson
+            publish_privacy_ui_link(context, extra.get("privacy_ui_url"), self.adobe_privacy_conn_id, self.log)
 
     def execute(self, context: Context) -> Any:
         self.publish_link(context)
@@ -219,8 +210,7 @@ class PrivacyRunJobsSensor(PrivacyJobsSensor):
     :param event_fallback_seconds: with events, seconds after which a job with no final event is asked
         about on the list endpoint (templated; default: the Variable ``privacy_event_fallback_seconds``, else 7200).
     :param registration_id: the event registration whose recorded journal is read.
-    :param sse: server-side encryption of the wait state it writes to the ledger, ``AES256`` or ``aws:kms``
-        (templated; the DAGs pass the Variable ``privacy_sse``).
+    :param sse: encryption of the wait state it writes, ``AES256`` or ``aws:kms`` (templated; ``privacy_sse``).
     :param kms_key_id: the KMS key for ``aws:kms`` (templated).
     """
 

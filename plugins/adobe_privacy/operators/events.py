@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
+from privacy_pipeline.events import DEFAULT_REGISTRATION_ID
 
 from adobe_privacy.operators.base import PrivacyBaseOperator
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_ARCHIVE_URI = "s3://privacy-archive/privacy"
-DEFAULT_REGISTRATION_ID = "privacy-events"
 #: URI schemes of our assets. An `x-` scheme is not normalised by a provider: any other scheme (even ours)
 #: makes Airflow load every provider's URI handlers, boto3 among them, each time a DAG file is parsed.
 JOURNAL_SCHEME = "x-adobe-io-events"
