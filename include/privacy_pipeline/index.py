@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from privacy_pipeline.catalog import DEFAULT_DEADLINE_DAYS
+from privacy_pipeline.catalog import DEFAULT_DEADLINE_DAYS, JOB_ACTIONS
 from privacy_pipeline.deadlines import DUE_SOON_DAYS, due_date
 
 INDEX_FORMAT_VERSION = 1
@@ -387,19 +387,40 @@ def from_approval(request_ids: Iterable[str], *, batch_id: str, decision: str, b
         yield new_record(request_id, approvals=[dict(item)])
 
 
+#: What a rejected row's `action` cell may say for the index to keep it (the request type a denial counts under).
+DENIED_ACTIONS = frozenset({*JOB_ACTIONS, "opt_out_of_sale"})
+
+
 def from_rejects(rows: Iterable[Mapping[str, Any] | Any]) -> Iterator[dict[str, Any]]:
-    """Partial records from rejects.csv rows or `models.Reject`s (the key, place, field and reason only:
-    never the row's cells)."""
+    """Partial records from rejects.csv rows or `models.Reject`s: the key, place, field and reason, plus the
+    row's action and receipt day when they are what such cells may be (for the yearly metrics' denials);
+    never any other cell of the row."""
     for item in rows:
-        row = item if isinstance(item, Mapping) else {
-            name: getattr(item, name, None) for name in ("request_id", "source", "row", "line", "field", "reason")}
+        if isinstance(item, Mapping):
+            row, cells = item, item
+        else:
+            row = {name: getattr(item, name, None) for name in ("request_id", "source", "row", "line", "field", "reason")}
+            cells = getattr(item, "raw", None) or {}
         request_id = str(row.get("request_id") or "").strip()
         if not request_id or request_id.startswith("'"):  # no key, or a key neutralised as a formula
             continue
         yield new_record(request_id, rejections=[{
             "source": row.get("source"), "row": _int(row.get("row")), "line": _int(row.get("line")),
             "field": row.get("field"), "reason": row.get("reason"),
+            "action": _denied_action(cells.get("action")), "received_at": _receipt_day(cells.get("received_at")),
         }])
+
+
+def _denied_action(cell: Any) -> str | None:
+    """`access`, `delete`, `access|delete` … as written, only when every part is a known action."""
+    parts = [part.strip().lower() for part in str(cell or "").split("|")]
+    return "|".join(parts) if parts and all(part in DENIED_ACTIONS for part in parts) else None
+
+
+def _receipt_day(cell: Any) -> str | None:
+    """The ISO day of a `received_at` cell when it is a date of this century, else None."""
+    moment = _parse_time(str(cell or "").strip().replace("Z", "+00:00")[:32])
+    return moment.date().isoformat() if moment and 2000 <= moment.year <= 2099 else None
 
 
 # ---------------------------------------------------------------------------------------- deadlines

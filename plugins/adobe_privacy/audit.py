@@ -79,9 +79,13 @@ def metric_facts(records: Iterable[Mapping[str, Any]]) -> tuple[list[metrics.Req
     for record in records:
         received = _time(record.get("received_at"))
         if record.get("status") == "rejected":
-            first = (record.get("rejections") or [{}])[0]
-            denied.append(metrics.DeniedRow("|".join(record.get("actions") or ()) or "unknown",
-                                            received or _time(record.get("closed_at")),
+            rejections = record.get("rejections") or [{}]
+            first = rejections[0]
+            # The type a denial counts under: the request's action as its rejected rows wrote it, when valid.
+            action = next((r["action"] for r in rejections if r.get("action")), None)
+            day = next((r["received_at"] for r in rejections if r.get("received_at")), None)
+            denied.append(metrics.DeniedRow(action or "|".join(record.get("actions") or ()) or "unknown",
+                                            received or _time(day) or _time(record.get("closed_at")),
                                             f"{first.get('field')}: {first.get('reason')}"))
             continue
         if received is None:

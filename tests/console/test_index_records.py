@@ -145,3 +145,30 @@ def test_a_record_needs_a_key_and_known_fields():
         index.new_record("")
     with pytest.raises(ValueError):
         index.new_record("k", email="x")
+
+
+def test_a_denied_request_keeps_its_type_and_receipt_day_and_no_other_cell():
+    """The yearly metrics count a denial under its request type: the rejected rows' action and day, when valid."""
+    from adobe_privacy.audit import metric_facts
+    from privacy_pipeline.models import Reject
+
+    rejects = [
+        Reject("a.csv", 4, "req-d1", "value", "value is empty",
+               raw={"action": "delete", "received_at": "2026-02-03T10:00:00Z", "value": SECRET}, line=5),
+        Reject("a.csv", 6, "req-d2", "namespace", "unknown namespace",
+               raw={"action": "Access|delete", "received_at": "9999-12-31", "namespace": SECRET}),
+        # A careless export: an identity value in the action column, a date that is not one.
+        Reject("a.csv", 8, "req-d3", "action", "action is not one of access, delete",
+               raw={"action": SECRET, "received_at": "-1"}),
+    ]
+    records = index.merge_all(index.from_rejects(rejects))
+    assert SECRET not in json.dumps(records)
+    first = {key: rec["rejections"][0] for key, rec in records.items()}
+    assert (first["req-d1"]["action"], first["req-d1"]["received_at"]) == ("delete", "2026-02-03")
+    assert (first["req-d2"]["action"], first["req-d2"]["received_at"]) == ("access|delete", None)
+    assert (first["req-d3"]["action"], first["req-d3"]["received_at"]) == (None, None)
+
+    _facts, denied = metric_facts(records[key] for key in sorted(records))
+    assert [(d.action, d.received_at.date() if d.received_at else None) for d in denied][:1] == [
+        ("delete", date(2026, 2, 3))]
+    assert [d.action for d in denied] == ["delete", "access|delete", "unknown"]
