@@ -124,12 +124,16 @@ def test_a_job_beyond_the_list_look_back_is_read_alone_once_a_day(companion):
     submitted_nightly(companion, subject_rows(1, prefix="old"))
     companion.advance(days=46)
 
+
+    def reads() -> int:  # answered reads: the run's first call may meet an expired token (401) and be sent again
+        return companion.emulator.stats()["calls"].get(detail_route, {}).get("200", 0)
+
     first = reconcile(companion, "r1")
-    reads = companion.calls(detail_route)
+    first_reads = reads()
     again = reconcile(companion, "r2")  # the next hour, the same day
-    assert first["stuck"] == 1 and reads == 1
-    assert companion.calls(detail_route) == reads, "no second detail read the same day"
+    assert first["stuck"] == 1 and first_reads == 1
+    assert reads() == first_reads, "no second detail read the same day"
     assert again["open_batches"] == 1 and len(companion.ledger("open")) == 1
     companion.advance(days=1)
     reconcile(companion, "r3")
-    assert companion.calls(detail_route) == reads + 1, "read again the next day"
+    assert reads() == first_reads + 1, "read again the next day"
