@@ -148,8 +148,14 @@ class Simulation:
         self.stack.emulator.advance_clock(seconds)
 
     def _calls(self) -> dict[str, int]:
+        # A 401 is not counted: the process-wide token cache runs on the wall clock while the emulator's
+        # clock jumps hours and days, so a run's first call can meet a token the emulator deems expired
+        # (renewed and sent again at once); a deployment's clocks agree. Counted apart as `unauthorized`.
         calls = self.stack.emulator.stats()["calls"]
-        return {name: sum(calls.get(route, {}).values()) for name, route in ROUTES.items()}
+        counts = {name: sum(n for status, n in calls.get(route, {}).items() if str(status) != "401")
+                  for name, route in ROUTES.items()}
+        counts["unauthorized"] = sum(by_status.get("401", 0) for by_status in calls.values())
+        return counts
 
     def run_dag(self, dag_id: str, day: int, hour: int, conf: dict[str, Any]) -> dict[str, Any]:
         now = self.now()
@@ -165,7 +171,7 @@ class Simulation:
         after = self._calls()
         record: dict[str, Any] = {
             "dag": dag_id, "day": day, "hour": hour, "now": now, "seconds": round(seconds, 1),
-            **{name: after[name] - before[name] for name in ROUTES},
+            **{name: after[name] - before[name] for name in (*ROUTES, "unauthorized")},
             "s3_reads": self.s3.reads() - s3_reads_before,
             "s3_calls": dict(self.s3.counts - s3_before),
             "open_jobs": sum(open_jobs.values()),
@@ -286,7 +292,9 @@ def run(smoke: bool = False) -> BenchmarkRun:
                f"{worst['list_bound']} (sum of ceil(open/1000))", worst["lists"] / max(worst["list_bound"], 1),
                "<= bound", over == 0,
                notes=f"{over} of {len(reconciles)} runs over their bound; list calls per run "
-                     f"{sorted({r['lists'] for r in reconciles})}; open jobs {worst['open_jobs']:,}"),
+                     f"{sorted({r['lists'] for r in reconciles})}; open jobs {worst['open_jobs']:,}; 401 answers "
+                     f"(an expired token met after a clock jump, renewed and sent again; not counted above) "
+                     f"{sum(r.get('unauthorized', 0) for r in measured)}"),
     )
     early, late = probes[0], probes[-1]
     bench.results.append(
