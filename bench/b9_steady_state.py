@@ -45,18 +45,20 @@ SMOKE = {"days": 2, "rows_per_day": 12, "step_days": 2, "reconciles_per_day": 1,
 #: Where the calls come from (read in the code at 2026-11-30 and matched to the counts of the run that day);
 #: shown with a missed target. Re-check after changing reconcile, the archive step or the ledger.
 WHERE_NOTE = (
-    "Where the calls come from (read in the code, matched to the counts): up to commit e26347c (1) the "
-    "nightly archive step read `GET /jobs/{id}` for every job of the run, also those the wait had just seen "
-    "`submitted` (`JobArchiver.archive_job` -> `hook.get_job`), and (2) `ReconcilePrivacyJobsOperator."
-    "_job_states` read every wanted job the list windows did not return (created before the look-back) "
-    "with `hook.get_job` in every run, 24 times a day; main's e492e37 and the reconcile change after it list "
-    "statuses before the archive's detail reads and read such a job once a day (`checked` in the open "
-    "marker). Still so on main: (3) `_job_states` lists each regulation over `list_windows(since, now)`: a "
-    "44-day look-back in spans of at most 29 days is two windows per regulation, each paged to the end (final "
-    "jobs included, no early stop once the wanted jobs are seen); (4) S3: `ledger.open_markers()` is a listing "
-    "and one GetObject per open batch, then `ledger.require_entry` one more GetObject per open batch: two "
-    "reads per open batch per run, changed or not, plus one `ledger.job_record` read per complete access job "
-    "still open."
+    "Where the calls come from (read in the code, matched to the counts; 2026-11-30, after the reconcile "
+    "change of branch h-perf): `ReconcilePrivacyJobsOperator._job_states` lists a regulation only over the "
+    "windows that can hold one of its open jobs (`_list_plan`: a batch's jobs were created between its "
+    "intent and its submission, a day of clock skew either side) and stops paging a window once every "
+    "open job it must hold was seen; detail reads are the archive's (`JobArchiver.archive_job` -> "
+    "`hook.get_job`, one per complete access job to download) and the once-a-day read of jobs beyond the "
+    "look-back (`checked` in the open marker); S3: `ledger.open_batches` lists the open markers and the "
+    "entries (ETags) and reads only those whose ETag is not in the worker's `LedgerReadCache`. Not ours: "
+    "Adobe's list spans at most 30 days (we use 29 + the day itself) and looks back 45 (we use 44), while "
+    "open jobs live 25-50 days, so a regulation whose open jobs span more than 30 days costs two windows, "
+    "at least one call each, however few its open jobs: at this scale (a few hundred open jobs per "
+    "regulation) that floor is about twice the bound sum(ceil(open/1000)); at the cap (tens of thousands "
+    "per regulation) it is one extra page per regulation, plus the pages' final jobs that share a window "
+    "with open ones (the list has no 'open' filter: one status per call)."
 )
 ROUTES = {
     "posts": "POST /data/core/privacy/jobs",
