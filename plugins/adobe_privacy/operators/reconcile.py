@@ -273,9 +273,10 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                     ) -> tuple[dict[str, JobState], dict[str, str]]:
         """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest.
 
-        A job the list does not show (older than its look-back) is read alone at most once a day: the
-        day is kept in its batch's open marker (`checked`), and a job already read today is left open.
-        Also returns the jobs read alone in this run, with the day.
+        The list is called only over the windows that hold open jobs, each paged until it has shown them
+        (`_list_plan`). A job the lists did not show (older than the look-back, or on its edge) is read
+        alone at most once a day: the day is kept in its batch's open marker (`checked`), and a job
+        already read today is left open. Also returns the jobs read alone in this run, with the day.
 
         With events between two sweeps (`events.plan`), only the jobs whose final event was recorded are
         read, one detail each, and the list endpoint is not called.
