@@ -66,7 +66,9 @@ PROFILE_NOTE = (
     "intent put is the documented archive guarantee: kept). Not ours: 50 ms per Adobe call, the emulator "
     "and moto sharing two busy cores with the run, and `dags test` running the mapped archive chunks one "
     "after another (an executor runs them side by side; worker time is the same). Peak RSS 1051 MB (530 MB "
-    "at a67dc34) is the whole `dags test` process, every task in it: not attributed to a task in this run."
+    "at a67dc34) is the whole `dags test` process, every task in it: not attributed to a task in this run; "
+    "the archive loop's own peak does not move with its thread count (a `JobArchiver` over 2,000 64 KiB ZIPs "
+    "with the tests' in-memory store: 340 MB peak at 8 jobs at once, 343 MB at 32)."
 )
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 DETAIL_ROUTE = "GET /data/core/privacy/jobs/{jobId}"
