@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, TypeVar
 
@@ -295,23 +295,47 @@ def _subject_json(table: SubjectTable) -> tuple[pa.Array, pa.Array]:
     cached = columns.cache.get("subject_json")
     if cached is not None:
         return cached
-    identities = _join(
-        "[", _coded_json(columns.namespace), ",", _json_strings(columns.value), ",", _coded_json(columns.id_type), "]"
-    )
+    # One identity is `["<namespace>","<value>","<type>"]`: the text around the value depends only on the
+    # (namespace, type) pair, so it is made once per pair and joined with each value's escaped body.
+    pair_codes = pa.array(columns.namespace.codes * len(columns.id_type.values) + columns.id_type.codes)
+    before = [f"[{_json_text(namespace)},\"" for namespace in columns.namespace.values
+              for _ in columns.id_type.values]
+    after = [f"\",{_json_text(id_type)}]" for _ in columns.namespace.values for id_type in columns.id_type.values]
+    identities = _join(pa.array(before, pa.large_string()).take(pair_codes), _json_string_bodies(columns.value),
+                       pa.array(after, pa.large_string()).take(pair_codes))
     identity_lists = _join_lists(columns.identity_starts, identities)
     received = columns.fields["received_at"]
-    received_json = pa.array(
-        [f'"{value.isoformat()}"' if value else "null" for value in received.values], pa.large_string()
-    ).take(pa.array(received.codes)) if len(received.values) else pa.array([], pa.large_string())
-    head = _join(
-        "[", _json_strings(columns.keys), ",", _coded_json(columns.fields["actions"], list), ",[", identity_lists,
-        "],", received_json,
-    )
+    received_json = _received_json(received.values).take(pa.array(received.codes)) if len(received.values) \
+        else pa.array([], pa.large_string())
+    actions = columns.fields["actions"]
+    actions_json = pa.array([f'",{_json_text(list(value))},[' for value in actions.values],
+                            pa.large_string()).take(pa.array(actions.codes))
+    head = _join('["', _json_string_bodies(columns.keys), actions_json, identity_lists, "],", received_json)
     row_text = pc.cast(pa.array(columns.rows), pa.large_string())
     row_lists = _join_lists(columns.row_starts, row_text)
     tail = _join("[", row_lists, "]]")
     columns.cache["subject_json"] = (head, tail)
     return head, tail
+
+
+def _received_json(values: Sequence[datetime | None]) -> pa.Array:
+    """Each distinct received_at as JSON: `"<isoformat()>"`, or `null` for None.
+
+    Intake's values are whole-second UTC datetimes: Arrow formats those in one call. Anything else (a
+    sub-second time, another offset, a naive time, a year Arrow would not pad as `isoformat` does) goes
+    through `isoformat` one by one, which is the definition.
+    """
+    present = [value for value in values if value is not None]
+    if present and all(value.tzinfo is UTC for value in present):
+        stamps = pa.array(present, pa.timestamp("us", tz="UTC"))
+        micros = stamps.cast(pa.int64()).to_numpy()
+        years = pc.year(stamps).to_numpy()
+        if not (micros % 1_000_000).any() and ((years >= 1000) & (years <= 9999)).all():
+            text = pc.strftime(stamps.cast(pa.timestamp("s", tz="UTC")), format='"%Y-%m-%dT%H:%M:%S+00:00"')
+            formatted = iter(text.to_pylist())
+            return pa.array([next(formatted) if value is not None else "null" for value in values],
+                            pa.large_string())
+    return pa.array([f'"{value.isoformat()}"' if value else "null" for value in values], pa.large_string())
 
 
 def _join(*parts: str | pa.Array) -> pa.Array:
@@ -326,25 +350,48 @@ def _join_lists(starts: np.ndarray, texts: pa.Array) -> pa.Array:
     return pc.binary_join(lists, pa.scalar(",", pa.large_string()))
 
 
-def _json_strings(array: pa.Array) -> pa.Array:
-    """Each string as a JSON string literal, exactly as `json.dumps(..., ensure_ascii=False)` writes it.
+def _json_string_bodies(array: pa.Array) -> pa.Array:
+    """Each string as the inside of a JSON string literal, exactly as `json.dumps(..., ensure_ascii=False)`
+    writes it between its quotes.
 
     Only quotes, backslashes and control characters need escaping: those few strings go through
-    Python's own encoder, the rest are just quoted.
+    Python's own encoder, the rest are used as they are.
     """
     array = array.cast(pa.large_string())
-    quoted = _join('"', array, '"')
-    needs_escape = pc.match_substring_regex(array, r'[\x00-\x1f"\\]')
-    if pc.any(needs_escape).as_py():
-        escaped = [encode_basestring(text) for text in array.filter(needs_escape).to_pylist()]
-        quoted = pc.replace_with_mask(quoted, needs_escape, pa.array(escaped, pa.large_string()))
-    return quoted
+    needs_escape = _needs_escape(array)
+    if needs_escape is None:
+        return array
+    escaped = [encode_basestring(text)[1:-1] for text in array.filter(needs_escape).to_pylist()]
+    return pc.replace_with_mask(array, needs_escape, pa.array(escaped, pa.large_string()))
 
 
-def _coded_json(coded: Any, convert: Any = None) -> pa.Array:
-    """A coded column as JSON text per item (each distinct value encoded once)."""
-    texts = [json.dumps(convert(v) if convert else v, ensure_ascii=False, separators=(",", ":")) for v in coded.values]
-    return pa.array(texts, pa.large_string()).take(pa.array(coded.codes))
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _needs_escape(array: pa.Array) -> pa.Array | None:
+    """Which strings hold a `"`, a `\\` or a control character (None when none does, the usual case).
+
+    One scan of the UTF-8 bytes: those characters are single bytes below 0x80 that never occur inside a
+    multi-byte sequence, so a byte match is a character match. Only matched bytes are mapped back to
+    their strings.
+    """
+    if len(array) == 0:
+        return None
+    offsets_buffer, data_buffer = array.buffers()[1:3]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return None
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    special = np.flatnonzero((data < 0x20) | (data == 0x22) | (data == 0x5C))
+    if not len(special):
+        return None
+    owners = np.searchsorted(offsets, special + offsets[0], side="right") - 1
+    mask = np.zeros(len(array), dtype=bool)
+    mask[owners] = True
+    if array.null_count:
+        mask &= array.is_valid().to_numpy(zero_copy_only=False)
+    return pa.array(mask)
 
 
 def load_batch(data: bytes | str) -> Batch:

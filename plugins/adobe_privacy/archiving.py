@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 #: Outcomes of a job's content in its record: stored (either place) or found stored by an earlier try.
 ARCHIVE_OUTCOMES = ("archived", "quarantined", "already_archived", "already_quarantined")
+#: Jobs archived at once by default: the loop waits on Adobe and S3 round trips, not on the CPU.
+DEFAULT_PARALLEL_JOBS = 32
+#: The bound on `max_parallel_jobs` (threads, sockets, and spool files on disk at once).
+MAX_PARALLEL_JOBS = 64
+#: Part uploads per job at once (a large ZIP's multipart upload).
+PARTS_PER_JOB = 4
+
+
 class JobArchiver:
     """Archive jobs' records and content; one hook per thread.
 
@@ -41,19 +49,24 @@ class JobArchiver:
     :param clock: the time written into archive records.
     :param hygiene: Data Hygiene jobs (detail from the hygiene API; deletes have no content).
     :param max_uncompressed_bytes: a ZIP that expands beyond this is quarantined.
-    :param max_parallel_jobs: jobs archived at once (each a round trip or two to Adobe and one to S3).
+    :param max_parallel_jobs: jobs archived at once (each a round trip or two to Adobe and a few to S3),
+        at most `MAX_PARALLEL_JOBS`.
     """
 
     def __init__(self, store: PrivacyArchiveStore, ledger: PrivacyLedger,
                  hook_factory: Callable[[], PrivacyServiceHook], *, clock: Clock, hygiene: bool = False,
-                 max_uncompressed_bytes: int = 2 * 1024**3, max_parallel_jobs: int = 8) -> None:
-        self.store = store
+                 max_uncompressed_bytes: int = 2 * 1024**3, max_parallel_jobs: int = DEFAULT_PARALLEL_JOBS) -> None:
+        self.max_parallel_jobs = min(MAX_PARALLEL_JOBS, max(1, int(max_parallel_jobs)))
+        self.store = _pooled(store, self.max_parallel_jobs * PARTS_PER_JOB)
+        if self.store is not store:
+            from adobe_privacy.ledger import PrivacyLedger
+
+            ledger = PrivacyLedger(self.store, ledger.layout)
         self.ledger = ledger
         self.hook_factory = hook_factory
         self.clock = clock
         self.hygiene = hygiene
         self.max_uncompressed_bytes = max_uncompressed_bytes
-        self.max_parallel_jobs = max(1, int(max_parallel_jobs))
         self._local = threading.local()
         removed = sweep_stale_spools()  # killed tasks leave personal data behind: gone at the next start
         if removed:
@@ -166,11 +179,31 @@ class JobArchiver:
                 chunks, s3_client=self.store.client, bucket=self.store.bucket, key=run.content(job_id),
                 quarantine_key=run.quarantine(job_id), encryption_args=self.store.encryption_args,
                 limits=ZipLimits(max_uncompressed_bytes=self.max_uncompressed_bytes),
-                max_concurrency=4,  # parts per job; `max_parallel_jobs` jobs run at once
+                max_concurrency=PARTS_PER_JOB,  # `max_parallel_jobs` jobs run at once
             )
         if not result.archived:
             log.warning("Content of job %s quarantined: %s", job_id, result.reason)
         return result.record(job_id, archived_at=self.clock.now().isoformat())
+
+
+def _pooled(store: PrivacyArchiveStore, connections: int) -> PrivacyArchiveStore:
+    """`store` with an S3 client whose connection pool fits `connections` calls at once.
+
+    botocore keeps 10 connections per client: more threads than that would open and throw away a
+    connection per call. The same store (same root, encryption) otherwise; a store without an S3 hook
+    (tests' in-memory one) or a pool already large enough is returned as it is.
+    """
+    hook = getattr(store, "hook", None)
+    config = getattr(hook, "config", None)
+    if hook is None or config is None or connections <= (config.max_pool_connections or 10):
+        return store
+    import copy
+
+    from botocore.config import Config
+
+    pooled = copy.copy(store)
+    pooled.client = hook.get_client_type(config=config.merge(Config(max_pool_connections=connections)))
+    return pooled
 
 
 def _is_final_record(record: dict[str, Any]) -> bool:

@@ -41,6 +41,8 @@ MAX_ROUNDS = 6
 WRITES_PER_RUN = 160
 #: RequestIndex's default cache folder under the worker's temp dir (adobe_privacy.index_store).
 INDEX_CACHE = "privacy-index-cache"
+#: Reconcile's ledger read cache under the same temp dir (adobe_privacy.ledger.LedgerReadCache).
+LEDGER_CACHE = f"privacy-ledger-cache-{os.getuid()}"
 
 
 def _dags_test(dag_id: str, day: date, conf: dict, env: dict[str, str], *, crash_at: int = 0,
@@ -105,11 +107,14 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(seed, nig
                    if job.get("action") == "access" and job.get("status") == "complete"}
     assert {job: n for job, n in zips.items() if n > 1} == {}, f"ZIPs stored twice after kills {kills}"
     assert set(zips) == access_jobs, f"complete access ZIPs not archived after kills {kills}"
-    # The request index's local cache (adobe_privacy.index_store) may stay: immutable index files, keys and
-    # hashes only. It is checked for identity values instead.
-    leftovers = [p.name for p in spool.iterdir() if p.name.startswith("privacy-") and p.name != INDEX_CACHE]
+    # The request index's local cache (adobe_privacy.index_store) and reconcile's ledger read cache
+    # (adobe_privacy.ledger) may stay: index files and ledger documents, keys and hashes only. They are
+    # checked for identity values instead.
+    leftovers = [p.name for p in spool.iterdir()
+                 if p.name.startswith("privacy-") and p.name not in (INDEX_CACHE, LEDGER_CACHE)]
     assert leftovers == [], f"spool folders left behind: {leftovers}"
     _assert_no_identity_value_in(spool / INDEX_CACHE, source)
+    _assert_no_identity_value_in(spool / LEDGER_CACHE, source)
 
     # Every job the emulator holds is in some run's jobs file (nightly or reconcile).
     reported = set()
@@ -121,7 +126,7 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(seed, nig
 
 
 def _assert_no_identity_value_in(cache: Path, source: Path) -> None:
-    """Every string of every index file cached on the worker, searched for each identity value of the input."""
+    """Every file cached on the worker (index Parquet, ledger JSON), searched for each identity value of the input."""
     import csv
 
     import pyarrow.parquet as pq
@@ -131,10 +136,15 @@ def _assert_no_identity_value_in(cache: Path, source: Path) -> None:
     with source.open(newline="", encoding="utf-8") as handle:
         values = {row["value"] for row in csv.DictReader(handle) if len(row["value"]) >= 4}
     assert values
-    for path in cache.rglob("*.parquet"):
-        text = json.dumps(pq.read_table(path).to_pylist(), default=str)
+    for path in cache.rglob("*"):
+        if path.suffix == ".parquet":
+            text = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        elif path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+        else:
+            continue
         found = sorted(value for value in values if value in text)
-        assert found == [], f"identity values in the index cache {path.name}: {len(found)}"
+        assert found == [], f"identity values in the cache file {path.name}: {len(found)}"
 
 
 def _emulator_jobs(nightly, source: Path) -> dict[str, dict]:

@@ -147,3 +147,27 @@ def test_jobs_the_list_shows_still_open_cost_no_detail_read(tmp_path):
     assert hook.list_calls == 1 and hook.detail_reads == 2, "one list call; details only for final jobs"
     assert records["j-good"]["status"] == "processing" and "archive" not in records["j-good"]
     assert records["j-bad"]["archive"] == "quarantined"
+
+
+def test_many_parallel_jobs_get_an_s3_connection_pool_that_fits_them(tmp_path):
+    from types import SimpleNamespace
+
+    from botocore.config import Config
+
+    class Hook:  # the part of S3Hook the archiver uses to make a client with a larger pool
+        config = Config()
+
+        def get_client_type(self, config):
+            return SimpleNamespace(max_pool_connections=config.max_pool_connections)
+
+    store = MemoryStore()
+    store.hook = Hook()
+    layout = ArchiveLayout(store.prefix)
+    clock = Clock(datetime(2026, 3, 2, tzinfo=UTC), monotonic=lambda: 0.0)
+    archiver = JobArchiver(store, PrivacyLedger(store, layout), lambda: None, clock=clock, max_parallel_jobs=500)
+    assert archiver.max_parallel_jobs == 64, "bounded"
+    assert archiver.store.client.max_pool_connections == 64 * 4  # every job with its parts in flight
+    assert archiver.ledger.store is archiver.store and archiver.ledger.layout == layout
+    assert store.client is not archiver.store.client, "the caller's store keeps its own client"
+    few = JobArchiver(store, PrivacyLedger(store, layout), lambda: None, clock=clock, max_parallel_jobs=2)
+    assert few.store is store, "10 connections fit 2 jobs: no second client"

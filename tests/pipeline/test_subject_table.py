@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from privacy_pipeline.batching import dump_batch, load_batch, plan_batches
 from privacy_pipeline.intake import IntakeOptions, read_requests
-from privacy_pipeline.models import SubjectTable
+from privacy_pipeline.models import Identity, Subject, SubjectTable
 from privacy_pipeline.sample import generate_requests_csv
 
 from .helpers import csv_text, read, source
@@ -93,3 +93,47 @@ def test_table_is_a_sequence_of_subjects_that_never_shows_identities():
     with pytest.raises(IndexError):
         table[2]
     assert SubjectTable.empty() == [] and plan_batches(SubjectTable.empty()) == []
+
+
+def _reference_dump(batch) -> bytes:
+    """The staged batch format written out with `json.dumps` alone: the definition the columnar dump must match."""
+    sources: list[str] = []
+    rows = []
+    for s in batch.subjects:
+        if s.source not in sources:
+            sources.append(s.source)
+        rows.append([s.key, list(s.actions), [[i.namespace, i.value, i.type] for i in s.identities],
+                     s.received_at.isoformat() if s.received_at else None, sources.index(s.source), list(s.rows)])
+    shape = batch.shape
+    document = {"version": 1, "batch_id": batch.batch_id,
+                "shape": {"regulation": shape.regulation, "include": list(shape.include), "priority": shape.priority,
+                          "expand_ids": shape.expand_ids, "merge_policy_id": shape.merge_policy_id},
+                "sources": sources, "subjects": rows}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("stamps", [
+    # intake's own kind (whole-second UTC), the kind Arrow formats in one call, with an absent one
+    [datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC), None, datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)],
+    # anything else is formatted one by one: sub-second, another offset, naive, a year below 1000
+    [datetime(2025, 6, 1, 10, 0, 0, 5, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)],
+    [datetime(2025, 6, 1, 12, tzinfo=timezone(timedelta(hours=2))), datetime(2025, 6, 1, tzinfo=UTC)],
+    [datetime(2025, 6, 1, 12), None],
+    [datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)],
+    [None, None],
+])
+def test_columnar_dump_matches_plain_json(stamps):
+    values = ['say "hi"', "back\\slash", "tab\there", "nul\x00x", "\x1f", "ünïcødé ✓", "\u2028sep", "", "plain"]
+    keys = ['k"1', "k\\2", "k\n3", "é-4", "k5", "k6"]
+    subjects = [
+        Subject(key=key, actions=("access",) if n % 2 else ("access", "delete"), regulation="gdpr",
+                include=("analytics",),
+                identities=tuple(Identity("ECID" if (n + j) % 2 else "email", values[(n + j) % len(values)],
+                                          "standard" if j else "unregistered") for j in range(1 + n % 3)),
+                received_at=stamps[n % len(stamps)], source=f"in-{n % 2}.csv", rows=(n + 1, n + 10))
+        for n, key in enumerate(keys)
+    ]
+    for batches in (plan_batches(subjects, max_subjects=4), plan_batches(subjects)):
+        for batch in batches:
+            assert dump_batch(batch) == _reference_dump(batch)
+            assert load_batch(dump_batch(batch)) == batch

@@ -24,7 +24,7 @@ class ArchivePrivacyJobsOperator(PrivacyBaseOperator):
     :param batch_ids: the chunk's submitted batches (templated; from the submit task's summary).
     :param chunk_index: the part file's number.
     :param max_uncompressed_bytes: a ZIP that expands beyond this is quarantined.
-    :param max_parallel_jobs: jobs archived at once; disk holds up to this many ZIPs.
+    :param max_parallel_jobs: jobs archived at once (at most 64); disk holds up to this many ZIPs.
     :param as_of: the run's "now", ISO-8601 (templated; the DAGs pass the Variable `privacy_as_of`); empty: the wall clock.
     """
 
@@ -40,7 +40,7 @@ class ArchivePrivacyJobsOperator(PrivacyBaseOperator):
         batch_ids: list[str],
         chunk_index: int,
         max_uncompressed_bytes: int = 2 * 1024**3,
-        max_parallel_jobs: int = 8,
+        max_parallel_jobs: int = 32,
         as_of: str | None = None,
         **kwargs: Any,
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from adobe_privacy.exceptions import PrivacyServiceError
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from privacy_pipeline.reconcile import JobState
 
     from adobe_privacy.archiving import JobArchiver
+    from adobe_privacy.ledger import LedgerReadCache
 
 #: Retry batches whose ledger entry is in one of these states are Adobe's (or a later run's) now.
 HANDED_OVER_STATES = ("submitted", "postponed")
@@ -119,8 +120,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         now = clock.now()
         archiver = JobArchiver(self.store, self.ledger, self.new_hook, clock=clock, max_parallel_jobs=1)
         recovered = self._sweep_lost_batches()
-        markers = self.ledger.open_markers()
-        entries = {batch_id: self.ledger.require_entry(batch_id) for batch_id in sorted(markers)}
+        markers, entries = self.ledger.open_batches(self._read_cache())
         events = self._event_plan(entries.values(), markers, now)
         states, read_alone = self._job_states(entries.values(), markers, now, events)
         outcome = ReconcileOutcome()
@@ -208,6 +208,16 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                       len(deadlines["overdue"]), len(deadlines["due_soon"]))
         return deadlines
 
+    def _read_cache(self) -> LedgerReadCache | None:
+        """This worker's cache of unchanged ledger documents (None when its folder cannot be made)."""
+        from adobe_privacy.ledger import LedgerReadCache
+
+        try:
+            return LedgerReadCache.for_store(self.store)
+        except OSError as err:
+            self.log.warning("No ledger read cache (%s): every open batch is read", type(err).__name__)
+            return None
+
     def _sweep_lost_batches(self) -> list[str]:
         """Index again every batch a crash between two ledger writes left in no index; returns their ids.
 
@@ -263,40 +273,44 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
                     ) -> tuple[dict[str, JobState], dict[str, str]]:
         """Job id -> JobState for every job not yet final: list endpoint first, detail for the rest.
 
-        A job the list does not show (older than its look-back) is read alone at most once a day: the
-        day is kept in its batch's open marker (`checked`), and a job already read today is left open.
-        Also returns the jobs read alone in this run, with the day.
+        The list is called only over the windows that hold open jobs, each paged until it has shown them
+        (`_list_plan`). A job the lists did not show (older than the look-back, or on its edge) is read
+        alone at most once a day: the day is kept in its batch's open marker (`checked`), and a job
+        already read today is left open. Also returns the jobs read alone in this run, with the day.
 
         With events between two sweeps (`events.plan`), only the jobs whose final event was recorded are
         read, one detail each, and the list endpoint is not called.
         """
-        from privacy_pipeline.reconcile import list_windows
-
         wanted: dict[str, JobRef] = {}
-        earliest: dict[str, datetime] = {}
         checked_today: set[str] = set()
         today = now.date().isoformat()
+        open_entries: list[tuple[LedgerEntry, list[JobRef]]] = []
         for entry in entries:
             final = markers[entry.batch_id].get("final", {})
             checked_today |= {job_id for job_id, day in markers[entry.batch_id].get("checked", {}).items()
                               if day == today}
-            for job in entry.jobs:
-                if job.job_id not in final:
-                    wanted[job.job_id] = job
-                    since = entry.intent_at or now
-                    earliest[entry.regulation] = min(earliest.get(entry.regulation, since), since)
+            open_jobs = [job for job in entry.jobs if job.job_id not in final]
+            wanted.update((job.job_id, job) for job in open_jobs)
+            if open_jobs:
+                open_entries.append((entry, open_jobs))
         states: dict[str, JobState] = {}
         if events is not None and not events.plan.sweep:
             # Events are hints: the job's detail (what the archive reads anyway) says whether it is final.
             for job_id in events.plan.detail_job_ids:
                 states[job_id] = _job_state(wanted[job_id], self.hook.get_job(job_id))
             return states, {}
-        for regulation, since in sorted(earliest.items()):
-            for from_date, to_date in list_windows(since, now):
-                for listed in self.hook.iter_jobs(regulation, from_date=from_date, to_date=to_date):
-                    match = wanted.get(str(listed.get("jobId")))
-                    if match is not None:
-                        states[match.job_id] = _job_state(match, listed)
+        for regulation, window, expected in _list_plan(open_entries, now):
+            left = set(expected) - states.keys()
+            if not left:
+                continue  # every open job this window can hold was seen in an earlier one
+            for listed in self.hook.iter_jobs(regulation, from_date=window[0], to_date=window[1]):
+                job_id = str(listed.get("jobId"))
+                match = wanted.get(job_id)
+                if match is not None:
+                    states[match.job_id] = _job_state(match, listed)
+                    left.discard(job_id)
+                    if not left:
+                        break  # closing the generator stops paging
         read_alone: dict[str, str] = {}
         for job_id, job in wanted.items():
             if job_id not in states and job_id not in checked_today:  # beyond the look-back, or not listed
@@ -413,6 +427,35 @@ def _final_record(entry: LedgerEntry, job: JobRef, status: str, archived: dict[s
     if archived:
         record.update({**archive_fields(archived), "archive": f"already_{archived['outcome']}"})
     return record
+
+
+def _list_plan(open_entries: Iterable[tuple[LedgerEntry, list[JobRef]]], now: datetime,
+               ) -> list[tuple[str, tuple[date, date], list[str]]]:
+    """(regulation, list window, open jobs that window is sure to hold) for each window worth a list call.
+
+    A batch's jobs were created between its intent and its submission (give or take a day of clock
+    skew, in GMT days); a window is listed only when it can hold a job of an open batch of its
+    regulation that no earlier window could hold, and its paging stops once it has shown them all. Jobs
+    whose days reach before the look-back are not waited for (the list may not show them): seen or
+    not, the caller reads any job left unseen alone, once a day.
+    """
+    from privacy_pipeline.reconcile import LIST_LOOKBACK_DAYS, list_windows
+
+    look_back = (now - timedelta(days=LIST_LOOKBACK_DAYS)).date()
+    spans: dict[str, list[tuple[datetime, date, date, list[str]]]] = {}
+    for entry, jobs in open_entries:
+        since = entry.intent_at or now
+        last = max(entry.submitted_at or now, since) + timedelta(days=1)
+        spans.setdefault(entry.regulation, []).append(
+            (since, (since - timedelta(days=1)).date(), last.date(), [job.job_id for job in jobs]))
+    plan = []
+    for regulation, batches in sorted(spans.items()):
+        for window in list_windows(min(since for since, _, _, _ in batches), now):
+            expected = [job_id for _, first, last, job_ids in batches
+                        if look_back <= first <= window[1] and last >= window[0] for job_id in job_ids]
+            if expected:
+                plan.append((regulation, window, expected))
+    return plan
 
 
 def _job_state(job: JobRef, adobe: dict[str, Any]) -> JobState:
