@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from privacy_pipeline.events import DEFAULT_REGISTRATION_ID
+
 from adobe_privacy.exceptions import PrivacyServiceError
 from adobe_privacy.links import RunFolderLink
 from adobe_privacy.notifiers import PrivacyAlertLogNotifier, send_alert
@@ -95,7 +97,7 @@ class ReconcilePrivacyJobsOperator(PrivacyBaseOperator):
         max_chunks: int = 16,
         alert_notifier: BaseNotifier | None = None,
         full_sweep_hours: float = 24,
-        registration_id: str = "privacy-events",
+        registration_id: str = DEFAULT_REGISTRATION_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
