@@ -20,6 +20,8 @@ from privacy_pipeline.job_ids import checked_job_id
 from privacy_pipeline.layout import RunLayout
 from privacy_pipeline.spool import sweep_stale_spools
 
+from adobe_privacy.storage import pooled
+
 if TYPE_CHECKING:
     from privacy_pipeline.clock import Clock
     from privacy_pipeline.ledger import JobRef, LedgerEntry
@@ -57,7 +59,7 @@ class JobArchiver:
                  hook_factory: Callable[[], PrivacyServiceHook], *, clock: Clock, hygiene: bool = False,
                  max_uncompressed_bytes: int = 2 * 1024**3, max_parallel_jobs: int = DEFAULT_PARALLEL_JOBS) -> None:
         self.max_parallel_jobs = min(MAX_PARALLEL_JOBS, max(1, int(max_parallel_jobs)))
-        self.store = _pooled(store, self.max_parallel_jobs * PARTS_PER_JOB)
+        self.store = pooled(store, self.max_parallel_jobs * PARTS_PER_JOB)
         if self.store is not store:
             from adobe_privacy.ledger import PrivacyLedger
 
@@ -184,26 +186,6 @@ class JobArchiver:
         if not result.archived:
             log.warning("Content of job %s quarantined: %s", job_id, result.reason)
         return result.record(job_id, archived_at=self.clock.now().isoformat())
-
-
-def _pooled(store: PrivacyArchiveStore, connections: int) -> PrivacyArchiveStore:
-    """`store` with an S3 client whose connection pool fits `connections` calls at once.
-
-    botocore keeps 10 connections per client: more threads than that would open and throw away a
-    connection per call. The same store (same root, encryption) otherwise; a store without an S3 hook
-    (tests' in-memory one) or a pool already large enough is returned as it is.
-    """
-    hook = getattr(store, "hook", None)
-    config = getattr(hook, "config", None)
-    if hook is None or config is None or connections <= (config.max_pool_connections or 10):
-        return store
-    import copy
-
-    from botocore.config import Config
-
-    pooled = copy.copy(store)
-    pooled.client = hook.get_client_type(config=config.merge(Config(max_pool_connections=connections)))
-    return pooled
 
 
 def _is_final_record(record: dict[str, Any]) -> bool:

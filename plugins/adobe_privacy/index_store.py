@@ -41,6 +41,8 @@ COLUMNS = ("request_id", "regulation", "actions", "received_at", "due_date", "st
 #: Row groups of the base: a lookup decodes one group of the sorted file (~16 MB of record JSON at 8192
 #: rows), and the zone maps of a few thousand groups stay cheap to check (metadata is cached).
 ROW_GROUP_ROWS = 8192
+#: Keys per query of `lookup_many`.
+LOOKUP_CHUNK = 5000
 LISTING_TTL_SECONDS = 10.0
 STAGING_REASON_PREFIX = "staged;"  # intake's carry marker for every staged batch: not a postponement
 
@@ -165,6 +167,28 @@ class RequestIndex:
         finally:
             cursor.close()
         return index.merge_all(json.loads(row[0]) for row in rows).get(request_id)
+
+    def lookup_many(self, request_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The whole records of many request keys at once (one query of the base per 5,000 keys)."""
+        snapshot = self.snapshot()
+        wanted = sorted(set(request_ids))
+        found = {key: snapshot.merged[key] for key in wanted if key in snapshot.merged}
+        rest = [key for key in wanted if key not in found]
+        for start in range(0, len(rest), LOOKUP_CHUNK):
+            cursor = snapshot.cursor(need_base=True, merged=False)
+            try:
+                rows = cursor.execute("SELECT request_id, record FROM base WHERE request_id IN (SELECT unnest($keys))",
+                                      {"keys": rest[start:start + LOOKUP_CHUNK]}).fetchall()
+            finally:
+                cursor.close()
+            parts: dict[str, list[dict[str, Any]]] = {}
+            for key, record in rows:
+                parts.setdefault(key, []).append(json.loads(record))
+            for key, records in parts.items():
+                merged = index.merge_all(records).get(key)
+                if merged is not None:
+                    found[key] = merged
+        return found
 
     def query(self, *, prefix: str | None = None, regulation: str | None = None, action: str | None = None,
               status: str | None = None, open_only: bool = False, as_of: date | None = None,

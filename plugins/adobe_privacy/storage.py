@@ -189,3 +189,22 @@ def _s3_opener(client, bucket: str, key: str):
 def _file_opener(path: Path):
     return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
 
+
+def pooled(store: PrivacyArchiveStore, connections: int) -> PrivacyArchiveStore:
+    """`store` with an S3 client whose connection pool fits `connections` calls at once.
+
+    botocore keeps 10 connections per client: more threads than that would open and throw away a
+    connection per call. The same store (same root, encryption) otherwise; a store without an S3 hook
+    (tests' in-memory one) or a pool already large enough is returned as it is.
+    """
+    hook = getattr(store, "hook", None)
+    config = getattr(hook, "config", None)
+    if hook is None or config is None or connections <= (config.max_pool_connections or 10):
+        return store
+    import copy
+
+    from botocore.config import Config
+
+    larger = copy.copy(store)
+    larger.client = hook.get_client_type(config=config.merge(Config(max_pool_connections=connections)))
+    return larger

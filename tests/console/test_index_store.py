@@ -195,3 +195,20 @@ def test_a_lookup_before_the_first_compaction_reads_the_deltas(archive, tmp_path
     assert request_index.lookup("never-seen") is None
     assert request_index.lookup("fresh-1")["status"] == "received"
     assert request_index.query(prefix="fresh")["total"] == 1
+
+
+def test_lookup_many_is_lookup_of_each_key_from_the_base_and_from_deltas(archive, tmp_path, monkeypatch):
+    import adobe_privacy.index_store as index_store
+
+    store, _ = archive
+    rebuild(store, cache_dir=tmp_path / "a")
+    update_index(store, dag_id="privacy_reconcile", run_id="r9", ds="2026-11-20", task_id="reconcile",
+                 job_records=[{"jobId": "job-a2-del-r2", "userKey": "req-a2", "action": "delete",
+                               "batchId": "x.r2", "status": "complete", "productResponses": []}])
+    monkeypatch.setattr(index_store, "LOOKUP_CHUNK", 2)  # several queries of the base
+    idx = RequestIndex(store, cache_dir=tmp_path / "b")
+    keys = ["req-a1", "req-a2", "req-c1", "req-bad", "req-nope", "req-a1"]
+    many = idx.lookup_many(keys)
+    assert sorted(many) == ["req-a1", "req-a2", "req-bad", "req-c1"]
+    assert many == {key: idx.lookup(key) for key in many}
+    assert many["req-a2"]["status"] == "complete"  # the delta, merged over the base
