@@ -74,17 +74,12 @@ class SubmitHygieneDeletesOperator(SubmitWorkOrdersOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         if hygiene_api(self.api) == "workorder":
             return super().execute(context)
-        from privacy_pipeline.budget import parse_budget
-
-        from adobe_privacy.budget import DailyJobBudget
         from adobe_privacy.submission import BatchSubmitter, HygieneJobsApi
 
         clock = run_clock(self.as_of)
-        budget = DailyJobBudget(self.store, self.layout, parse_budget(self.daily_job_budget), clock)
-        submitter = BatchSubmitter(self.ledger, budget, HygieneJobsApi(self.hook), clock=clock, open_index=False)
-        summary = submitter.submit_all(self._batches(), run_id=context["run_id"],
-                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run),
-                                       held=self.held or None)
+        submitter = BatchSubmitter(self.ledger, self.daily_budget(clock), HygieneJobsApi(self.hook), clock=clock,
+                                   open_index=False)
+        summary = self.submit_chunk(submitter, context, self.staged_batches())
         counts = summary.counts
         self.log.info("Chunk done (alpha hygiene jobs): %d batches submitted (%d POSTs), %d postponed, %d jobs",
                       counts["submitted_batches"], counts["api_posts"], counts["postponed_batches"], counts["jobs"])

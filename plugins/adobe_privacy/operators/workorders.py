@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from adobe_privacy.budget import BUDGET_TEMPLATE, DailyBudgetExhaustedError
+from adobe_privacy.budget import DailyBudgetExhaustedError
 from adobe_privacy.exceptions import PrivacyBackPressureError, PrivacyOutcomeUnknownError
 from adobe_privacy.operators.base import ENCRYPTION_FIELDS, PrivacyBaseOperator, run_clock
+from adobe_privacy.operators.submit import SubmitStepOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -401,65 +402,39 @@ def workorder_record(entry: LedgerEntry, order: dict[str, Any], detail: dict[str
     }
 
 
-class SubmitWorkOrdersOperator(PrivacyBaseOperator):
+class SubmitWorkOrdersOperator(SubmitStepOperator):
     """
     Submit each staged batch of a chunk as record-delete work orders (one per namespace), exactly once.
 
     Returns a small summary (XCom) shaped like the job submit's: the order ids (for the wait), counts
     (postponed over the budget or over Adobe's quota), and the list window.
 
-    :param batch_keys: S3 keys of the chunk's staged batches (templated).
+    The chunk's arguments (`batch_keys`, `dry_run`, `daily_job_budget` — orders per UTC day under this
+    archive root —, `as_of`, `held`) are :class:`~adobe_privacy.operators.submit.SubmitStepOperator`'s.
+
     :param dataset_id: `ALL` (every dataset) or one dataset's id (templated).
-    :param dry_run: count the batches, post nothing (templated).
-    :param daily_job_budget: orders per UTC day under this archive root (templated; default the Variable).
-    :param as_of: the run's "now", ISO-8601 (templated); empty: the wall clock.
-    :param held: batches to hold back and postpone, batch id -> reason (templated; the approval gate's
-        `held`); empty: none.
     """
 
     template_fields: Sequence[str] = ("batch_keys", "archive_uri", "dataset_id", "dry_run", "daily_job_budget",
                                       "as_of", "held", *ENCRYPTION_FIELDS)
     ui_color = "#f2d0c4"
 
-    def __init__(self, *, batch_keys: list[str], dataset_id: str = "ALL", dry_run: bool = False,
-                 daily_job_budget: int | str | None = BUDGET_TEMPLATE, as_of: str | None = None,
-                 held: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, dataset_id: str = "ALL", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.batch_keys = batch_keys
         self.dataset_id = dataset_id
-        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
-        self.daily_job_budget = daily_job_budget
-        self.as_of = as_of
-        self.held = held
 
     def execute(self, context: Context) -> dict[str, Any]:
         submitter = self.submitter()
-        summary = submitter.submit_all(self._batches(), run_id=context["run_id"],
-                                       chunk=context["ti"].map_index or 0, dry_run=bool(self.dry_run),
-                                       held=self.held or None)
+        summary = self.submit_chunk(submitter, context, self.staged_batches())
         self.log.info("Chunk done: %d batches as %d work orders (%d POSTs), %d postponed (%d over quota)",
                       summary.submitted_batches, len(summary.workorder_ids), summary.api_posts,
                       summary.postponed_batches, summary.over_quota_batches)
         return summary.as_xcom(submitter.clock.now())
 
     def submitter(self) -> WorkOrderSubmitter:
-        from privacy_pipeline.budget import parse_budget
-
-        from adobe_privacy.budget import DailyJobBudget
-
         clock = run_clock(self.as_of)
-        budget = DailyJobBudget(self.store, self.layout, parse_budget(self.daily_job_budget), clock)
-        return WorkOrderSubmitter(self.ledger, budget, self.hook, clock=clock,
+        return WorkOrderSubmitter(self.ledger, self.daily_budget(clock), self.hook, clock=clock,
                                   dataset_id=str(self.dataset_id or "ALL"))
-
-    def _batches(self) -> Iterator[tuple[str, Batch]]:
-        from privacy_pipeline.batching import load_batch
-
-        for key in self.batch_keys:
-            body = self.store.get_bytes(key)
-            if body is None:
-                raise RuntimeError(f"staged batch {key} is missing")
-            yield key, load_batch(body)
 
 
 class ArchiveWorkOrdersOperator(PrivacyBaseOperator):
