@@ -78,6 +78,23 @@ BAD_ROWS = [
 ]
 
 
+def load_dag_with_fast_retries(dag_id: str):
+    """The project's DAG `dag_id` from its file, parsed without import errors, retrying within a second.
+
+    Production retries wait minutes (exponential); here a retry follows within a second, so a test that
+    needs the retry path (faults, outcome unknown) stays fast. Counts stay the same.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    for task in dag.tasks:
+        task.retry_delay = timedelta(seconds=1)
+        task.retry_exponential_backoff = False
+    return dag
+
+
 def write_input(path: Path, *, rows: int, seed: int, bad_rows: list[list[str]] = BAD_ROWS) -> ExpectedCounts:
     """A sample file (privacy_pipeline.sample, no broken rows) plus known-bad rows; returns its expectations."""
     from privacy_pipeline.sample import generate_requests_csv
@@ -148,17 +165,7 @@ class NightlyHarness:
 
     # -- running --------------------------------------------------------------------------------------
     def dag(self):
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag(DAG_ID)
-        # Production retries wait minutes (exponential); here a retry follows within a second, so a
-        # test that needs the retry path (faults, outcome unknown) stays fast. Counts stay the same.
-        for task in dag.tasks:
-            task.retry_delay = timedelta(seconds=1)
-            task.retry_exponential_backoff = False
-        return dag
+        return load_dag_with_fast_retries(DAG_ID)
 
     def run(self, logical_date: str, *, run_after: datetime | None = None, **conf: Any):
         """One `dag.test()` run of the nightly DAG (`conf` is the run's form); returns the successful DagRun.

@@ -6,27 +6,19 @@ trigger runs inline. Expected numbers come from the CSV, the emulator's counts a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from privacy_pipeline.report import check_accounting
 
-from tests.dags.conftest import ARCHIVE_BUCKET, POLL_INTERVAL, REPO, RunOutputs
+from tests.dags.conftest import ARCHIVE_BUCKET, POLL_INTERVAL, RunOutputs, load_dag_with_fast_retries
 
 DAG_ID = "data_hygiene_deletes"
 HEADER = "request_id,action,regulation,namespace,value,type,received_at,include\n"
 
 
 def hygiene_dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag(DAG_ID)
-    for task in dag.tasks:
-        task.retry_delay = timedelta(seconds=1)
-        task.retry_exponential_backoff = False
-    return dag
+    return load_dag_with_fast_retries(DAG_ID)
 
 
 def run_hygiene(nightly, logical_date: str, **conf):
