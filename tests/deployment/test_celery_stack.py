@@ -451,6 +451,31 @@ DIALOG = "[...document.querySelectorAll('[role=dialog]')].pop()"
 INCLUDE_TITLE = "Products (include) for rows that name none"
 
 
+def section_trigger(title: str) -> str:
+    """The Trigger form's accordion button for one section of params."""
+    return (
+        f"[...{DIALOG}.querySelectorAll('button')]"
+        f".find(e => e.innerText && e.innerText.trim() === {json.dumps(title)} && e.offsetParent !== null)"
+    )
+
+
+def open_section(page, title: str) -> None:
+    """Open one section of the form and wait until it has finished moving.
+
+    Sections open one at a time, and each opens and closes with an animation: a field that is visible while its
+    section is still closing looks usable, takes the focus, and loses it (with what was typed) a moment later.
+    """
+    trigger = section_trigger(title)
+    expanded = f"(() => {{ const b = {trigger}; return !!b && b.getAttribute('aria-expanded') === 'true'; }})()"
+    if not page.evaluate(expanded):
+        page.mouse_click_text(title, within=DIALOG)
+    page.wait_for(
+        f"(() => {{ const b = {trigger}; return !!b && b.getAttribute('aria-expanded') === 'true'"
+        f" && {DIALOG}.getAnimations({{subtree: true}}).every(a => a.playState !== 'running'); }})()",
+        what=f"the {title!r} section to open and settle",
+    )
+
+
 def open_trigger_form(page, stack: Stack, dag_id: str) -> None:
     page.navigate(f"{stack.base_url}/dags/{dag_id}")
     page.click_text("Trigger")
@@ -466,7 +491,7 @@ def test_trigger_form_shows_titles_units_and_offers_only_catalogue_products(ui_p
         sign_in(page, celery_stack)
         api.wait_for_dag(NIGHTLY_DAG_ID)
         open_trigger_form(page, celery_stack, NIGHTLY_DAG_ID)
-        page.mouse_click_text("Input", within=DIALOG)  # sections open on a real click only
+        open_section(page, "Input")  # sections open on a real click only
         page.wait_for("!!document.querySelector('#element_include input')", what="the include field")
         form = page.evaluate(f"{DIALOG}.innerText")
         assert INCLUDE_TITLE in form, form
@@ -488,7 +513,7 @@ def test_trigger_form_shows_titles_units_and_offers_only_catalogue_products(ui_p
         # Close the menu by leaving the field (it covers the sections below; Escape would close the form).
         page.evaluate("document.activeElement.blur()")
         page.wait_for(f"!{listbox}", what="the product menu to close")
-        page.mouse_click_text("Waiting for Adobe", within=DIALOG)
+        open_section(page, "Waiting for Adobe")
         waiting = page.wait_for(
             f"(() => {{ const t = {DIALOG}.innerText; return t.includes('Wait timeout (seconds)') ? t : null; }})()",
             what="the waiting section",
@@ -497,12 +522,12 @@ def test_trigger_form_shows_titles_units_and_offers_only_catalogue_products(ui_p
         page.screenshot(ARTIFACTS / "trigger-form-waiting.png")
 
         # A typo finds nothing to pick.
-        include_shown = "(() => { const e = document.querySelector('#element_include input'); return !!e && e.offsetParent !== null; })()"
-        if not page.evaluate(include_shown):  # one section open at a time
-            page.mouse_click_text("Input", within=DIALOG)
-            page.wait_for(include_shown, what="the include field again")
-        page.evaluate("document.querySelector('#element_include input').focus()")
+        open_section(page, "Input")
+        include = "document.querySelector('#element_include input')"
+        page.evaluate(f"{include}.focus()")
+        page.wait_for(f"document.activeElement === {include}", what="the include field to take the focus")
         page.call("Input.insertText", text="photoshop")
+        page.wait_for(f"{include}.value === 'photoshop'", what="the typo in the include field")
         page.wait_for(f"{listbox} && {listbox}.innerText.trim() === 'No options'", what="no option for a typo")
         page.screenshot(ARTIFACTS / "trigger-form-typo.png")
 
