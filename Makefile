@@ -16,6 +16,9 @@ export PYTHONDONTWRITEBYTECODE :=
 
 INPUT ?=
 PYTEST_ARGS ?=
+# Test files run side by side, one process per core, each with its own emulator, moto and Airflow home;
+# a file's tests stay in one process (module fixtures such as the Celery stack start once). 0 = one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: help bootstrap demo test check lint bench lock clean up down
 
@@ -54,7 +57,7 @@ down:
 	@if [ -x $(PY) ]; then $(PY) scripts/down.py; else echo "No .venv: make up never ran here."; fi
 
 test: check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # What CI fails on before any test runs: a lint error or a type error.
 check: $(STAMP)
