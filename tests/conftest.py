@@ -28,7 +28,7 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_TEST_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__FERNET_KEY"] = "yU9WRy0UbxvC8ibc3pZkYrclnsZvVApWVEW0OE4NbPI="
-os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "tests-only-jwt-secret"
+os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "tests-only-jwt-secret-" + "0" * 42  # 64 bytes: what SHA512 signing asks
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 AIRFLOW_TEST_HOME.mkdir(parents=True, exist_ok=True)
 

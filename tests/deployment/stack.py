@@ -272,7 +272,7 @@ class Stack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "deployment-test-jwt-secret",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "deployment-test-jwt-secret-" + "0" * 37,  # 64 bytes for SHA512
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__BASE_URL": self.base_url,

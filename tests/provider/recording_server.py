@@ -62,7 +62,10 @@ class RecordingServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up first: what a refused download or a size cap does
 
             do_GET = do_POST = do_PUT = _handle
 
