@@ -71,11 +71,27 @@ NIGHTLY, RECONCILE = "privacy_requests_nightly", "privacy_reconcile"
 PROBE_TIMEOUT_SECONDS = 3 * 3600
 
 
+def key_shape(key: str) -> str:
+    """An S3 key with what varies per run, batch or job replaced: `<date>`, `<id>`, `<n>`."""
+    import re
+
+    def segment(part: str) -> str:
+        part = re.sub(r"\d{4}-\d{2}-\d{2}([T ][\d:.+-]+Z?)?", "<date>", part)
+        stem, dot, suffix = part.partition(".")
+        if len(stem) >= 8 and re.search(r"\d", stem) and "<date>" not in stem:
+            stem = re.sub(r"[0-9A-Za-z_-]*\d[0-9A-Za-z_-]*", "<id>", stem)
+        return re.sub(r"\d+", "<n>", stem + dot + suffix)
+
+    return "/".join(segment(part) for part in key.split("/"))
+
+
 class S3Calls:
     """Counts every S3 API call botocore makes in this process (by operation), while not paused."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        #: reads by operation and key shape (ids, dates and numbers replaced): which objects a run reads.
+        self.read_shapes: Counter[str] = Counter()
         self.paused = False
 
     def install(self) -> None:
@@ -87,6 +103,9 @@ class S3Calls:
         def counting(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             if not calls.paused and client.meta.service_model.service_name == "s3":
                 calls.counts[operation_name] += 1
+                if operation_name in S3_READS:
+                    key = api_params.get("Key", api_params.get("Prefix", ""))
+                    calls.read_shapes[f"{operation_name} {key_shape(str(key))}"] += 1
             return original(client, operation_name, api_params)
 
         BaseClient._make_api_call = counting
@@ -182,6 +201,7 @@ class Simulation:
         os.environ["AIRFLOW_VAR_PRIVACY_AS_OF"] = moment.isoformat()
         open_jobs = self.oracle.open_by_regulation(now)
         before, s3_before, s3_reads_before = self._calls(), Counter(self.s3.counts), self.s3.reads()
+        shapes_before = Counter(self.s3.read_shapes)
         started = time.perf_counter()
         dag_run = self.dags[dag_id].test(logical_date=moment.replace(microsecond=0), run_conf=conf)
         seconds = time.perf_counter() - started
@@ -193,6 +213,7 @@ class Simulation:
             **{name: after[name] - before[name] for name in (*ROUTES, "unauthorized")},
             "s3_reads": self.s3.reads() - s3_reads_before,
             "s3_calls": dict(self.s3.counts - s3_before),
+            "s3_read_shapes": dict(sorted((self.s3.read_shapes - shapes_before).items())),
             "open_jobs": sum(open_jobs.values()),
             "list_bound": sum(math.ceil(count / 1000) for count in open_jobs.values()),
             "list_floor": self.oracle.list_floor(now),
@@ -327,7 +348,8 @@ def run(smoke: bool = False) -> BenchmarkRun:
                late["s3_reads"] <= early["s3_reads"],
                notes=f"measured day's reconcile runs: S3 reads {[r['s3_reads'] for r in reconciles]}, jobs that "
                      f"became final since the run before {[r['finished_since_last'] for r in reconciles]}; "
-                     f"unchanged runs' S3 calls {early['s3_calls']} then {late['s3_calls']}"),
+                     f"unchanged runs' S3 calls {early['s3_calls']} then {late['s3_calls']}; their reads by key "
+                     f"shape {early.get('s3_read_shapes')} then {late.get('s3_read_shapes')}"),
     )
     if not all(row.met for row in bench.results):
         bench.notes.append(WHERE_NOTE)

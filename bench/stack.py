@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,8 @@ class DagTest:
     #: CPU seconds (user + system) of the process and the descendants it reaped: the work, whatever the load.
     cpu_seconds: float
     log: Path
+    #: (epoch seconds, MB): the largest resident set of any process of the run, sampled every 0.2 s.
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)
 
 
 def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any], *, name: str,
@@ -117,6 +119,7 @@ def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any]
     log = stack.airflow_home / f"{name}.log"
     command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, logical_date, "-c", json.dumps(conf)]
     started = time.perf_counter()
+    rss_samples: list[tuple[float, float]] = []
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = None if timeout is None else started + timeout
@@ -124,6 +127,7 @@ def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any]
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
+            rss_samples.append((time.time(), largest_rss_mb(process.pid)))
             if deadline is not None and time.perf_counter() > deadline:
                 os.killpg(process.pid, 15)
                 pid, status, usage = os.wait4(process.pid, 0)
@@ -132,7 +136,50 @@ def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any]
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     return DagTest(seconds=seconds, returncode=process.returncode, maxrss_mb=usage.ru_maxrss / 1024,
-                   cpu_seconds=usage.ru_utime + usage.ru_stime, log=log)
+                   cpu_seconds=usage.ru_utime + usage.ru_stime, log=log, rss_samples=rss_samples)
+
+
+def largest_rss_mb(session_id: int) -> float:
+    """The largest resident set (MB) among the processes of one session (a run and whatever it started)."""
+    largest = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != session_id:  # field 6 of stat: the session id
+                continue
+            rss_pages = int((entry / "statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone between the listing and the read
+        largest = max(largest, rss_pages)
+    return largest * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Per task: (MB when its first instance started, largest MB while any of its instances ran).
+
+    `dags test` runs every task in one process, so the largest figure includes what earlier tasks left
+    allocated (an upper bound on the task's own peak) and the difference is what the task itself added.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    spans = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
+             "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        rows = db.execute(
+            f"SELECT task_id, (julianday(start_date) - 2440587.5) * 86400, (julianday(end_date) - 2440587.5) * 86400 "
+            f"FROM ({spans}) WHERE start_date IS NOT NULL ORDER BY start_date", {"dag": dag_id},
+        ).fetchall()
+    memory: dict[str, tuple[float, float]] = {}
+    for task_id, start, end in rows:
+        during = [mb for at, mb in samples if start <= at <= (end or start)]
+        before = [mb for at, mb in samples if at <= start]
+        at_start = before[-1] if before else (during[0] if during else 0.0)
+        first, peak = memory.get(task_id, (at_start, at_start))
+        memory[task_id] = (first, max([peak, *during]))
+    return memory
 
 
 def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
