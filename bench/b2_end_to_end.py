@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from bench.inputs import requests_csv
 from bench.measure import work_dir
@@ -22,11 +23,13 @@ from bench.stack import (
     ARCHIVE_BUCKET,
     dags_test,
     route_calls,
+    run_id,
     run_report,
     running_stack,
     servers_cpu_seconds,
     task_memory,
     task_seconds,
+    task_test,
     task_tries,
 )
 
@@ -72,6 +75,9 @@ PROFILE_NOTE = (
     "with the tests' in-memory store: 340 MB peak at 8 jobs at once, 343 MB at 32)."
     " After abda09b (a step's closed requests read with one index query, their packs written 16 at once) the same command measured write_report 149 s (was 616 s) and worker time 501 s (was 1,077 s, target met); the wall (517 s, 3.52x the naive client) is now the archive step (326 s: one detail read, one download, one upload and three ledger round trips per access job at 50 ms a call, 32 at once) plus Airflow's task start-up; the peak RSS (1,075 MB) is still the whole process, not attributed to a task."
 )
+#: The tasks that add the most memory (take_in_requests +311 MB, write_report +522 MB in the run of 2026-11-30):
+#: each is run again alone in a fresh process after the DAG run, which is what a worker's process holds.
+ALONE_TASKS = ("take_in_requests", "write_report")
 LIST_ROUTE = "GET /data/core/privacy/jobs"
 DETAIL_ROUTE = "GET /data/core/privacy/jobs/{jobId}"
 POST_ROUTE = "POST /data/core/privacy/jobs"
@@ -91,6 +97,8 @@ def run_ours(rows: int) -> dict:
         report = run_report(stack, logical_date)
         tasks = task_seconds(stack.airflow_home, DAG_ID)
         memory = task_memory(stack.airflow_home, DAG_ID, test.rss_samples)
+        alone = {task: task_test(stack, DAG_ID, task, run_id(stack.airflow_home, DAG_ID), name=f"alone-{task}")
+                 for task in ALONE_TASKS}
         retries = task_tries(stack.airflow_home, DAG_ID)
     worker = sum(seconds for task, seconds in tasks.items() if task not in TRIGGERER_TASKS)
     return {
@@ -100,18 +108,36 @@ def run_ours(rows: int) -> dict:
         "duplicates": stats["duplicate_user_actions"], "report": report, "task_seconds": tasks,
         "retries": retries, "worker_seconds": worker, "servers_cpu": servers_cpu,
         "task_memory_mb": memory,
+        "alone": {task: {"maxrss_mb": run.maxrss_mb, "seconds": run.seconds, "returncode": run.returncode}
+                  for task, run in alone.items()},
     }
 
 
-def memory_note(memory: dict[str, tuple[float, float]]) -> str:
-    """Which task the process's peak belongs to: every task runs in the one `dags test` process."""
+def task_peaks(memory: dict[str, tuple[float, float]], alone: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each task's peak: measured alone where it was run alone, else the shared process's largest while it ran.
+
+    The shared figure bounds the task's own: at its peak the task's memory is resident, and whatever earlier
+    tasks left in the process only adds to it.
+    """
+    peaks = {task: peak for task, (_start, peak) in memory.items()}
+    peaks.update({task: run["maxrss_mb"] for task, run in alone.items() if run["returncode"] == 0})
+    return peaks or {"dags test": 0.0}
+
+
+def memory_note(memory: dict[str, tuple[float, float]], alone: dict[str, dict[str, Any]]) -> str:
+    """Which task the process's peak belongs to (every task runs in the one `dags test` process), and the
+    peak of the heaviest tasks each alone in a process of its own."""
     if not memory:
         return "no resident-set samples (the run ended before the first)"
     tasks = ", ".join(f"{task} {start:.0f} -> {peak:.0f} MB (+{max(peak - start, 0):.0f})"
                       for task, (start, peak) in memory.items())
+    own = ", ".join(f"{task} {run['maxrss_mb']:.0f} MB" if run["returncode"] == 0
+                    else f"{task} failed alone (exit {run['returncode']}; log alone-{task}.log)"
+                    for task, run in alone.items())
     return ("resident set of the `dags test` process, sampled every 0.2 s, at each task's start -> its largest "
             "while the task ran (+ what the task added; the rest is what earlier tasks left allocated in the same "
-            f"process, which a worker's own process per task would not carry): {tasks}")
+            f"process, which a worker's own process per task would not carry): {tasks}. Run again alone after "
+            f"the DAG run (`airflow tasks test`, a fresh process on the run's state, wait4's peak): {own}")
 
 
 def run_reference(sample_rows: int, full_rows: int) -> dict:
@@ -143,8 +169,9 @@ def run(smoke: bool = False) -> BenchmarkRun:
             "the Airflow DB migration is not timed. It also stages batches, keeps the ledger, inspects "
             "and uploads every ZIP to S3 (moto). Worker time = the sum of the task instances' durations "
             "(every try, mapped instances summed) without the deferred wait, which runs in the triggerer; "
-            "peak RSS = wait4's ru_maxrss of the `airflow dags test` process (its tasks included), an upper "
-            "bound on any task's.",
+            "peak RSS of a task: the heaviest tasks are run again, each alone in a fresh process "
+            "(`airflow tasks test` on the run's state, wait4's ru_maxrss); every other task's is bounded by "
+            "the `dags test` process's largest resident set while it ran (sampled every 0.2 s).",
             f"Naive (bench.naive_client): sequential POST per 1000 subjects, GET per job until final, "
             f"download + S3 upload per access job. EXTRAPOLATED: it runs on a {sample_rows:,}-row sample of "
             "the same generator; the full-size figure is the full input's POSTs, jobs (one GET each, a lower "
@@ -182,10 +209,12 @@ def run(smoke: bool = False) -> BenchmarkRun:
                      f"Airflow's own loop): {ours['cpu_seconds']:.0f} s, the work whatever the machine's load; "
                      f"the servers on the same cores: {ours['servers_cpu']}"),
     )
+    peak_task, peak_mb = max(task_peaks(ours["task_memory_mb"], ours["alone"]).items(), key=lambda item: item[1])
     bench.results.append(
-        Result("B2", f"{size}, peak RSS of a task", f"{ours['maxrss_mb']:.0f} MB", f"{TARGET_TASK_RSS_MB:.0f} MB budget",
-               ours["maxrss_mb"] / TARGET_TASK_RSS_MB, "<= 1 GB", ours["maxrss_mb"] <= TARGET_TASK_RSS_MB,
-               notes=memory_note(ours["task_memory_mb"]))
+        Result("B2", f"{size}, peak RSS of a task", f"{peak_mb:.0f} MB ({peak_task})", f"{TARGET_TASK_RSS_MB:.0f} MB budget",
+               peak_mb / TARGET_TASK_RSS_MB, "<= 1 GB", peak_mb <= TARGET_TASK_RSS_MB,
+               notes=memory_note(ours["task_memory_mb"], ours["alone"]) + f"; the whole `dags test` process: "
+                     f"{ours['maxrss_mb']:.0f} MB")
     )
     status_ratio = full["jobs"] / max(ours["lists"], 1)
     bench.results.append(

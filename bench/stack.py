@@ -111,13 +111,30 @@ def dags_test(stack: Stack, dag_id: str, logical_date: str, conf: dict[str, Any]
     so it bounds the peak of any task, however Airflow runs them.
     """
     import json
+
+    return airflow_measured(stack, ["dags", "test", dag_id, logical_date, "-c", json.dumps(conf)], name=name,
+                            extra_env=extra_env, timeout=timeout)
+
+
+def task_test(stack: Stack, dag_id: str, task_id: str, run_id: str, *, name: str) -> DagTest:
+    """`airflow tasks test dag_id task_id run_id`: one task again, alone in a fresh process, on the run's state.
+
+    What a worker's own process for that task holds at its peak (a `dags test` process carries every task).
+    """
+    return airflow_measured(stack, ["tasks", "test", dag_id, task_id, run_id], name=name,
+                            extra_env={"AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"})  # its log shows what it did
+
+
+def airflow_measured(stack: Stack, arguments: list[str], *, name: str, extra_env: dict[str, str] | None = None,
+                     timeout: float | None = None) -> DagTest:
+    """An `airflow` command in the stack's Airflow home: wall, exit code, peak RSS and CPU from `wait4`."""
     import time
 
     env = {**os.environ, **stack.env, **(extra_env or {})}
     if not (stack.airflow_home / "airflow.db").exists():
         migrate_airflow_db(env, stack.airflow_home / "db-migrate.log")
     log = stack.airflow_home / f"{name}.log"
-    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id, logical_date, "-c", json.dumps(conf)]
+    command = [sys.executable, "-m", "airflow", *arguments]
     started = time.perf_counter()
     rss_samples: list[tuple[float, float]] = []
     with open(log, "wb") as out:
@@ -198,6 +215,18 @@ def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
             "GROUP BY task_id ORDER BY MIN(start_date)", {"dag": dag_id},
         ).fetchall()
     return {task_id: round(seconds or 0.0, 1) for task_id, seconds in rows}
+
+
+def run_id(airflow_home: Path, dag_id: str) -> str:
+    """The run id of the DAG's latest run in the stack's DB."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"no run of {dag_id} in {airflow_home}")
+    return str(row[0])
 
 
 def task_tries(airflow_home: Path, dag_id: str) -> dict[str, int]:
