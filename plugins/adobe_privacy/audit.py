@@ -32,6 +32,8 @@ from adobe_privacy.storage import PrivacyArchiveStore, pooled
 log = logging.getLogger(__name__)
 #: Evidence packs written at once (each is two small S3 puts).
 PACK_WRITERS = 16
+#: Requests looked up and packed per round.
+PACK_ROUND = 2000
 
 
 def evidence_keys(store: PrivacyArchiveStore, request_id: str) -> tuple[str, str]:
@@ -51,14 +53,19 @@ def write_evidence_pack(store: PrivacyArchiveStore, record: Mapping[str, Any], *
 def write_closed_packs(store: PrivacyArchiveStore, request_index: RequestIndex, request_ids: Iterable[str], *,
                        at: datetime) -> int:
     """A pack for each of these requests that is closed now (what a step calls after updating the index)."""
-    records = request_index.lookup_many(request_ids)
-    closed = [record for _key, record in sorted(records.items()) if record.get("status") in CLOSED_STATUSES]
-    # Two small puts per pack: written side by side (a night at Adobe's cap closes ~16,000 requests).
+    keys = sorted(set(request_ids))
+    written = 0
+    # Two small puts per pack: written side by side (a night at Adobe's cap closes ~16,000 requests), a round
+    # of keys at a time, so the records held at once do not grow with the night.
     writer = pooled(store, PACK_WRITERS)
     with ThreadPoolExecutor(max_workers=PACK_WRITERS, thread_name_prefix="evidence-pack") as pool:
-        for _uri in pool.map(lambda record: write_evidence_pack(writer, record, at=at), closed):
-            pass
-    return len(closed)
+        for start in range(0, len(keys), PACK_ROUND):
+            records = request_index.lookup_many(keys[start:start + PACK_ROUND])
+            closed = [record for _key, record in sorted(records.items()) if record.get("status") in CLOSED_STATUSES]
+            for _uri in pool.map(lambda record: write_evidence_pack(writer, record, at=at), closed):
+                pass
+            written += len(closed)
+    return written
 
 
 def records_received(request_index: RequestIndex, start: date, end: date) -> Iterator[dict[str, Any]]:

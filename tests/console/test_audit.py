@@ -8,6 +8,7 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from adobe_privacy import audit
 from adobe_privacy.audit import main, metric_facts, write_closed_packs, write_metrics, write_packs
 from adobe_privacy.index_rebuild import rebuild
 from adobe_privacy.index_store import RequestIndex
@@ -36,12 +37,15 @@ def test_packs_for_a_range_hold_the_trail_encrypted_and_without_identity_values(
     assert not any(secret.encode() in body for body in objects.values() for secret in SECRET_VALUES)
 
 
-def test_closed_requests_only_get_a_pack_when_a_step_closes_them(archive, tmp_path):
+@pytest.mark.parametrize("round_size", [1, 2, 2000])
+def test_closed_requests_only_get_a_pack_when_a_step_closes_them(archive, tmp_path, monkeypatch, round_size):
+    """Whatever the rounds the keys are looked up in (a key named twice still gets one pack)."""
+    monkeypatch.setattr(audit, "PACK_ROUND", round_size)
     store, _ids = archive
     rebuild(store, cache_dir=tmp_path / "cache")
     request_index = RequestIndex(store, cache_dir=tmp_path / "c2")
-    assert write_closed_packs(store, request_index, ["req-a1", "req-c1", "req-zz"],
-                              at=datetime(2027, 1, 2, tzinfo=UTC)) == 1  # req-c1 is open, req-zz unknown
+    assert write_closed_packs(store, request_index, ["req-zz", "req-c1", "req-a1", "req-a1", "req-0", "req-a0"],
+                              at=datetime(2027, 1, 2, tzinfo=UTC)) == 1  # req-c1 is open, req-zz, req-0 and req-a0 unknown
     assert list(_objects(store, "evidence")) == [store.key("evidence", "req-a1", "pack.html"),
                                                  store.key("evidence", "req-a1", "pack.json")]
 
