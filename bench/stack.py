@@ -182,8 +182,7 @@ def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, floa
     import sqlite3
     from contextlib import closing
 
-    spans = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
-             "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+    spans = TASK_SPANS_SQL
     with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
         rows = db.execute(
             f"SELECT task_id, (julianday(start_date) - 2440587.5) * 86400, (julianday(end_date) - 2440587.5) * 86400 "
@@ -199,6 +198,11 @@ def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, floa
     return memory
 
 
+#: Every try of every task instance of a DAG (earlier tries are in `task_instance_history`).
+TASK_SPANS_SQL = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
+                  "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+
+
 def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
     """Seconds per task (mapped instances and tries summed) of the DAG's runs, from the run's own DB.
 
@@ -207,8 +211,7 @@ def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
     import sqlite3
     from contextlib import closing
 
-    spans = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
-             "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+    spans = TASK_SPANS_SQL
     with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
         rows = db.execute(
             f"SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) FROM ({spans}) "
