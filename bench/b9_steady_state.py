@@ -303,7 +303,8 @@ def simulate(days: int, rows_per_day: int, step_days: int, reconciles_per_day: i
 def unchanged_reads(records: list[dict[str, Any]], probe: dict[str, Any]) -> dict[str, Any]:
     """A probe run's S3 reads, less the reads of objects the run just before it wrote (read again once after
     a change, which is what the ETag cache is for): what the row compares is what did not change."""
-    before = records[records.index(probe) - 1] if probe in records and records.index(probe) > 0 else {}
+    position = records.index(probe) if probe in records else 0
+    before = records[position - 1] if position > 0 else {}
     written = set(before.get("s3_written_keys") or ())
     rewritten = sum(1 for key in probe.get("s3_read_keys") or () if key in written)
     return {**probe, "rewritten": rewritten, "unchanged": probe["s3_reads"] - rewritten}

@@ -173,6 +173,11 @@ def largest_rss_mb(session_id: int) -> float:
     return largest * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+#: Every try of every task instance of a DAG (earlier tries are in `task_instance_history`).
+TASK_SPANS_SQL = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
+                  "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
+
+
 def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, float]]) -> dict[str, tuple[float, float]]:
     """Per task: (MB when its first instance started, largest MB while any of its instances ran).
 
@@ -182,11 +187,10 @@ def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, floa
     import sqlite3
     from contextlib import closing
 
-    spans = TASK_SPANS_SQL
     with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
         rows = db.execute(
             f"SELECT task_id, (julianday(start_date) - 2440587.5) * 86400, (julianday(end_date) - 2440587.5) * 86400 "
-            f"FROM ({spans}) WHERE start_date IS NOT NULL ORDER BY start_date", {"dag": dag_id},
+            f"FROM ({TASK_SPANS_SQL}) WHERE start_date IS NOT NULL ORDER BY start_date", {"dag": dag_id},
         ).fetchall()
     memory: dict[str, tuple[float, float]] = {}
     for task_id, start, end in rows:
@@ -198,11 +202,6 @@ def task_memory(airflow_home: Path, dag_id: str, samples: list[tuple[float, floa
     return memory
 
 
-#: Every try of every task instance of a DAG (earlier tries are in `task_instance_history`).
-TASK_SPANS_SQL = ("SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :dag UNION ALL "
-                  "SELECT task_id, start_date, end_date FROM task_instance_history WHERE dag_id = :dag")
-
-
 def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
     """Seconds per task (mapped instances and tries summed) of the DAG's runs, from the run's own DB.
 
@@ -211,10 +210,9 @@ def task_seconds(airflow_home: Path, dag_id: str) -> dict[str, float]:
     import sqlite3
     from contextlib import closing
 
-    spans = TASK_SPANS_SQL
     with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
         rows = db.execute(
-            f"SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) FROM ({spans}) "
+            f"SELECT task_id, SUM((julianday(end_date) - julianday(start_date)) * 86400) FROM ({TASK_SPANS_SQL}) "
             "GROUP BY task_id ORDER BY MIN(start_date)", {"dag": dag_id},
         ).fetchall()
     return {task_id: round(seconds or 0.0, 1) for task_id, seconds in rows}
